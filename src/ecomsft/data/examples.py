@@ -1,0 +1,189 @@
+"""From a raw table to validated examples: column mapping, empty texts, label parsing.
+
+Everything is checked here, at the edge, with the file, line and column of the first bad value;
+the rest of ecomsft trusts what comes out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..errors import EcomsftError
+from .builtin import is_builtin, read_builtin
+from .reading import Table, read_table
+
+TEXT_COLUMN_GUESSES = ("text", "review", "sentence", "content", "comment", "review_text", "review text", "title")
+LABEL_COLUMN_GUESSES = ("label", "labels", "sentiment", "rating", "stars", "category", "cat", "class")
+DELIMITER_GUESSES = ("|", ";", ",")
+
+
+@dataclass
+class Examples:
+    """Validated examples: columns ``text``, optional ``text_pair``, optional ``label``."""
+
+    frame: pd.DataFrame
+    source: str
+    encoding: str | None
+    text_column: str
+    label_column: str | None
+    dropped_empty: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def load_table(source: str, encoding: str | None = None) -> Table:
+    return read_builtin(source) if is_builtin(source) else read_table(source, encoding)
+
+
+def _pick_column(table: Table, wanted: str | None, guesses: tuple[str, ...], role: str, flag: str) -> str:
+    columns = [str(c) for c in table.frame.columns]
+    if wanted is not None:
+        if wanted not in columns:
+            raise EcomsftError(
+                f"no {role} column '{wanted}' (columns: {', '.join(columns)})", where=table.source
+            )
+        return wanted
+    lowered = {c.lower().strip(): c for c in columns}
+    for guess in guesses:
+        if guess in lowered:
+            return lowered[guess]
+    raise EcomsftError(
+        f"cannot tell which column holds the {role} (columns: {', '.join(columns)}); pass {flag}",
+        where=table.source,
+    )
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _label_name(value) -> str:
+    """Labels are names: 1, 1.0 and "1" are the same label '1'."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        stripped = value.strip()
+        try:
+            number = float(stripped)
+        except ValueError:
+            return stripped
+        return str(int(number)) if number.is_integer() and "." in stripped else stripped
+    return str(value)
+
+
+def _multi_labels(value, delimiter: str | None) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return sorted({_label_name(v) for v in value if not _is_missing(v)})
+    text = str(value)
+    if delimiter is None:
+        delimiter = next((d for d in DELIMITER_GUESSES if d in text), None)
+    parts = text.split(delimiter) if delimiter else [text]
+    return sorted({_label_name(p) for p in parts if p.strip()})
+
+
+def load_examples(
+    source: str,
+    *,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_column: str | None = None,
+    require_labels: bool = True,
+    guess_labels: bool = False,
+    multi_label: bool = False,
+    label_delimiter: str | None = None,
+    empty_text: str = "drop",
+    encoding: str | None = None,
+) -> Examples:
+    """Read ``source`` and return validated examples, or raise one ``EcomsftError`` naming the place."""
+    table = load_table(source, encoding)
+    return examples_from_table(
+        table, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
+        require_labels=require_labels, guess_labels=guess_labels, multi_label=multi_label,
+        label_delimiter=label_delimiter, empty_text=empty_text,
+    )
+
+
+def examples_from_table(
+    table: Table,
+    *,
+    text_column: str | None = None,
+    text_pair_column: str | None = None,
+    label_column: str | None = None,
+    require_labels: bool = True,
+    guess_labels: bool = False,
+    multi_label: bool = False,
+    label_delimiter: str | None = None,
+    empty_text: str = "drop",
+) -> Examples:
+    frame = table.frame
+    text_col = _pick_column(table, text_column, TEXT_COLUMN_GUESSES, "text", "--text-column")
+    out = pd.DataFrame({"text": frame[text_col].map(lambda v: "" if _is_missing(v) else str(v))})
+    out["_row"] = range(len(frame))
+    if text_pair_column is not None:
+        pair_col = _pick_column(table, text_pair_column, (), "text pair", "--text-pair-column")
+        out["text_pair"] = frame[pair_col].map(lambda v: "" if _is_missing(v) else str(v))
+
+    label_col = None
+    if require_labels or guess_labels or label_column is not None:
+        try:
+            label_col = _pick_column(table, label_column, LABEL_COLUMN_GUESSES, "label", "--label-column")
+        except EcomsftError:
+            if require_labels or label_column is not None:
+                raise
+        if label_col is not None:
+            raw = frame[label_col]
+            missing = raw.map(_is_missing)
+            if missing.any():
+                row = int(missing.to_numpy().nonzero()[0][0])
+                raise EcomsftError(
+                    f"empty label ({int(missing.sum())} row(s) in all); fill or remove them",
+                    where=table.where(row, label_col),
+                )
+            if multi_label:
+                out["label"] = raw.map(lambda v: _multi_labels(v, label_delimiter))
+            else:
+                bad = raw.map(lambda v: isinstance(v, (list, tuple, dict)))
+                if bad.any():
+                    row = int(bad.to_numpy().nonzero()[0][0])
+                    raise EcomsftError(
+                        "a list of labels in a single-label task; set task.multi_label: true",
+                        where=table.where(row, label_col),
+                    )
+                out["label"] = raw.map(_label_name)
+
+    empty = out["text"].str.strip() == ""
+    if "text_pair" in out:
+        empty |= out["text_pair"].str.strip() == ""
+    dropped = int(empty.sum())
+    notes = []
+    if dropped:
+        row = int(empty.to_numpy().nonzero()[0][0])
+        if empty_text == "fail":
+            raise EcomsftError(
+                f"empty or whitespace-only text ({dropped} row(s) in all; set data.empty_text: drop to skip them)",
+                where=table.where(row, text_col),
+            )
+        notes.append(f"{table.source}: dropped {dropped} row(s) with empty text (first at {table.where(row)})")
+        out = out[~empty]
+    if out.empty:
+        raise EcomsftError("no rows left with non-empty text", where=table.source)
+    return Examples(
+        frame=out.reset_index(drop=True),
+        source=table.source,
+        encoding=table.encoding,
+        text_column=text_col,
+        label_column=label_col,
+        dropped_empty=dropped,
+        notes=notes,
+    )

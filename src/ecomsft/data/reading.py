@@ -1,0 +1,160 @@
+"""Reading tables from disk: CSV, TSV, JSONL, Parquet and Excel, with the text encoding sniffed.
+
+Chinese shop exports are often GBK/GB18030 and Excel-made CSVs start with a UTF-8 BOM, so text files
+are decoded here (not by pandas' default UTF-8) and the encoding that worked is reported back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import EcomsftError
+
+TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": "\t"}
+JSON_FORMATS = {".jsonl", ".json", ".ndjson"}
+BINARY_FORMATS = {".parquet", ".pq", ".xlsx", ".xls"}
+SUPPORTED = sorted(set(TEXT_FORMATS) | JSON_FORMATS | BINARY_FORMATS)
+
+
+@dataclass
+class Table:
+    """A table read from one source, with what is needed to point at its rows in messages."""
+
+    frame: pd.DataFrame
+    source: str
+    encoding: str | None
+    # The file line of row 0 (1 after a CSV header, 0 for JSONL); None where lines mean nothing.
+    first_line: int | None
+
+    def where(self, row: int, column: str | None = None) -> str:
+        place = f"{self.source}:{row + self.first_line + 1}" if self.first_line is not None else f"{self.source} row {row + 1}"
+        return f"{place} column '{column}'" if column else place
+
+
+def decode_bytes(raw: bytes, source: str, encoding: str | None = None) -> tuple[str, str]:
+    """Decode a file's bytes: a forced encoding, else UTF-8 (BOM or not), else GB18030, else a guess."""
+    if encoding:
+        try:
+            return raw.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError) as err:
+            raise EcomsftError(f"cannot decode as {encoding}: {err}", where=source) from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        try:
+            return raw[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            pass
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as utf8_error:
+        bad_offset = utf8_error.start
+    try:
+        # GB18030 is a superset of GBK and GB2312, the encodings of Chinese Windows and shop exports.
+        return raw.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    if best is not None:
+        return str(best), best.encoding
+    line = raw[:bad_offset].count(b"\n") + 1
+    raise EcomsftError(
+        "unknown text encoding (not UTF-8 nor GBK/GB18030); pass --set data.encoding=NAME",
+        where=f"{source}:{line}",
+    )
+
+
+_PANDAS_LINE = re.compile(r"line (\d+)")
+
+
+def _read_delimited(text: str, sep: str, source: str) -> pd.DataFrame:
+    if not text.strip():
+        raise EcomsftError("the file is empty", where=source)
+    try:
+        return pd.read_csv(
+            io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[], engine="c"
+        )
+    except pd.errors.EmptyDataError:
+        raise EcomsftError("the file is empty", where=source) from None
+    except pd.errors.ParserError as err:
+        match = _PANDAS_LINE.search(str(err))
+        where = f"{source}:{match.group(1)}" if match else source
+        detail = str(err).split(". ", 1)[-1].strip()
+        raise EcomsftError(f"malformed row ({detail})", where=where) from None
+    except csv.Error as err:
+        raise EcomsftError(f"malformed file ({err})", where=source) from None
+
+
+def _read_jsonl(text: str, source: str) -> pd.DataFrame:
+    # Parsed line by line rather than with pandas.read_json so that a broken line is named.
+    stripped = text.lstrip()
+    if not stripped:
+        raise EcomsftError("the file is empty", where=source)
+    if stripped.startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise EcomsftError(f"not valid JSON ({err.msg})", where=f"{source}:{err.lineno}") from None
+        first_line = None
+    else:
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise EcomsftError(f"not valid JSON ({err.msg})", where=f"{source}:{number}") from None
+            if not isinstance(record, dict):
+                raise EcomsftError("each line must be a JSON object", where=f"{source}:{number}")
+            records.append(record)
+    if not records:
+        raise EcomsftError("the file holds no records", where=source)
+    return pd.DataFrame.from_records(records)
+
+
+def read_table(path: str | Path, encoding: str | None = None) -> Table:
+    """Read one data file into a DataFrame of strings (JSON keeps lists and numbers)."""
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise EcomsftError("file not found", where=source)
+    if path.is_dir():
+        raise EcomsftError("is a folder, expected a data file", where=source)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise EcomsftError(f"unsupported file type '{suffix}' (supported: {', '.join(SUPPORTED)})", where=source)
+
+    if suffix in BINARY_FORMATS:
+        try:
+            if suffix in {".parquet", ".pq"}:
+                frame = pd.read_parquet(path)
+            else:
+                frame = pd.read_excel(path, dtype=str, keep_default_na=False)
+        except ImportError as err:
+            raise EcomsftError(f"reading {suffix} needs an extra package: {err}", where=source) from None
+        except Exception as err:  # pyarrow/openpyxl raise many types for a corrupt file
+            raise EcomsftError(f"cannot read {suffix} file ({type(err).__name__}: {err})", where=source) from None
+        if frame.empty:
+            raise EcomsftError("the file holds no rows", where=source)
+        return Table(frame, source, None, 1 if suffix.startswith(".xls") else None)
+
+    text, used = decode_bytes(path.read_bytes(), source, encoding)
+    if suffix in JSON_FORMATS:
+        frame = _read_jsonl(text, source)
+        first_line = 0 if not text.lstrip().startswith("[") else None
+    else:
+        frame = _read_delimited(text, TEXT_FORMATS[suffix], source)
+        first_line = 1
+        if frame.empty:
+            raise EcomsftError(
+                f"the file has a header ({', '.join(map(str, frame.columns))}) but no rows", where=source
+            )
+    return Table(frame, source, used, first_line)

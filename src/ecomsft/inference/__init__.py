@@ -1,0 +1,5 @@
+"""Using a finished run: loading, batched prediction."""
+
+from .predictor import Predictor, load
+
+__all__ = ["Predictor", "load"]

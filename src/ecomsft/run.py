@@ -1,0 +1,292 @@
+"""One fine-tuning run, top to bottom: data, labels, model, training, evaluation, run folder.
+
+The run is built in ``<output>.partial/`` and renamed to ``<output>`` only when everything is
+written, so a folder named like a run is always a finished one. An interrupted run keeps its
+``.partial`` folder with checkpoints, which ``resume=True`` continues.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig
+from .data.examples import Examples, load_examples
+from .data.labels import LabelSet
+from .data.quality import drop_duplicates, duplicate_report, overlap
+from .data.splitting import stratified_split
+from .errors import EcomsftError
+from .metrics import full_report, tune_threshold
+from .models.resolve import resolve_model
+from .models.vocab import coverage, extend_vocabulary
+from .tasks import classification
+
+log = logging.getLogger("ecomsft")
+
+RUN_MARKER = "metrics.json"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+
+    @property
+    def test(self) -> dict:
+        return self.metrics.get("test", {})
+
+
+def is_finished_run(folder: Path) -> bool:
+    return (folder / RUN_MARKER).is_file() and (folder / "model").is_dir()
+
+
+def _prepare_output(cfg: RunConfig, resume: bool) -> tuple[Path, Path]:
+    output = Path(cfg.output)
+    partial = output.with_name(output.name + ".partial")
+    if output.exists() and not cfg.overwrite:
+        what = "a finished run" if is_finished_run(output) else "files"
+        raise EcomsftError(f"output folder already holds {what}; pass --overwrite or another --output", where=str(output))
+    if resume:
+        if not (partial / "checkpoints").is_dir():
+            raise EcomsftError("nothing to resume: no interrupted run here", where=str(partial))
+    elif partial.exists():
+        shutil.rmtree(partial)
+    return output, partial
+
+
+def _read_splits(cfg: RunConfig) -> tuple[dict[str, pd.DataFrame], dict]:
+    data = cfg.data
+    read = dict(
+        text_column=data.text_column,
+        text_pair_column=data.text_pair_column,
+        label_column=data.label_column,
+        multi_label=cfg.task.multi_label,
+        label_delimiter=data.label_delimiter,
+        empty_text=data.empty_text,
+        encoding=data.encoding,
+    )
+    train: Examples = load_examples(data.train, **read)
+    info: dict = {"train_source": train.source, "encoding": train.encoding, "dropped_empty": train.dropped_empty}
+    for note in train.notes:
+        log.warning(note)
+    info["duplicates"] = duplicate_report(train.frame)
+    frame = train.frame
+    if data.deduplicate:
+        frame = drop_duplicates(frame, data.drop_conflicts)
+        info["dropped_duplicates"] = len(train.frame) - len(frame)
+    if data.max_samples and len(frame) > data.max_samples:
+        frame, _, _ = stratified_split(frame, 0.0, 1 - data.max_samples / len(frame), cfg.training.seed)
+    given = {name: getattr(data, name) for name in ("valid", "test") if getattr(data, name)}
+    splits = {}
+    if given:
+        splits["train"] = frame
+        for name, source in given.items():
+            examples = load_examples(source, **read)
+            for note in examples.notes:
+                log.warning(note)
+            splits[name] = examples.frame
+        if "valid" not in splits:
+            splits["train"], splits["valid"], _ = stratified_split(frame, data.valid_ratio, 0.0, cfg.training.seed)
+        if "test" not in splits:
+            splits["train"], _, splits["test"] = stratified_split(splits["train"], 0.0, data.test_ratio, cfg.training.seed)
+    else:
+        splits["train"], splits["valid"], splits["test"] = stratified_split(
+            frame, data.valid_ratio, data.test_ratio, cfg.training.seed
+        )
+    info["sizes"] = {name: len(part) for name, part in splits.items()}
+    info["overlap_with_train"] = {name: overlap(splits["train"], splits[name]) for name in ("valid", "test")}
+    return splits, info
+
+
+def _check_labels(splits: dict[str, pd.DataFrame], labels: LabelSet, cfg: RunConfig) -> None:
+    if len(labels) < 2:
+        raise EcomsftError(
+            f"the training data has a single class ({', '.join(labels.names) or 'none'}); a classifier needs two or more",
+            where=cfg.data.train,
+        )
+    for name in ("valid", "test"):
+        source = getattr(cfg.data, name) or cfg.data.train
+        labels.encode(splits[name]["label"].tolist(), source)
+
+
+def _model_limit(tokenizer, model_config) -> int:
+    limit = getattr(tokenizer, "model_max_length", None) or 10**9
+    if limit > 100_000:
+        limit = getattr(model_config, "max_position_embeddings", 512)
+    return int(limit)
+
+
+def _versions() -> dict[str, str]:
+    import datasets
+    import sklearn
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {
+        "ecomsft": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def _predictions_frame(frame: pd.DataFrame, probs: np.ndarray, labels: LabelSet, threshold: float) -> pd.DataFrame:
+    out = pd.DataFrame({"text": frame["text"].to_numpy()})
+    if "text_pair" in frame:
+        out["text_pair"] = frame["text_pair"].to_numpy()
+    if labels.multi_label:
+        out["gold"] = ["|".join(v) for v in frame["label"]]
+        out["predicted"] = ["|".join(n for n, p in zip(labels.names, row) if p >= threshold) for row in probs]
+    else:
+        out["gold"] = frame["label"].to_numpy()
+        out["predicted"] = [labels.names[i] for i in probs.argmax(axis=1)]
+    for i, name in enumerate(labels.names):
+        out[f"prob_{name}"] = np.round(probs[:, i], 6)
+    return out
+
+
+def train(config: RunConfig, *, resume: bool = False) -> RunResult:
+    """Fine-tune and evaluate as ``config`` says; returns the finished run folder and its metrics."""
+    import torch
+    from transformers import AutoTokenizer, set_seed
+
+    from .training import build_trainer
+
+    cfg = config
+    started = time.perf_counter()
+    output, partial = _prepare_output(cfg, resume)
+    created = not resume
+    try:
+        splits, data_info = _read_splits(cfg)
+        labels = LabelSet.from_labels(splits["train"]["label"], cfg.task.multi_label)
+        _check_labels(splits, labels, cfg)
+        log.info("data: %s", ", ".join(f"{k} {v}" for k, v in data_info["sizes"].items()))
+
+        model_path = resolve_model(cfg.model.name)
+        set_seed(cfg.training.seed)
+        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+        model = classification.build_model(model_path, labels)
+        limit = _model_limit(tokenizer, model.config)
+        if cfg.model.max_length > limit:
+            raise EcomsftError(f"max_length {cfg.model.max_length} is above the model's limit of {limit} tokens", where=cfg.model.name)
+
+        train_texts = splits["train"]["text"].tolist()
+        before = coverage(tokenizer, train_texts)
+        vocab = {"unk_rate_before": before.unk_rate, "added_tokens": 0}
+        extend = cfg.model.extend_vocab == "always" or (
+            cfg.model.extend_vocab == "auto" and before.unk_rate > cfg.model.unk_threshold
+        )
+        if extend:
+            added = extend_vocabulary(tokenizer, model, train_texts, cfg.model.new_token_min_count, cfg.model.max_new_tokens)
+            vocab["added_tokens"] = len(added)
+            vocab["unk_rate_after"] = coverage(tokenizer, train_texts).unk_rate
+            log.info("vocabulary: unknown-token rate %.1f%% -> %.1f%% after adding %d tokens",
+                     100 * before.unk_rate, 100 * vocab["unk_rate_after"], len(added))
+        embedding_lr = cfg.training.embedding_lr
+        if embedding_lr is None and vocab["added_tokens"]:
+            embedding_lr = 20 * cfg.training.lr
+
+        datasets = {
+            name: classification.encode(tokenizer, part, labels, cfg.model.max_length, getattr(cfg.data, name, None) or cfg.data.train)
+            for name, part in splits.items()
+        }
+        partial.mkdir(parents=True, exist_ok=True)
+        threshold = cfg.task.threshold if cfg.task.threshold is not None else 0.5
+        trainer = build_trainer(
+            model, tokenizer, datasets["train"], datasets["valid"], cfg.training, str(partial / "checkpoints"),
+            classification.metrics_function(labels, threshold), embedding_lr,
+        )
+    except BaseException:
+        if created and partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+    train_started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=True if resume else None)
+    except KeyboardInterrupt:
+        raise EcomsftError(
+            f"interrupted; checkpoints are kept in {partial}, continue with --resume"
+        ) from None
+    train_seconds = time.perf_counter() - train_started
+
+    def predict(name: str) -> np.ndarray:
+        # Sorted by length so that each batch pads little, then put back in the split's order.
+        order = np.argsort(datasets[name]["length"], kind="stable")
+        logits = trainer.predict(datasets[name].select(order)).predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        probs = np.empty((len(order), logits.shape[1]), dtype=np.float64)
+        probs[order] = classification.probabilities(np.asarray(logits, dtype=np.float64), labels.multi_label)
+        return probs
+
+    eval_started = time.perf_counter()
+    results: dict = {}
+    gold = {name: classification.gold_array(splits[name]["label"], labels) for name in ("valid", "test") if len(splits[name])}
+    probs = {name: predict(name) for name in gold}
+    if labels.multi_label and cfg.task.threshold is None and "valid" in probs:
+        threshold = tune_threshold(gold["valid"], probs["valid"])
+    for name in gold:
+        results[name] = full_report(gold[name], probs[name], labels.names, labels.multi_label, threshold)
+    eval_seconds = time.perf_counter() - eval_started
+    n_test = len(splits["test"])
+    timings = {
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "train_samples_per_second": trainer.state.global_step * cfg.training.batch_size
+        * cfg.training.gradient_accumulation_steps / max(train_seconds, 1e-9),
+    }
+
+    baseline = None
+    if cfg.baseline and n_test:
+        from .baseline import run_tfidf_lr
+
+        baseline = run_tfidf_lr(
+            splits["train"]["text"], labels.encode(splits["train"]["label"].tolist()),
+            splits["test"]["text"], gold["test"], len(labels), labels.multi_label, threshold, cfg.training.seed,
+        )
+
+    model_dir = partial / "model"
+    trainer.model.config.ecomsft_threshold = threshold
+    trainer.model.config.ecomsft_max_length = cfg.model.max_length
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    (partial / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    (partial / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
+    if n_test:
+        _predictions_frame(splits["test"], probs["test"], labels, threshold).to_csv(partial / "predictions.csv", index=False)
+    metrics = {
+        "task": "multi_label_classification" if labels.multi_label else "classification",
+        "labels": labels.names,
+        "threshold": threshold if labels.multi_label else None,
+        "model": {"name": cfg.model.name, "path": model_path, "max_length": cfg.model.max_length, **vocab,
+                  "parameters": int(sum(p.numel() for p in trainer.model.parameters()))},
+        "data": data_info,
+        "validation": results.get("valid"),
+        "test": results.get("test"),
+        "baseline_tfidf_lr": baseline,
+        "timings": {**timings, "total_seconds": time.perf_counter() - started},
+        "training": {"steps": trainer.state.global_step, "epochs": trainer.state.epoch,
+                     "best_checkpoint_metric": trainer.state.best_metric, "embedding_lr": embedding_lr},
+        "versions": _versions(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+    shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+    # metrics.json is the marker of a finished run: written last, then the folder takes its name.
+    (partial / RUN_MARKER).write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+    if output.exists():
+        shutil.rmtree(output)
+    os.replace(partial, output)
+    return RunResult(output, metrics)

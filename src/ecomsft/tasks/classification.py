@@ -1,0 +1,75 @@
+"""Text classification, single-label (sentiment, stars, category) and multi-label (aspects, tags).
+
+The task's surface, shared by every task: build the model, encode a table into a dataset, turn logits
+into probabilities, and compute metrics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data.labels import LabelSet
+from ..metrics import scalar_metrics, sigmoid, softmax
+
+
+def build_model(model_path: str, labels: LabelSet):
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        model_path,
+        num_labels=len(labels),
+        id2label=labels.id2label,
+        label2id=labels.label2id,
+        problem_type="multi_label_classification" if labels.multi_label else "single_label_classification",
+        ignore_mismatched_sizes=True,
+        trust_remote_code=False,
+    )
+
+
+def tokenize(tokenizer, frame: pd.DataFrame, max_length: int, batch_size: int = 1000) -> dict[str, list]:
+    texts = frame["text"].tolist()
+    pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
+    encoded: dict[str, list] = {}
+    for start in range(0, len(texts), batch_size):
+        chunk = tokenizer(
+            texts[start:start + batch_size],
+            pairs[start:start + batch_size] if pairs is not None else None,
+            truncation=True,
+            max_length=max_length,
+        )
+        for key, value in chunk.items():
+            encoded.setdefault(key, []).extend(value)
+    return encoded
+
+
+def encode(tokenizer, frame: pd.DataFrame, labels: LabelSet | None, max_length: int, source: str = "data"):
+    """A ``datasets.Dataset`` of token ids (unpadded: the collator pads each batch), lengths, label ids."""
+    from datasets import Dataset
+
+    encoded = tokenize(tokenizer, frame, max_length)
+    encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+    if labels is not None and "label" in frame:
+        encoded["labels"] = labels.encode(frame["label"].tolist(), source)
+    return Dataset.from_dict(encoded)
+
+
+def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
+    return sigmoid(logits) if multi_label else softmax(logits)
+
+
+def gold_array(frame_labels, labels: LabelSet) -> np.ndarray:
+    return np.asarray(labels.encode(list(frame_labels)))
+
+
+def metrics_function(labels: LabelSet, threshold: float = 0.5):
+    """The Trainer's ``compute_metrics``: logits and label ids in, flat named metrics out."""
+
+    def compute(eval_prediction) -> dict[str, float]:
+        logits = eval_prediction.predictions
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        probs = probabilities(np.asarray(logits, dtype=np.float64), labels.multi_label)
+        return scalar_metrics(np.asarray(eval_prediction.label_ids), probs, labels.multi_label, threshold)
+
+    return compute

@@ -1,0 +1,128 @@
+"""Building the ``transformers.Trainer`` of a run from its configuration."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+
+from .config import TrainingConfig
+from .errors import EcomsftError
+
+LOWER_IS_BETTER = ("loss", "log_loss", "hamming_loss", "rmse", "mae")
+
+
+def precision_flags(choice: str) -> dict[str, bool]:
+    """bf16 (or fp16 where bf16 is missing) on a CUDA GPU for 'auto'; full precision on a CPU."""
+    on_gpu = torch.cuda.is_available()
+    if choice == "auto":
+        if not on_gpu:
+            return {}
+        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    if choice == "fp16" and not on_gpu:
+        raise EcomsftError("training.precision fp16 needs a CUDA GPU; use auto, fp32 or bf16 on a CPU")
+    return {} if choice == "fp32" else {choice: True}
+
+
+class ClassificationTrainer(Trainer):
+    """The Trainer with two differences: evaluation keeps the dataset's order, and the input
+    embeddings may learn at their own rate.
+
+    Rows added by vocabulary extension start from the mean embedding and, at the small rate that
+    suits pretrained layers, would barely move in one run.
+    """
+
+    def __init__(self, *args, embedding_lr: float | None = None, **kwargs):
+        self.embedding_lr = embedding_lr
+        super().__init__(*args, **kwargs)
+
+    def _get_eval_sampler(self, eval_dataset):
+        # transformers 5 also shuffles evaluation batches when grouping by length, which makes
+        # ``predict`` return rows out of order; callers sort by length themselves (see run.py).
+        if eval_dataset is None:
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset)
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is not None or self.embedding_lr is None:
+            return super().create_optimizer(model)
+        opt_model = self.model if model is None else model
+        embedding = opt_model.get_input_embeddings().weight
+        decay = set(self.get_decay_parameter_names(opt_model))
+        rest = [(n, p) for n, p in opt_model.named_parameters() if p.requires_grad and p is not embedding]
+        groups = [
+            {"params": [p for n, p in rest if n in decay], "weight_decay": self.args.weight_decay},
+            {"params": [p for n, p in rest if n not in decay], "weight_decay": 0.0},
+        ]
+        if embedding.requires_grad:
+            groups.append({"params": [embedding], "weight_decay": 0.0, "lr": self.embedding_lr})
+        self.optimizer = torch.optim.AdamW(
+            [g for g in groups if g["params"]],
+            lr=self.args.learning_rate,
+            betas=(self.args.adam_beta1, self.args.adam_beta2),
+            eps=self.args.adam_epsilon,
+        )
+        return self.optimizer
+
+
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    valid_dataset,
+    cfg: TrainingConfig,
+    checkpoint_dir: str,
+    compute_metrics,
+    embedding_lr: float | None = None,
+) -> Trainer:
+    has_valid = valid_dataset is not None and len(valid_dataset) > 0
+    metric = cfg.metric_for_best_model
+    steps_per_epoch = math.ceil(len(train_dataset) / (cfg.batch_size * cfg.gradient_accumulation_steps))
+    eval_strategy = cfg.eval_strategy if has_valid else "no"
+    args = TrainingArguments(
+        output_dir=checkpoint_dir,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.lr,
+        lr_scheduler_type="linear",
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        seed=cfg.seed,
+        eval_strategy=eval_strategy,
+        eval_steps=cfg.eval_steps,
+        save_strategy=eval_strategy if has_valid else "epoch",
+        save_steps=cfg.eval_steps if eval_strategy == "steps" else None,
+        save_total_limit=cfg.save_total_limit,
+        load_best_model_at_end=has_valid,
+        metric_for_best_model=metric if has_valid else None,
+        greater_is_better=not metric.endswith(LOWER_IS_BETTER),
+        logging_steps=min(cfg.logging_steps, max(1, steps_per_epoch)),
+        report_to="none",
+        disable_tqdm=not cfg.progress_bar,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        length_column_name="length",
+        use_cpu=not torch.cuda.is_available(),
+        log_level="warning",
+        **precision_flags(cfg.precision),
+    )
+    callbacks = []
+    if has_valid and cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    logging.getLogger("transformers.trainer").setLevel(logging.WARNING)
+    return ClassificationTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=valid_dataset if has_valid else None,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+        embedding_lr=embedding_lr,
+    )
