@@ -31,6 +31,7 @@ def _quiet_libraries() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[_RichLineHandler()])
     for name in ("datasets", "httpx", "urllib3", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)

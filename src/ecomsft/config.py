@@ -60,6 +60,7 @@ class ModelConfig(_Strict):
     unk_threshold: float = Field(default=0.02, ge=0.0, le=1.0, description="'auto' extends above this unk rate")
     new_token_min_count: int = Field(default=2, ge=1)
     max_new_tokens: int = Field(default=8000, ge=0)
+    new_embedding_init: Literal["mean", "cooccurrence"] = "cooccurrence"
 
 
 class TrainingConfig(_Strict):

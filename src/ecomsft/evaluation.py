@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .data.examples import load_examples
-from .inference.predictor import Predictor
+from .data.labels import LabelSet
+from .inference.predictor import Predictor, model_folder
 from .metrics import full_report
 
 
@@ -22,18 +23,22 @@ def evaluate(
     encoding: str | None = None,
     batch_size: int = 64,
 ) -> dict:
-    predictor = Predictor(run, batch_size=batch_size)
+    from transformers import AutoConfig
+
+    # Data and labels are checked against the run's label set before the model is loaded.
+    labels = LabelSet.from_model_config(AutoConfig.from_pretrained(model_folder(run)))
     examples = load_examples(
         data,
         text_column=text_column,
         text_pair_column=text_pair_column,
         label_column=label_column,
-        multi_label=predictor.labels.multi_label,
+        multi_label=labels.multi_label,
         label_delimiter=label_delimiter,
         encoding=encoding,
     )
     frame = examples.frame
-    gold = np.asarray(predictor.labels.encode(frame["label"].tolist(), examples.source))
+    gold = np.asarray(labels.encode(frame["label"].tolist(), examples.source))
+    predictor = Predictor(run, batch_size=batch_size)
     pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
     probs = predictor.predict_proba(frame["text"].tolist(), pairs)
     report = full_report(gold, probs, predictor.labels.names, predictor.labels.multi_label, predictor.threshold)

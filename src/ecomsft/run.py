@@ -190,7 +190,10 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
             cfg.model.extend_vocab == "auto" and before.unk_rate > cfg.model.unk_threshold
         )
         if extend:
-            added = extend_vocabulary(tokenizer, model, train_texts, cfg.model.new_token_min_count, cfg.model.max_new_tokens)
+            added = extend_vocabulary(
+                tokenizer, model, train_texts, cfg.model.new_token_min_count, cfg.model.max_new_tokens,
+                cfg.model.new_embedding_init,
+            )
             vocab["added_tokens"] = len(added)
             vocab["unk_rate_after"] = coverage(tokenizer, train_texts).unk_rate
             log.info("vocabulary: unknown-token rate %.1f%% -> %.1f%% after adding %d tokens",

@@ -25,15 +25,14 @@ def stratified_split(
     frame: pd.DataFrame, valid_ratio: float, test_ratio: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split into (train, valid, test) with every class in each part in the same proportion."""
-    holdout = valid_ratio + test_ratio
-    if holdout == 0:
+    # Row counts, not fractions: sklearn rounds a fraction up, and 0.1 + 0.2 is not 0.3 in floats.
+    n_valid, n_test = round(valid_ratio * len(frame)), round(test_ratio * len(frame))
+    if n_valid + n_test == 0:
         return frame, frame.iloc[0:0], frame.iloc[0:0]
-    train, rest = train_test_split(frame, test_size=holdout, random_state=seed, stratify=_strata(frame))
-    if test_ratio == 0:
+    train, rest = train_test_split(frame, test_size=n_valid + n_test, random_state=seed, stratify=_strata(frame))
+    if n_test == 0:
         return train, rest, rest.iloc[0:0]
-    if valid_ratio == 0:
+    if n_valid == 0:
         return train, rest.iloc[0:0], rest
-    valid, test = train_test_split(
-        rest, test_size=test_ratio / holdout, random_state=seed, stratify=_strata(rest)
-    )
+    valid, test = train_test_split(rest, test_size=n_test, random_state=seed, stratify=_strata(rest))
     return train, valid, test

@@ -1,0 +1,91 @@
+"""Shared fixtures: a tiny randomly initialised BERT built in code, and small labelled files."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+WORDS = ["good", "great", "love", "fast", "bad", "awful", "slow", "broken", "the", "product", "is", "was",
+         "very", "delivery", "price", "quality", "and", "it", "好", "差", "很", "的", "不", "快", "慢"]
+POSITIVE = ["good", "great", "love", "fast"]
+NEGATIVE = ["bad", "awful", "slow", "broken"]
+FILLER = ["the", "product", "is", "was", "very", "delivery", "price", "quality", "and", "it"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A 2-layer BERT with a 30-word vocabulary, saved like a hub model (random weights)."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, model_max_length=64)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertForMaskedLM(config).save_pretrained(folder)
+    return folder
+
+
+def make_reviews(n: int, seed: int = 0, chinese_share: float = 0.0) -> pd.DataFrame:
+    """Separable synthetic reviews: a sentiment word decides the label, fillers add noise."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "positive" if i % 2 == 0 else "negative"
+        words = rng.sample(FILLER, 4) + [rng.choice(POSITIVE if label == "positive" else NEGATIVE)]
+        rng.shuffle(words)
+        text = " ".join(words)
+        if rng.random() < chinese_share:
+            text += (" 很好 赞 棒" if label == "positive" else " 很差 烂 糟")
+        rows.append((text, label))
+    return pd.DataFrame(rows, columns=["review", "label"])
+
+
+@pytest.fixture
+def reviews_csv(tmp_path):
+    path = tmp_path / "reviews.csv"
+    make_reviews(120).to_csv(path, index=False)
+    return path
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run the console entry point in-process; returns (exit code, stdout, stderr)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from ecomsft import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = ["ecomsft", *map(str, args)]
+    code = 0
+    cli.console.file, cli.err_console.file = out, err
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            cli.main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        sys.argv = argv
+        cli.console.file, cli.err_console.file = sys.stdout, sys.stderr
+    return code, out.getvalue(), err.getvalue()
+
+
+def tiny_overrides(model_dir, data, output, **extra) -> dict:
+    values = {
+        "data.train": str(data), "model.name": str(model_dir), "output": str(output),
+        "model.max_length": 32, "training.batch_size": 16, "training.lr": 1e-3, "training.epochs": 2,
+        "training.progress_bar": False, "training.logging_steps": 5,
+    }
+    values.update(extra)
+    return values

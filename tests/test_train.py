@@ -1,0 +1,197 @@
+"""End-to-end runs on the tiny model: run folder, predict, evaluate, and the user-caused failures."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+import ecomsft
+from ecomsft.config import build_config
+from ecomsft.errors import EcomsftError
+from ecomsft.run import train
+
+from .conftest import make_reviews, run_cli, tiny_overrides
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    data = folder / "reviews.csv"
+    make_reviews(200, chinese_share=0.5).to_csv(data, index=False)
+    cfg = build_config(None, tiny_overrides(tiny_model_dir, data, folder / "out", **{"training.epochs": 3}))
+    return train(cfg)
+
+
+def test_run_folder_is_complete_and_loads_with_plain_transformers(finished_run):
+    run = finished_run.run_dir
+    for name in ("config.yaml", "metrics.json", "predictions.csv", "training_log.json", "model/config.json", "model/model.safetensors"):
+        assert (run / name).is_file(), name
+    assert not (run / "checkpoints").exists()
+    assert not run.with_name(run.name + ".partial").exists()
+    model = AutoModelForSequenceClassification.from_pretrained(run / "model")
+    tokenizer = AutoTokenizer.from_pretrained(run / "model")
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert len(tokenizer) == model.get_input_embeddings().weight.shape[0]
+
+
+def test_metrics_json_has_everything(finished_run):
+    metrics = json.loads((finished_run.run_dir / "metrics.json").read_text())
+    test = metrics["test"]
+    for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_micro", "f1_weighted", "roc_auc", "log_loss"):
+        assert 0.0 <= test[key] <= max(1.0, test["log_loss"]), key
+    assert test["confusion_matrix"]["labels"] == ["negative", "positive"]
+    assert sum(map(sum, test["confusion_matrix"]["matrix"])) == metrics["data"]["sizes"]["test"] == 20
+    assert metrics["data"]["sizes"] == {"train": 160, "valid": 20, "test": 20}
+    assert metrics["model"]["added_tokens"] > 0 and metrics["model"]["unk_rate_after"] < metrics["model"]["unk_rate_before"]
+    assert metrics["baseline_tfidf_lr"]["accuracy"] > 0.5
+    assert {"transformers", "torch", "ecomsft"} <= set(metrics["versions"])
+    # The separable toy task is learnt.
+    assert test["accuracy"] >= 0.8
+
+
+def test_predictions_csv_matches_metrics(finished_run):
+    frame = pd.read_csv(finished_run.run_dir / "predictions.csv")
+    assert list(frame.columns) == ["text", "gold", "predicted", "prob_negative", "prob_positive"]
+    assert (frame["gold"] == frame["predicted"]).mean() == pytest.approx(finished_run.test["accuracy"])
+    assert np.allclose(frame[["prob_negative", "prob_positive"]].sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_python_api_predict_keeps_order(finished_run):
+    predictor = ecomsft.load(finished_run.run_dir, batch_size=3)
+    texts = ["the product is great and fast", "bad", "it was broken and slow very slow indeed the price", "love it"]
+    results = predictor.predict(texts)
+    one_by_one = [predictor.predict([t])[0] for t in texts]
+    assert [r["label"] for r in results] == [r["label"] for r in one_by_one]
+    for r, single in zip(results, one_by_one):
+        assert r["probabilities"]["positive"] == pytest.approx(single["probabilities"]["positive"], abs=1e-5)
+
+
+def test_cli_predict_texts_and_file(finished_run, tmp_path):
+    code, out, err = run_cli("predict", finished_run.run_dir, "great product love it")
+    assert code == 0, err
+    assert "positive" in out or "negative" in out
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"id": [7, 8, 9], "review": ["love it", "", "awful broken"]}).to_csv(source, index=False)
+    code, out, err = run_cli("predict", finished_run.run_dir, "--input", source, "--output", tmp_path / "out.csv")
+    assert code == 0, err
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert scored["id"].tolist() == [7, 8, 9]
+    assert {"predicted", "prob_negative", "prob_positive"} <= set(scored.columns)
+    assert pd.isna(scored["predicted"][1]) and scored["predicted"][0] in {"positive", "negative"}
+
+
+def test_evaluate_matches_labels_by_name(finished_run, tmp_path):
+    data = tmp_path / "eval.csv"
+    make_reviews(30, seed=5).to_csv(data, index=False)
+    report = ecomsft.evaluate(finished_run.run_dir, str(data))
+    assert report["rows"] == 30 and 0 <= report["accuracy"] <= 1
+    code, out, err = run_cli("evaluate", finished_run.run_dir, "--data", data, "--output", tmp_path / "m.json")
+    assert code == 0, err
+    assert json.loads((tmp_path / "m.json").read_text())["accuracy"] == pytest.approx(report["accuracy"])
+
+
+def test_unknown_label_at_evaluation(finished_run, tmp_path):
+    data = tmp_path / "eval.csv"
+    pd.DataFrame({"review": ["good", "bad"], "label": ["positive", "neutral"]}).to_csv(data, index=False)
+    code, out, err = run_cli("evaluate", finished_run.run_dir, "--data", data)
+    assert code == 2
+    assert "'neutral' not among the model's labels (negative, positive)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_finished_run_is_not_overwritten(finished_run, tiny_model_dir, tmp_path):
+    data = tmp_path / "d.csv"
+    make_reviews(40).to_csv(data, index=False)
+    cfg = build_config(None, tiny_overrides(tiny_model_dir, data, finished_run.run_dir))
+    with pytest.raises(EcomsftError, match="already holds a finished run; pass --overwrite"):
+        train(cfg)
+
+
+@pytest.mark.parametrize(
+    "frame, extra, message",
+    [
+        (pd.DataFrame({"review": ["a", "b", "c"], "label": ["x", "x", "x"]}), {}, "single class"),
+        (make_reviews(40), {"model.max_length": 1000}, "above the model's limit of 64 tokens"),
+        (make_reviews(40), {"data.text_column": "body"}, r"no text column 'body' \(columns: review, label\)"),
+    ],
+)
+def test_user_errors_leave_nothing_behind(tiny_model_dir, tmp_path, frame, extra, message):
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "out"
+    with pytest.raises(EcomsftError, match=message):
+        train(build_config(None, tiny_overrides(tiny_model_dir, data, out, **extra)))
+    assert not out.exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_cli_train_errors_are_one_line(tiny_model_dir, tmp_path):
+    code, out, err = run_cli("train", "--data", tmp_path / "missing.csv", "--model", tiny_model_dir)
+    assert code == 2 and "missing.csv: file not found" in err and "Traceback" not in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  train: x.csv\nmodel:\n  nmae: minilm\n")
+    code, out, err = run_cli("train", bad)
+    assert code == 2 and "unknown config key 'model.nmae'" in err
+    code, out, err = run_cli("train", "--data", tmp_path / "x.csv", "--model", tmp_path / "no-such-model")
+    assert code == 2
+
+
+def test_missing_model_is_explained(tmp_path, reviews_csv):
+    cfg = build_config(None, tiny_overrides("some-org/not-a-model-here", reviews_csv, tmp_path / "o"))
+    with pytest.raises(EcomsftError, match="hub is unreachable.*--model /path/to/model"):
+        train(cfg)
+
+
+def test_multi_label_run(tiny_model_dir, tmp_path):
+    rows = []
+    for i, row in make_reviews(160).iterrows():
+        tags = ["positive" if row["label"] == "positive" else "negative"] + (["delivery"] if "delivery" in row["review"] else [])
+        rows.append({"review": row["review"], "tags": ",".join(tags)})
+    data = tmp_path / "m.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    result = train(build_config(None, tiny_overrides(tiny_model_dir, data, tmp_path / "out", **{
+        "task.multi_label": True, "data.label_column": "tags", "training.epochs": 3})))
+    metrics = result.metrics
+    assert metrics["task"] == "multi_label_classification"
+    assert metrics["labels"] == ["delivery", "negative", "positive"]
+    assert 0.05 <= metrics["threshold"] <= 0.95
+    for key in ("subset_accuracy", "hamming_loss", "f1_micro", "f1_macro"):
+        assert key in metrics["test"]
+    predicted = ecomsft.load(result.run_dir).predict(["the delivery was fast and good"])[0]
+    assert isinstance(predicted["label"], list) and set(predicted["probabilities"]) == set(metrics["labels"])
+
+
+def test_interrupted_run_resumes(tiny_model_dir, tmp_path, monkeypatch):
+    from transformers import TrainerCallback
+
+    import ecomsft.training as training
+
+    data = tmp_path / "d.csv"
+    make_reviews(96).to_csv(data, index=False)
+    values = tiny_overrides(tiny_model_dir, data, tmp_path / "out", **{
+        "training.max_steps": 6, "training.eval_strategy": "steps", "training.eval_steps": 2, "baseline": False})
+
+    class StopAtStep3(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise KeyboardInterrupt
+
+    original = training.build_trainer
+
+    def build_and_break(*args, **kwargs):
+        trainer = original(*args, **kwargs)
+        trainer.add_callback(StopAtStep3())
+        return trainer
+
+    monkeypatch.setattr(training, "build_trainer", build_and_break)
+    with pytest.raises(EcomsftError, match="continue with --resume"):
+        train(build_config(None, values))
+    partial = tmp_path / "out.partial"
+    assert (partial / "checkpoints" / "checkpoint-2").is_dir() and not (tmp_path / "out").exists()
+    monkeypatch.setattr(training, "build_trainer", original)
+    result = train(build_config(None, values), resume=True)
+    assert result.metrics["training"]["steps"] == 6
+    log = json.loads((result.run_dir / "training_log.json").read_text())
+    assert any(entry.get("step") == 2 for entry in log)
+    assert not partial.exists()
