@@ -89,3 +89,15 @@ def tiny_overrides(model_dir, data, output, **extra) -> dict:
     }
     values.update(extra)
     return values
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_model_dir, tmp_path_factory):
+    """A finished run of the tiny model on separable reviews (English and Chinese)."""
+    from ecomsft.config import build_config
+    from ecomsft.run import train
+
+    folder = tmp_path_factory.mktemp("run")
+    data = folder / "reviews.csv"
+    make_reviews(200, chinese_share=0.5).to_csv(data, index=False)
+    return train(build_config(None, tiny_overrides(tiny_model_dir, data, folder / "out", **{"training.epochs": 3})))

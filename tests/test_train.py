@@ -15,13 +15,9 @@ from ecomsft.run import train
 from .conftest import make_reviews, run_cli, tiny_overrides
 
 
-@pytest.fixture(scope="module")
-def finished_run(tiny_model_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("run")
-    data = folder / "reviews.csv"
-    make_reviews(200, chinese_share=0.5).to_csv(data, index=False)
-    cfg = build_config(None, tiny_overrides(tiny_model_dir, data, folder / "out", **{"training.epochs": 3}))
-    return train(cfg)
+@pytest.fixture
+def finished_run(tiny_run):
+    return tiny_run
 
 
 def test_run_folder_is_complete_and_loads_with_plain_transformers(finished_run):

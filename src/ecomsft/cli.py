@@ -171,6 +171,8 @@ def predict(
     text_column: Annotated[Optional[str], typer.Option()] = None,
     text_pair_column: Annotated[Optional[str], typer.Option()] = None,
     batch_size: Annotated[int, typer.Option()] = 64,
+    chunk_rows: Annotated[int, typer.Option(help="rows read and scored at a time (bounds memory)")] = 10_000,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
 ) -> None:
     """Predict labels and class probabilities.
 
@@ -186,7 +188,8 @@ def predict(
         _fail("--input needs --output FILE")
     predictor = Predictor(run, batch_size=batch_size)
     if input:
-        rows = predict_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column)
+        rows = predict_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
+                            chunk_rows=chunk_rows, resume=resume, progress=True)
         console.print(f"wrote {rows} rows to {output}")
         return
     for text, result in zip(texts, predictor.predict(texts)):
@@ -224,6 +227,47 @@ def evaluate(
     if output:
         output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         console.print(f"wrote {output}")
+
+
+@app.command()
+def serve(
+    run: Annotated[Path, typer.Argument(help="run folder")],
+    host: Annotated[str, typer.Option(help="address to bind; loopback by default")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    backend: Annotated[str, typer.Option(help="torch")] = "torch",
+    workers: Annotated[int, typer.Option(help="server processes, each with its own model")] = 1,
+    api_key: Annotated[Optional[str], typer.Option(help="require 'Authorization: Bearer KEY' (or set ECOMSFT_API_KEY)")] = None,
+    max_batch_size: Annotated[int, typer.Option(help="texts per model batch")] = 32,
+    max_wait_ms: Annotated[float, typer.Option(help="how long a request waits for others to batch with")] = 5.0,
+    microbatch: Annotated[bool, typer.Option("--microbatch/--no-microbatch")] = True,
+    max_texts: Annotated[int, typer.Option(help="texts per request")] = 64,
+    max_chars: Annotated[int, typer.Option(help="characters per text")] = 2000,
+    max_body_bytes: Annotated[int, typer.Option()] = 1_000_000,
+) -> None:
+    """Serve a run over HTTP: POST /v1/predict, GET /health /ready /v1/info /metrics.
+
+    Example: ecomsft serve runs/quickstart --port 8000   then   curl -d '{"texts": ["很好"]}' localhost:8000/v1/predict
+    """
+    import uvicorn
+
+    from .inference.predictor import model_folder
+    from .inference.server import SETTINGS_ENV, ServeSettings, create_app
+
+    if backend != "torch":
+        _fail(f"--backend {backend} is not available in this version; use --backend torch")
+    model_folder(run)  # fails in one line before the server starts
+    settings = ServeSettings(run=str(run), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+                             microbatch=microbatch, max_texts=max_texts, max_chars=max_chars,
+                             max_body_bytes=max_body_bytes, api_key=api_key, backend=backend)
+    _quiet_libraries()
+    if host not in ("127.0.0.1", "localhost", "::1") and not (api_key or os.environ.get("ECOMSFT_API_KEY")):
+        err_console.print(f"[yellow]warning: serving on {host} without an API key[/yellow]")
+    if workers > 1:
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        uvicorn.run("ecomsft.inference.server:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, timeout_graceful_shutdown=30)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=30)
 
 
 @data_app.command("inspect")

@@ -61,8 +61,6 @@ class ModelConfig(_Strict):
     new_token_min_count: int = Field(default=2, ge=1)
     max_new_tokens: int = Field(default=8000, ge=0)
     new_embedding_init: Literal["mean", "cooccurrence"] = "cooccurrence"
-    # Epochs of a bag-of-embeddings warm-up of the new rows on the training split (0: none).
-    new_embedding_warmup_epochs: int = Field(default=0, ge=0)
 
 
 class TrainingConfig(_Strict):

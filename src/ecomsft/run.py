@@ -213,18 +213,6 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
             name: classification.encode(tokenizer, part, labels, cfg.model.max_length, getattr(cfg.data, name, None) or cfg.data.train)
             for name, part in splits.items()
         }
-        if vocab["added_tokens"] and cfg.model.new_embedding_warmup_epochs:
-            from .models.embedding_warmup import warm_up_new_embeddings
-
-            warm_started = time.perf_counter()
-            vocab["warmup_loss"] = warm_up_new_embeddings(
-                model, datasets["train"]["input_ids"], datasets["train"]["labels"],
-                len(tokenizer) - vocab["added_tokens"], len(labels), labels.multi_label,
-                epochs=cfg.model.new_embedding_warmup_epochs, seed=cfg.training.seed,
-            )
-            vocab["warmup_seconds"] = time.perf_counter() - warm_started
-            log.info("new embeddings warmed up in %.0f s (bag-of-embeddings loss %.3f)",
-                     vocab["warmup_seconds"], vocab["warmup_loss"])
         partial.mkdir(parents=True, exist_ok=True)
         threshold = cfg.task.threshold if cfg.task.threshold is not None else 0.5
         trainer = build_trainer(

@@ -1,68 +1,234 @@
-"""Scoring a file: keep the input columns, add the predicted label and per-class probabilities."""
+"""Scoring a file of any size: read in chunks, predict, append, so memory stays bounded.
+
+The output keeps the input columns and adds ``predicted`` and ``prob_<label>`` per class. It is
+written to ``.<name>.partial`` beside the output and renamed at the end; a small state file records
+the finished chunks, so ``resume=True`` after an interruption skips them instead of rescoring.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from ..data.examples import examples_from_table, load_table
+from ..data.examples import examples_from_table
+from ..data.reading import TEXT_FORMATS, Table, decode_bytes, read_table
 from ..errors import EcomsftError
 from .predictor import Predictor
 
-WRITERS = {".csv", ".tsv", ".jsonl", ".parquet"}
+APPENDABLE = {".csv", ".tsv", ".jsonl"}
+WRITERS = APPENDABLE | {".parquet"}
 
 
-def write_table(frame, output: Path) -> None:
-    """Write by extension into a temporary file renamed at the end, so no half-written file is left."""
-    suffix = output.suffix.lower()
-    if suffix not in WRITERS:
-        raise EcomsftError(f"unsupported output type '{suffix}' (supported: {', '.join(sorted(WRITERS))})", where=str(output))
-    if not output.parent.exists():
-        raise EcomsftError("output folder does not exist", where=str(output.parent))
-    tmp = output.with_name(f".{output.name}.tmp")
-    try:
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        elif suffix == ".tsv":
-            frame.to_csv(tmp, index=False, sep="\t")
-        elif suffix == ".jsonl":
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def _sniff_encoding(path: Path) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 20)
+    # Cut at the last newline so that a multi-byte character is never split.
+    if len(head) == 1 << 20 and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]
+    return decode_bytes(head, str(path))[1]
+
+
+def count_rows(path: Path) -> int | None:
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if suffix in TEXT_FORMATS or suffix in {".jsonl", ".ndjson"}:
+        lines = 0
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                lines += block.count(b"\n")
+        return max(0, lines - (1 if suffix in TEXT_FORMATS else 0))
+    return None
+
+
+def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Table]:
+    """Tables of at most ``chunk_rows`` rows, each knowing the file line of its first row."""
+    source, suffix = str(path), path.suffix.lower()
+    if not path.is_file():
+        raise EcomsftError("file not found", where=source)
+    done = 0
+    if suffix in TEXT_FORMATS:
+        encoding = _sniff_encoding(path)
+        try:
+            reader = pd.read_csv(path, sep=TEXT_FORMATS[suffix], dtype=str, keep_default_na=False,
+                                 na_values=[], encoding=encoding, chunksize=chunk_rows)
+            for frame in reader:
+                yield Table(frame.reset_index(drop=True), source, encoding, 1 + done)
+                done += len(frame)
+        except pd.errors.EmptyDataError:
+            raise EcomsftError("the file is empty", where=source) from None
+        except pd.errors.ParserError as err:
+            raise EcomsftError(f"malformed row ({str(err).split('. ', 1)[-1].strip()})", where=source) from None
+    elif suffix in {".jsonl", ".ndjson"}:
+        encoding = _sniff_encoding(path)
+        records, first = [], 0
+        with open(path, encoding=encoding) as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise EcomsftError(f"not valid JSON ({err.msg})", where=f"{source}:{number}") from None
+                if len(records) == chunk_rows:
+                    yield Table(pd.DataFrame.from_records(records), source, encoding, first)
+                    records, first = [], number
+        if records:
+            yield Table(pd.DataFrame.from_records(records), source, encoding, first)
+    elif suffix in {".parquet", ".pq"}:
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            yield Table(batch.to_pandas(), source, None, None)
+    else:
+        yield read_table(path)
+
+
+def _score(predictor: Predictor, table: Table, text_column, text_pair_column) -> pd.DataFrame:
+    examples = examples_from_table(
+        table, text_column=text_column, text_pair_column=text_pair_column, require_labels=False, empty_text="drop"
+    ) if len(table.frame) else None
+    frame = table.frame.copy()
+    predicted = np.full(len(frame), None, dtype=object)
+    probs_full = np.full((len(frame), len(predictor.labels)), np.nan)
+    if examples is not None and len(examples.frame):
+        rows = examples.frame["_row"].to_numpy()
+        pairs = examples.frame["text_pair"].tolist() if "text_pair" in examples.frame else None
+        probs = predictor.predict_proba(examples.frame["text"].tolist(), pairs)
+        predicted[rows] = ["|".join(d) if isinstance(d, list) else d for d in predictor.decide(probs)]
+        probs_full[rows] = np.round(probs, 6)
+    frame["predicted"] = predicted
+    for i, name in enumerate(predictor.labels.names):
+        frame[f"prob_{name}"] = probs_full[:, i]
+    return frame
+
+
+def _encode_rows(frame: pd.DataFrame, suffix: str, header: bool) -> bytes:
+    if suffix == ".jsonl":
+        text = frame.to_json(orient="records", lines=True, force_ascii=False)
+        text = text if text.endswith("\n") else text + "\n"
+    else:
+        text = frame.to_csv(index=False, header=header, sep="\t" if suffix == ".tsv" else ",")
+    return text.encode("utf-8")
 
 
 def predict_file(
     predictor: Predictor,
-    input: str,
+    input: str | Path,
     output: str | Path,
     *,
     text_column: str | None = None,
     text_pair_column: str | None = None,
+    chunk_rows: int = 10_000,
+    resume: bool = False,
+    progress: bool = False,
 ) -> int:
-    output = Path(output)
-    if output.suffix.lower() not in WRITERS:
-        raise EcomsftError(f"unsupported output type '{output.suffix}' (supported: {', '.join(sorted(WRITERS))})", where=str(output))
-    table = load_table(input)
-    examples = examples_from_table(
-        table, text_column=text_column, text_pair_column=text_pair_column, require_labels=False, empty_text="drop"
-    )
-    frame = table.frame.copy()
-    rows = examples.frame["_row"].to_numpy()
-    pairs = examples.frame["text_pair"].tolist() if "text_pair" in examples.frame else None
-    probs = predictor.predict_proba(examples.frame["text"].tolist(), pairs)
-    decided = predictor.decide(probs)
-    predicted = np.full(len(frame), None, dtype=object)
-    predicted[rows] = ["|".join(d) if isinstance(d, list) else d for d in decided]
-    frame["predicted"] = predicted
-    for i, name in enumerate(predictor.labels.names):
-        column = np.full(len(frame), np.nan)
-        column[rows] = np.round(probs[:, i], 6)
-        frame[f"prob_{name}"] = column
-    write_table(frame, output)
-    return len(frame)
+    """Score ``input`` into ``output``; returns the number of rows written."""
+    input, output = Path(input), Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in WRITERS:
+        raise EcomsftError(f"unsupported output type '{suffix}' (supported: {', '.join(sorted(WRITERS))})", where=str(output))
+    if not output.parent.is_dir():
+        raise EcomsftError("output folder does not exist", where=str(output.parent))
+    if not input.is_file():
+        raise EcomsftError("file not found", where=str(input))
+    partial = output.with_name(f".{output.name}.partial")
+    state_file = output.with_name(f".{output.name}.state.json")
+    stat = input.stat()
+    identity = {"input": str(input.resolve()), "size": stat.st_size, "mtime": stat.st_mtime, "chunk_rows": chunk_rows}
+    state = {"chunks": 0, "rows": 0, "bytes": 0}
+    if resume:
+        if suffix not in APPENDABLE:
+            raise EcomsftError(f"--resume needs a csv, tsv or jsonl output, not {suffix}", where=str(output))
+        if state_file.is_file() and partial.is_file():
+            saved = json.loads(state_file.read_text())
+            if saved.get("identity") != identity:
+                raise EcomsftError("the interrupted run scored another input or chunk size; run without --resume", where=str(output))
+            state = saved["done"]
+    total = count_rows(input)
+    bar = _progress_bar(total, progress)
+    try:
+        if suffix in APPENDABLE:
+            written = _write_appending(predictor, input, partial, state_file, identity, state, suffix,
+                                       text_column, text_pair_column, chunk_rows, bar)
+        else:
+            written = _write_parquet(predictor, input, partial, text_column, text_pair_column, chunk_rows, bar)
+    finally:
+        if bar is not None:
+            bar.stop()
+    os.replace(partial, output)
+    state_file.unlink(missing_ok=True)
+    return written
+
+
+def _progress_bar(total, enabled):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn(), transient=False)
+    bar.task_id = bar.add_task("scoring", total=total, rate="—")
+    bar.start()
+    return bar
+
+
+def _advance(bar, rows: int, started: float, done: int) -> None:
+    if bar is not None:
+        import time
+
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        bar.update(bar.task_id, advance=rows, rate=f"{rate:,.0f}")
+
+
+def _write_appending(predictor, input, partial, state_file, identity, state, suffix, text_column,
+                     text_pair_column, chunk_rows, bar) -> int:
+    import time
+
+    if not state["chunks"]:
+        partial.write_bytes(b"")
+    started, scored = time.perf_counter(), 0
+    with open(partial, "r+b") as handle:
+        handle.seek(state["bytes"])
+        handle.truncate()
+        for index, table in enumerate(iter_chunks(input, chunk_rows)):
+            if index < state["chunks"]:
+                _advance(bar, len(table.frame), started, 0)
+                continue
+            frame = _score(predictor, table, text_column, text_pair_column)
+            handle.write(_encode_rows(frame, suffix, header=index == 0))
+            handle.flush()
+            os.fsync(handle.fileno())
+            state = {"chunks": index + 1, "rows": state["rows"] + len(frame), "bytes": handle.tell()}
+            state_file.write_text(json.dumps({"identity": identity, "done": state}))
+            scored += len(frame)
+            _advance(bar, len(frame), started, scored)
+    return state["rows"]
+
+
+def _write_parquet(predictor, input, partial, text_column, text_pair_column, chunk_rows, bar) -> int:
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer, rows, started = None, 0, time.perf_counter()
+    try:
+        for table in iter_chunks(input, chunk_rows):
+            arrow = pa.Table.from_pandas(_score(predictor, table, text_column, text_pair_column), preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(partial, arrow.schema)
+            writer.write_table(arrow.cast(writer.schema))
+            rows += arrow.num_rows
+            _advance(bar, arrow.num_rows, started, rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows

@@ -1,0 +1,75 @@
+"""Scoring files in chunks: same result as one pass, resumable, every output format."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecomsft.errors import EcomsftError
+from ecomsft.inference.batch import predict_file
+from ecomsft.inference.predictor import Predictor
+
+from .conftest import make_reviews
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_run):
+    return Predictor(tiny_run.run_dir)
+
+
+@pytest.fixture
+def big_input(tmp_path):
+    frame = make_reviews(230, seed=3).rename(columns={"review": "text"})
+    frame.insert(0, "id", range(len(frame)))
+    frame.loc[5, "text"] = ""
+    path = tmp_path / "in.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_chunked_equals_one_pass_in_every_format(predictor, big_input, tmp_path):
+    whole = predict_file(predictor, big_input, tmp_path / "one.csv", chunk_rows=10_000)
+    assert whole == 230
+    reference = pd.read_csv(tmp_path / "one.csv")
+    predict_file(predictor, big_input, tmp_path / "chunks.csv", chunk_rows=50)
+    assert (tmp_path / "chunks.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert reference["id"].tolist() == list(range(230)) and pd.isna(reference["predicted"][5])
+    for suffix in (".tsv", ".jsonl", ".parquet"):
+        predict_file(predictor, big_input, tmp_path / f"out{suffix}", chunk_rows=64)
+    assert pd.read_csv(tmp_path / "out.tsv", sep="\t")["predicted"].equals(reference["predicted"])
+    jsonl = pd.read_json(tmp_path / "out.jsonl", lines=True)["prob_positive"].to_numpy(dtype=float)
+    assert np.allclose(jsonl, reference["prob_positive"].to_numpy(dtype=float), atol=1e-6, equal_nan=True)
+    assert pd.read_parquet(tmp_path / "out.parquet")["predicted"].fillna("").tolist() == reference["predicted"].fillna("").tolist()
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_interrupted_and_resumed_gives_the_same_file(predictor, big_input, tmp_path, monkeypatch):
+    predict_file(predictor, big_input, tmp_path / "ref.csv", chunk_rows=40)
+    calls = {"n": 0}
+    real = predictor.predict_proba
+
+    def failing(texts, pairs=None, progress=None):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return real(texts, pairs)
+
+    monkeypatch.setattr(predictor, "predict_proba", failing)
+    out = tmp_path / "out.csv"
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(predictor, big_input, out, chunk_rows=40)
+    assert not out.exists() and (tmp_path / ".out.csv.partial").exists()
+    scored = []
+    monkeypatch.setattr(predictor, "predict_proba", lambda texts, pairs=None, progress=None: scored.append(len(texts)) or real(texts, pairs))
+    assert predict_file(predictor, big_input, out, chunk_rows=40, resume=True) == 230
+    assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes()
+    assert len(scored) == 3  # chunks 4, 5 and 6 of 6: the first three were not scored again
+    assert not (tmp_path / ".out.csv.partial").exists() and not (tmp_path / ".out.csv.state.json").exists()
+
+
+def test_bad_outputs(predictor, big_input, tmp_path):
+    with pytest.raises(EcomsftError, match="unsupported output type '.xlsx'"):
+        predict_file(predictor, big_input, tmp_path / "o.xlsx")
+    with pytest.raises(EcomsftError, match="output folder does not exist"):
+        predict_file(predictor, big_input, tmp_path / "nope" / "o.csv")
+    with pytest.raises(EcomsftError, match="--resume needs a csv"):
+        predict_file(predictor, big_input, tmp_path / "o.parquet", resume=True)
