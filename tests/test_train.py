@@ -41,6 +41,7 @@ def test_metrics_json_has_everything(finished_run):
     assert sum(map(sum, test["confusion_matrix"]["matrix"])) == metrics["data"]["sizes"]["test"] == 20
     assert metrics["data"]["sizes"] == {"train": 160, "valid": 20, "test": 20}
     assert metrics["model"]["added_tokens"] > 0 and metrics["model"]["unk_rate_after"] < metrics["model"]["unk_rate_before"]
+    assert metrics["model"]["new_rows_shift"] > metrics["model"]["pretrained_rows_shift"] > 0
     assert metrics["baseline_tfidf_lr"]["accuracy"] > 0.5
     assert {"transformers", "torch", "ecomsft"} <= set(metrics["versions"])
     # The separable toy task is learnt.

@@ -172,6 +172,7 @@ def predict(
     text_pair_column: Annotated[Optional[str], typer.Option()] = None,
     batch_size: Annotated[int, typer.Option()] = 64,
     chunk_rows: Annotated[int, typer.Option(help="rows read and scored at a time (bounds memory)")] = 10_000,
+    backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after ecomsft export)")] = "torch",
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
 ) -> None:
     """Predict labels and class probabilities.
@@ -186,7 +187,7 @@ def predict(
         _fail("give texts as arguments or --input FILE, not both and not neither")
     if input and output is None:
         _fail("--input needs --output FILE")
-    predictor = Predictor(run, batch_size=batch_size)
+    predictor = Predictor(run, batch_size=batch_size, backend=backend)
     if input:
         rows = predict_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
                             chunk_rows=chunk_rows, resume=resume, progress=True)
@@ -234,7 +235,7 @@ def serve(
     run: Annotated[Path, typer.Argument(help="run folder")],
     host: Annotated[str, typer.Option(help="address to bind; loopback by default")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
-    backend: Annotated[str, typer.Option(help="torch")] = "torch",
+    backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after ecomsft export)")] = "torch",
     workers: Annotated[int, typer.Option(help="server processes, each with its own model")] = 1,
     api_key: Annotated[Optional[str], typer.Option(help="require 'Authorization: Bearer KEY' (or set ECOMSFT_API_KEY)")] = None,
     max_batch_size: Annotated[int, typer.Option(help="texts per model batch")] = 32,
@@ -253,8 +254,15 @@ def serve(
     from .inference.predictor import model_folder
     from .inference.server import SETTINGS_ENV, ServeSettings, create_app
 
+    from .inference.predictor import Predictor
+
+    if backend not in Predictor.BACKENDS:
+        _fail(f"unknown --backend {backend} (choose from {', '.join(Predictor.BACKENDS)})")
     if backend != "torch":
-        _fail(f"--backend {backend} is not available in this version; use --backend torch")
+        from .inference.onnx_export import onnx_path
+
+        if not onnx_path(run, backend == "onnx-int8").is_file():
+            _fail(f"no ONNX export in {run}; run: ecomsft export {run}{' --int8' if backend == 'onnx-int8' else ''}")
     model_folder(run)  # fails in one line before the server starts
     settings = ServeSettings(run=str(run), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                              microbatch=microbatch, max_texts=max_texts, max_chars=max_chars,
@@ -268,6 +276,22 @@ def serve(
                     workers=workers, timeout_graceful_shutdown=30)
     else:
         uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=30)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="run folder")],
+    int8: Annotated[bool, typer.Option("--int8", help="also write a dynamically quantized int8 model")] = False,
+) -> None:
+    """Export the run's model to ONNX for the onnx backends of predict and serve.
+
+    Example: ecomsft export runs/quickstart --int8   then   ecomsft predict runs/quickstart --backend onnx-int8 "很好"
+    """
+    _quiet_libraries()
+    from .inference.onnx_export import export_onnx
+
+    path = export_onnx(run, int8=int8)
+    console.print(f"wrote {path}")
 
 
 @data_app.command("inspect")

@@ -158,6 +158,15 @@ def _predictions_frame(frame: pd.DataFrame, probs: np.ndarray, labels: LabelSet,
     return out
 
 
+def _embedding_shift(before, after, added: int) -> dict[str, float]:
+    """How far embedding rows moved in training (mean L2 distance): new rows must learn, not sit."""
+    moved = (after.detach().cpu() - before.cpu()).norm(dim=1)
+    shift = {"pretrained_rows_shift": float(moved[: len(moved) - added].mean())}
+    if added:
+        shift["new_rows_shift"] = float(moved[len(moved) - added:].mean())
+    return shift
+
+
 def train(config: RunConfig, *, resume: bool = False) -> RunResult:
     """Fine-tune and evaluate as ``config`` says; returns the finished run folder and its metrics."""
     import torch
@@ -224,6 +233,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
             shutil.rmtree(partial, ignore_errors=True)
         raise
 
+    embedding_before = model.get_input_embeddings().weight.detach().clone()
     train_started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=True if resume else None)
@@ -232,6 +242,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
             f"interrupted; checkpoints are kept in {partial}, continue with --resume"
         ) from None
     train_seconds = time.perf_counter() - train_started
+    vocab.update(_embedding_shift(embedding_before, trainer.model.get_input_embeddings().weight, vocab["added_tokens"]))
 
     def predict(name: str) -> np.ndarray:
         # Sorted by length so that each batch pads little, then put back in the split's order.

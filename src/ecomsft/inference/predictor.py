@@ -30,20 +30,60 @@ class Predictor:
     order given.
     """
 
-    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None):
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    BACKENDS = ("torch", "onnx", "onnx-int8")
 
+    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch"):
+        from transformers import AutoConfig, AutoTokenizer
+
+        if backend not in self.BACKENDS:
+            raise EcomsftError(f"unknown backend '{backend}' (choose from {', '.join(self.BACKENDS)})")
         self.model_dir = model_folder(run)
         self.run_dir = self.model_dir.parent if self.model_dir.name == "model" else None
+        self.backend = backend
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.model_dir, use_safetensors=True)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model.to(self.device).eval()
-        self.labels = LabelSet.from_model_config(self.model.config)
-        self.threshold = float(getattr(self.model.config, "ecomsft_threshold", 0.5) or 0.5)
-        self.max_length = int(getattr(self.model.config, "ecomsft_max_length", 0) or 128)
+        config = AutoConfig.from_pretrained(self.model_dir)
+        self.labels = LabelSet.from_model_config(config)
+        self.threshold = float(getattr(config, "ecomsft_threshold", 0.5) or 0.5)
+        self.max_length = int(getattr(config, "ecomsft_max_length", 0) or 128)
         self.batch_size = batch_size
+        if backend == "torch":
+            self._forward = self._torch_forward(device)
+        else:
+            self._forward = self._onnx_forward(backend == "onnx-int8")
+
+    def _torch_forward(self, device):
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.model_dir, use_safetensors=True)
+        self.model.to(self.device).eval()
+
+        def forward(batch) -> np.ndarray:
+            with torch.inference_mode():
+                tensors = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+                return self.model(**tensors).logits.float().cpu().numpy()
+
+        return forward
+
+    def _onnx_forward(self, int8: bool):
+        import onnxruntime as ort
+
+        from .onnx_export import onnx_path
+
+        path = onnx_path(self.model_dir, int8)
+        if not path.is_file():
+            flag = " --int8" if int8 else ""
+            raise EcomsftError(f"no ONNX export here; run: ecomsft export RUN{flag}", where=str(path))
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+
+        def forward(batch) -> np.ndarray:
+            return session.run(["logits"], {name: np.asarray(batch[name], dtype=np.int64) for name in names})[0]
+
+        return forward
 
     @property
     def metrics(self) -> dict:
@@ -53,25 +93,22 @@ class Predictor:
 
     def predict_proba(self, texts: list[str], text_pairs: list[str] | None = None, progress=None) -> np.ndarray:
         """Class probabilities, one row per text, columns in ``self.labels.names`` order."""
-        import torch
-
         texts = [str(t) for t in texts]
         if not texts:
             return np.zeros((0, len(self.labels)))
         order = np.argsort([len(t) + (len(text_pairs[i]) if text_pairs else 0) for i, t in enumerate(texts)], kind="stable")
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
-        with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                idx = order[start:start + self.batch_size]
-                batch = self.tokenizer(
-                    [texts[i] for i in idx],
-                    [text_pairs[i] for i in idx] if text_pairs else None,
-                    truncation=True, max_length=self.max_length, padding=True, return_tensors="pt",
-                ).to(self.device)
-                logits = self.model(**batch).logits.float().cpu().numpy()
-                out[idx] = probabilities(logits.astype(np.float64), self.labels.multi_label)
-                if progress is not None:
-                    progress(len(idx))
+        for start in range(0, len(texts), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in idx],
+                [text_pairs[i] for i in idx] if text_pairs else None,
+                truncation=True, max_length=self.max_length, padding=True, return_tensors="np",
+            )
+            logits = self._forward(dict(batch))
+            out[idx] = probabilities(np.asarray(logits, dtype=np.float64), self.labels.multi_label)
+            if progress is not None:
+                progress(len(idx))
         return out
 
     def decide(self, probs: np.ndarray) -> list:

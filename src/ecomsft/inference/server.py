@@ -12,6 +12,7 @@ import os
 import secrets
 import time
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,7 +37,7 @@ class ServeSettings(BaseModel):
     max_chars: int = Field(default=2000, gt=0, description="characters per text")
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     api_key: str | None = None
-    backend: str = "torch"
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
 
 
 class PredictRequest(BaseModel):
@@ -120,7 +121,7 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        model = predictor or Predictor(settings.run, batch_size=settings.max_batch_size)
+        model = predictor or Predictor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend)
         state["predictor"] = model
         state["batcher"] = MicroBatcher(
             model.predict_proba, settings.max_batch_size, settings.max_wait_ms, settings.microbatch,
