@@ -120,3 +120,52 @@ def test_fuzzed_bodies_never_give_5xx(tiny_run, predictor, body):
     with make_client(tiny_run, predictor, max_texts=8, max_chars=100) as client:
         response = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
         assert response.status_code < 500, response.text
+
+
+def test_graceful_shutdown_finishes_in_flight_requests(tiny_run, predictor):
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    class SlowPredictor:
+        def __init__(self, inner):
+            self.inner, self.labels, self.metrics = inner, inner.labels, {}
+
+        def predict_proba(self, texts, pairs=None):
+            time.sleep(1.0)
+            return self.inner.predict_proba(texts, pairs)
+
+        def decide(self, probs):
+            return self.inner.decide(probs)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(ServeSettings(run=str(tiny_run.run_dir)), predictor=SlowPredictor(predictor))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", timeout_graceful_shutdown=10))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    replies = []
+    clients = [threading.Thread(target=lambda: replies.append(
+        httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"texts": ["good"]}, timeout=20))) for _ in range(3)]
+    for client in clients:
+        client.start()
+    time.sleep(0.3)  # the requests are in flight, waiting on the slow model
+    server.should_exit = True  # what SIGTERM does
+    for client in clients:
+        client.join()
+    thread.join(timeout=20)
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    assert not thread.is_alive()
+
+
+def test_serve_command_errors(tmp_path):
+    from .conftest import run_cli
+
+    code, out, err = run_cli("serve", tmp_path / "nope")
+    assert code == 2 and "not a run folder" in err
