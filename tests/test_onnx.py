@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from ecomsft.errors import EcomsftError
-from ecomsft.inference.onnx_export import export_onnx
 from ecomsft.inference.predictor import Predictor
 
 from .conftest import run_cli

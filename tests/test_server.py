@@ -99,7 +99,7 @@ def test_order_is_kept_under_concurrent_micro_batching(tiny_run, predictor):
         return replies, metrics
 
     replies, metrics = asyncio.run(scenario())
-    for text, reply, want in zip(texts, replies, expected):
+    for _text, reply, want in zip(texts, replies, expected):
         assert reply.status_code == 200
         got = reply.json()["predictions"][0]
         assert got["label"] == want["label"]

@@ -142,7 +142,7 @@ def test_missing_model_is_explained(tmp_path, reviews_csv):
 
 def test_multi_label_run(tiny_model_dir, tmp_path):
     rows = []
-    for i, row in make_reviews(160).iterrows():
+    for _i, row in make_reviews(160).iterrows():
         tags = ["positive" if row["label"] == "positive" else "negative"] + (["delivery"] if "delivery" in row["review"] else [])
         rows.append({"review": row["review"], "tags": ",".join(tags)})
     data = tmp_path / "m.csv"

@@ -92,26 +92,12 @@ def _multi_labels(value, delimiter: str | None) -> list[str]:
     return sorted({_label_name(p) for p in parts if p.strip()})
 
 
-def load_examples(
-    source: str,
-    *,
-    text_column: str | None = None,
-    text_pair_column: str | None = None,
-    label_column: str | None = None,
-    require_labels: bool = True,
-    guess_labels: bool = False,
-    multi_label: bool = False,
-    label_delimiter: str | None = None,
-    empty_text: str = "drop",
-    encoding: str | None = None,
-) -> Examples:
-    """Read ``source`` and return validated examples, or raise one ``EcomsftError`` naming the place."""
-    table = load_table(source, encoding)
-    return examples_from_table(
-        table, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
-        require_labels=require_labels, guess_labels=guess_labels, multi_label=multi_label,
-        label_delimiter=label_delimiter, empty_text=empty_text,
-    )
+def load_examples(source: str, *, encoding: str | None = None, **options) -> Examples:
+    """Read ``source`` and return validated examples, or raise one ``EcomsftError`` naming the place.
+
+    ``options`` are those of ``examples_from_table``.
+    """
+    return examples_from_table(load_table(source, encoding), **options)
 
 
 def examples_from_table(

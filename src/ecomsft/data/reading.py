@@ -102,7 +102,6 @@ def _read_jsonl(text: str, source: str) -> pd.DataFrame:
             records = json.loads(text)
         except json.JSONDecodeError as err:
             raise EcomsftError(f"not valid JSON ({err.msg})", where=f"{source}:{err.lineno}") from None
-        first_line = None
     else:
         records = []
         for number, line in enumerate(text.splitlines(), start=1):
