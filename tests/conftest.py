@@ -70,6 +70,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     sys.argv = ["ecomsft", *map(str, args)]
     code = 0
     cli.console.file, cli.err_console.file = out, err
+    cli.console.width = cli.err_console.width = 250
     try:
         with redirect_stdout(out), redirect_stderr(err):
             cli.main()

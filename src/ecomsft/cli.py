@@ -84,7 +84,7 @@ def print_run_summary(result, elapsed_note: str = "") -> None:
             f"vocabulary: {vocab['added_tokens']} tokens added; unknown-token rate "
             f"{100 * vocab['unk_rate_before']:.1f}% -> {100 * vocab['unk_rate_after']:.1f}%"
         )
-    console.print(f"run folder: [bold]{result.run_dir}[/bold]")
+    console.print(f"run folder: [bold]{result.run_dir}[/bold] (open report.html first)")
     console.print(f"predict with: ecomsft predict {result.run_dir} \"some review text\"")
 
 
@@ -173,6 +173,7 @@ def predict(
     batch_size: Annotated[int, typer.Option()] = 64,
     chunk_rows: Annotated[int, typer.Option(help="rows read and scored at a time (bounds memory)")] = 10_000,
     backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after ecomsft export)")] = "torch",
+    calibrated: Annotated[bool, typer.Option("--calibrated", help="apply the temperature fitted on the validation split")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
 ) -> None:
     """Predict labels and class probabilities.
@@ -187,7 +188,7 @@ def predict(
         _fail("give texts as arguments or --input FILE, not both and not neither")
     if input and output is None:
         _fail("--input needs --output FILE")
-    predictor = Predictor(run, batch_size=batch_size, backend=backend)
+    predictor = Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
     if input:
         rows = predict_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
                             chunk_rows=chunk_rows, resume=resume, progress=True)
@@ -292,6 +293,39 @@ def export(
 
     path = export_onnx(run, int8=int8)
     console.print(f"wrote {path}")
+
+
+@app.command()
+def report(run: Annotated[Path, typer.Argument(help="run folder")]) -> None:
+    """Re-create the run's report.html (plots, calibration, error analysis).
+
+    Example: ecomsft report runs/quickstart
+    """
+    _quiet_libraries()
+    from .report import write_report
+
+    console.print(f"wrote {write_report(run)}")
+
+
+@app.command()
+def runs(folder: Annotated[Path, typer.Argument(help="folder holding run folders")] = Path("runs")) -> None:
+    """List the finished runs under a folder, newest first, with their main test metrics.
+
+    Example: ecomsft runs runs/
+    """
+    from .tracking import list_runs
+
+    found = list_runs(folder)
+    if not found:
+        console.print(f"no finished runs under {folder}")
+        return
+    table = RichTable()
+    for column in ("run", "finished", "task", "model", "test rows", "accuracy", "macro-F1", "tfidf-lr acc."):
+        table.add_column(column, justify="left" if column in ("run", "task", "model", "finished") else "right")
+    for r in found:
+        table.add_row(r["run"], r["finished"], str(r["task"]), str(r["model"]), str(r["test_rows"]),
+                      _fmt(r["accuracy"]), _fmt(r["f1_macro"]), _fmt(r["baseline_accuracy"]))
+    console.print(table)
 
 
 @data_app.command("inspect")

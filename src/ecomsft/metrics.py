@@ -100,3 +100,34 @@ def full_report(
         for i, name in enumerate(names)
     }
     return report
+
+
+def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
+    """ECE of the top-class confidence: the average gap between confidence and accuracy per bin."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y_true
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(ece)
+
+
+def fit_temperature(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """The temperature T minimising validation log loss of softmax(logits / T) (Guo et al., 2017)."""
+    from scipy.optimize import minimize_scalar
+
+    logits = np.log(np.clip(probs, 1e-12, 1.0))
+
+    def nll(log_t: float) -> float:
+        scaled = softmax(logits / np.exp(log_t))
+        return float(-np.mean(np.log(np.clip(scaled[np.arange(len(y_true)), y_true], 1e-12, 1.0))))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded").x))
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    return softmax(np.log(np.clip(probs, 1e-12, 1.0)) / temperature)

@@ -25,7 +25,7 @@ from .data.labels import LabelSet
 from .data.quality import drop_duplicates, duplicate_report, overlap
 from .data.splitting import stratified_split
 from .errors import EcomsftError
-from .metrics import full_report, tune_threshold
+from .metrics import apply_temperature, expected_calibration_error, fit_temperature, full_report, tune_threshold
 from .models.resolve import resolve_model
 from .models.vocab import coverage, extend_vocabulary
 from .tasks import classification
@@ -226,7 +226,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         threshold = cfg.task.threshold if cfg.task.threshold is not None else 0.5
         trainer = build_trainer(
             model, tokenizer, datasets["train"], datasets["valid"], cfg.training, str(partial / "checkpoints"),
-            classification.metrics_function(labels, threshold), embedding_lr,
+            classification.metrics_function(labels, threshold), embedding_lr, tracking_dir=partial,
         )
     except BaseException:
         if created and partial.exists():
@@ -261,6 +261,14 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         threshold = tune_threshold(gold["valid"], probs["valid"])
     for name in gold:
         results[name] = full_report(gold[name], probs[name], labels.names, labels.multi_label, threshold)
+    calibration = None
+    if not labels.multi_label and "valid" in probs and "test" in probs:
+        temperature = fit_temperature(gold["valid"], probs["valid"])
+        calibration = {
+            "temperature": temperature,
+            "test_ece": expected_calibration_error(gold["test"], probs["test"]),
+            "test_ece_calibrated": expected_calibration_error(gold["test"], apply_temperature(probs["test"], temperature)),
+        }
     eval_seconds = time.perf_counter() - eval_started
     n_test = len(splits["test"])
     timings = {
@@ -282,6 +290,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
     model_dir = partial / "model"
     trainer.model.config.ecomsft_threshold = threshold
     trainer.model.config.ecomsft_max_length = cfg.model.max_length
+    trainer.model.config.ecomsft_temperature = calibration["temperature"] if calibration else None
     trainer.save_model(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
     (partial / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
@@ -298,6 +307,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         "validation": results.get("valid"),
         "test": results.get("test"),
         "baseline_tfidf_lr": baseline,
+        "calibration": calibration,
         "timings": {**timings, "total_seconds": time.perf_counter() - started},
         "training": {"steps": trainer.state.global_step, "epochs": trainer.state.epoch,
                      "best_checkpoint_metric": trainer.state.best_metric, "embedding_lr": embedding_lr},
@@ -307,6 +317,12 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
     shutil.rmtree(partial / "checkpoints", ignore_errors=True)
     # metrics.json is the marker of a finished run: written last, then the folder takes its name.
     (partial / RUN_MARKER).write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+    try:
+        from .report import write_report
+
+        write_report(partial, name=output.name)
+    except Exception as err:  # the model and metrics are what matter; the report can be re-made
+        log.warning("report.html could not be written (%s: %s); retry with: ecomsft report %s", type(err).__name__, err, output)
     if output.exists():
         shutil.rmtree(output)
     os.replace(partial, output)

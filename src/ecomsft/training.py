@@ -10,6 +10,7 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
 from .config import TrainingConfig
 from .errors import EcomsftError
+from .tracking import report_to, tracking_callbacks
 
 LOWER_IS_BETTER = ("loss", "log_loss", "hamming_loss", "rmse", "mae")
 
@@ -76,6 +77,7 @@ def build_trainer(
     checkpoint_dir: str,
     compute_metrics,
     embedding_lr: float | None = None,
+    tracking_dir=None,
 ) -> Trainer:
     has_valid = valid_dataset is not None and len(valid_dataset) > 0
     metric = cfg.metric_for_best_model
@@ -103,7 +105,7 @@ def build_trainer(
         metric_for_best_model=metric if has_valid else None,
         greater_is_better=not metric.endswith(LOWER_IS_BETTER),
         logging_steps=min(cfg.logging_steps, max(1, steps_per_epoch)),
-        report_to="none",
+        report_to=report_to() or "none",
         disable_tqdm=not cfg.progress_bar,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         length_column_name="length",
@@ -111,7 +113,7 @@ def build_trainer(
         log_level="warning",
         **precision_flags(cfg.precision),
     )
-    callbacks = []
+    callbacks = tracking_callbacks(tracking_dir) if tracking_dir is not None else []
     if has_valid and cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     logging.getLogger("transformers.trainer").setLevel(logging.WARNING)

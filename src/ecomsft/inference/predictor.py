@@ -32,7 +32,8 @@ class Predictor:
 
     BACKENDS = ("torch", "onnx", "onnx-int8")
 
-    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch"):
+    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch",
+                 calibrated: bool = False):
         from transformers import AutoConfig, AutoTokenizer
 
         if backend not in self.BACKENDS:
@@ -45,6 +46,8 @@ class Predictor:
         self.labels = LabelSet.from_model_config(config)
         self.threshold = float(getattr(config, "ecomsft_threshold", 0.5) or 0.5)
         self.max_length = int(getattr(config, "ecomsft_max_length", 0) or 128)
+        # Temperature scaling fitted on the validation split at training time (single-label runs).
+        self.temperature = float(getattr(config, "ecomsft_temperature", None) or 1.0) if calibrated else 1.0
         self.batch_size = batch_size
         if backend == "torch":
             self._forward = self._torch_forward(device)
@@ -105,8 +108,10 @@ class Predictor:
                 [text_pairs[i] for i in idx] if text_pairs else None,
                 truncation=True, max_length=self.max_length, padding=True, return_tensors="np",
             )
-            logits = self._forward(dict(batch))
-            out[idx] = probabilities(np.asarray(logits, dtype=np.float64), self.labels.multi_label)
+            logits = np.asarray(self._forward(dict(batch)), dtype=np.float64)
+            if not self.labels.multi_label:
+                logits = logits / self.temperature
+            out[idx] = probabilities(logits, self.labels.multi_label)
             if progress is not None:
                 progress(len(idx))
         return out

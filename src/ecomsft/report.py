@@ -1,0 +1,255 @@
+"""``report.html``: what a person reads first about a run, self-contained (plots embedded as PNG).
+
+Built from the run folder alone (metrics.json, predictions.csv, training_log.json), so
+``ecomsft report RUN`` re-creates it at any time.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import EcomsftError
+from .metrics import apply_temperature
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:.3em .6em;text-align:right}
+th{background:#f5f5f5}td.text{text-align:left;max-width:600px}.grid{display:flex;flex-wrap:wrap;gap:1em}
+.headline{font-size:1.1em;background:#f7f9fc;border:1px solid #dde5f0;padding:.8em 1em;border-radius:6px}
+img{max-width:100%;border:1px solid #eee}
+"""
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def _plot_names(names: list[str]) -> list[str]:
+    """Label names as the plots show them: as they are when the font can draw them, else c0, c1, ..."""
+    from matplotlib import font_manager
+
+    if all(name.isascii() for name in names):
+        return names
+    cjk = [f.name for f in font_manager.fontManager.ttflist if any(k in f.name for k in ("CJK", "WenQuanYi", "SimHei", "Hei", "Ming"))]
+    if cjk:
+        import matplotlib
+
+        matplotlib.rcParams["font.sans-serif"] = [cjk[0], *matplotlib.rcParams["font.sans-serif"]]
+        return names
+    return [f"c{i}" for i in range(len(names))]
+
+
+def _table(rows: list[list], header: list[str], text_columns: tuple[int, ...] = ()) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, value in enumerate(row):
+            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+            cls = ' class="text"' if i in text_columns else ""
+            cells.append(f"<td{cls}>{html.escape(shown)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _learning_curves(log: list[dict]) -> str:
+    import matplotlib.pyplot as plt
+
+    train = [(e["step"], e["loss"]) for e in log if "loss" in e and "step" in e]
+    evals = [e for e in log if "eval_loss" in e]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    if train:
+        axes[0].plot(*zip(*train), label="training loss")
+    if evals:
+        axes[0].plot([e["step"] for e in evals], [e["eval_loss"] for e in evals], "o-", label="validation loss")
+        for key in ("eval_f1_macro", "eval_accuracy", "eval_f1_micro"):
+            if key in evals[0]:
+                axes[1].plot([e["step"] for e in evals], [e[key] for e in evals], "o-", label=key[5:])
+        axes[1].legend()
+    axes[0].set_xlabel("step")
+    axes[0].legend()
+    axes[1].set_xlabel("step")
+    axes[1].set_title("validation metrics")
+    return _png(fig)
+
+
+def _confusion(matrix: np.ndarray, names: list[str]) -> str:
+    import matplotlib.pyplot as plt
+
+    normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = max(3.5, 0.45 * len(names) + 2)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    for ax, data, title, fmt in ((axes[0], matrix, "counts", "{:d}"), (axes[1], normalised, "share of each gold row", "{:.2f}")):
+        ax.imshow(data, cmap="Blues")
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("gold")
+        ax.set_title(title)
+        if len(names) <= 12:
+            for (i, j), value in np.ndenumerate(data):
+                ax.text(j, i, fmt.format(int(value) if fmt == "{:d}" else value), ha="center", va="center", fontsize=8,
+                        color="white" if normalised[i, j] > 0.6 else "black")
+    return _png(fig)
+
+
+def _per_class_bars(per_class: dict, names: list[str], shown: list[str]) -> str:
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(names) + 2), 3.4))
+    for k, key in enumerate(("precision", "recall", "f1")):
+        ax.bar(x + (k - 1) * 0.27, [per_class[n][key] for n in names], 0.27, label=key)
+    ax.set_xticks(x, [f"{s}\n(n={per_class[n]['support']})" for s, n in zip(shown, names)])
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="lower right")
+    return _png(fig)
+
+
+def _roc_pr(gold: np.ndarray, probs: np.ndarray, names: list[str], shown: list[str]) -> str:
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    counts = np.bincount(gold, minlength=len(names))
+    classes = [1] if len(names) == 2 else list(np.argsort(-counts)[:4])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for c in classes:
+        positive = (gold == c).astype(int)
+        if positive.min() == positive.max():
+            continue
+        fpr, tpr, _ = roc_curve(positive, probs[:, c])
+        precision, recall, _ = precision_recall_curve(positive, probs[:, c])
+        axes[0].plot(fpr, tpr, label=f"{shown[c]} (AUC {auc(fpr, tpr):.3f})")
+        axes[1].plot(recall, precision, label=f"{shown[c]}")
+    axes[0].plot([0, 1], [0, 1], ":", color="grey")
+    axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    axes[1].set(xlabel="recall", ylabel="precision", title="precision-recall")
+    axes[0].legend(loc="lower right")
+    axes[1].legend(loc="lower left")
+    return _png(fig)
+
+
+def _reliability(gold: np.ndarray, probs: np.ndarray, temperature: float | None, bins: int = 10) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    variants = [("as trained", probs)]
+    if temperature:
+        variants.append((f"temperature {temperature:.2f}", apply_temperature(probs, temperature)))
+    edges = np.linspace(0, 1, bins + 1)
+    for name, p in variants:
+        confidence, correct = p.max(axis=1), p.argmax(axis=1) == gold
+        which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+        xs = [confidence[which == b].mean() for b in range(bins) if (which == b).any()]
+        ys = [correct[which == b].mean() for b in range(bins) if (which == b).any()]
+        ax.plot(xs, ys, "o-", label=name)
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="confidence", ylabel="accuracy", title="reliability", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    return _png(fig)
+
+
+def _single_label_sections(run: Path, metrics: dict, predictions: pd.DataFrame) -> list[str]:
+    names = metrics["labels"]
+    shown = _plot_names(names)
+    test = metrics["test"]
+    index = {n: i for i, n in enumerate(names)}
+    gold = predictions["gold"].astype(str).map(index).to_numpy()
+    probs = predictions[[f"prob_{n}" for n in names]].to_numpy(dtype=float)
+    sections = []
+    matrix = np.array(test["confusion_matrix"]["matrix"])
+    sections.append("<h2>Confusion matrix</h2>" + _confusion(matrix, shown))
+    rows = [[n, v["precision"], v["recall"], v["f1"], v["support"]] for n, v in test["per_class"].items()]
+    sections.append("<h2>Per class</h2>" + _per_class_bars(test["per_class"], names, shown)
+                    + _table(rows, ["class", "precision", "recall", "F1", "support"], (0,)))
+    sections.append("<h2>ROC and precision-recall</h2>" + _roc_pr(gold, probs, names, shown))
+    calibration = metrics.get("calibration") or {}
+    text = ""
+    if calibration:
+        text = (f"<p>Expected calibration error on the test split: {calibration['test_ece']:.4f} as trained, "
+                f"{calibration['test_ece_calibrated']:.4f} after temperature scaling (T = {calibration['temperature']:.3f}, "
+                "fitted on the validation split; <code>ecomsft predict --calibrated</code> applies it).</p>")
+    sections.append("<h2>Calibration</h2>" + text + _reliability(gold, probs, calibration.get("temperature")))
+
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != gold)
+    confidence = probs.max(axis=1)
+    worst = wrong[np.argsort(-confidence[wrong])][:15]
+    rows = [[predictions["text"].iloc[i][:300], names[gold[i]], names[predicted[i]], float(confidence[i])] for i in worst]
+    pairs = sorted(((int(matrix[i, j]), names[i], names[j]) for i in range(len(names)) for j in range(len(names)) if i != j and matrix[i, j]), reverse=True)[:8]
+    lengths = predictions["text"].str.len()
+    buckets = pd.qcut(lengths, q=min(5, lengths.nunique()), duplicates="drop")
+    by_length = pd.DataFrame({"bucket": buckets, "correct": predicted == gold}).groupby("bucket", observed=True)["correct"].agg(["mean", "size"])
+    sections.append(
+        "<h2>Errors</h2><h3>Most confident wrong predictions</h3>"
+        + _table(rows, ["text", "gold", "predicted", "confidence"], (0,))
+        + "<h3>Classes most often confused</h3>" + _table([[c, g, p] for c, g, p in pairs], ["count", "gold", "predicted as"], (1, 2))
+        + "<h3>Accuracy by text length (characters)</h3>"
+        + _table([[str(b), float(r["mean"]), int(r["size"])] for b, r in by_length.iterrows()], ["length", "accuracy", "rows"], (0,))
+    )
+    return sections
+
+
+def _headline(metrics: dict) -> str:
+    test = metrics.get("test") or {}
+    base = metrics.get("baseline_tfidf_lr") or {}
+    multi = metrics["task"] == "multi_label_classification"
+    keys = ["subset_accuracy", "f1_micro", "f1_macro", "hamming_loss"] if multi else ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
+    rows = [[k, test.get(k, float("nan")), base.get(k, float("nan")) if base else "—"] for k in keys]
+    sizes = metrics["data"]["sizes"]
+    model = metrics["model"]
+    timings = metrics["timings"]
+    vocab = ""
+    if model.get("added_tokens"):
+        vocab = (f" Vocabulary extended by {model['added_tokens']} tokens: unknown-token rate "
+                 f"{100 * model['unk_rate_before']:.1f}% → {100 * model['unk_rate_after']:.1f}%.")
+    return (
+        f'<div class="headline"><b>{html.escape(metrics["task"])}</b> of {len(metrics["labels"])} labels with '
+        f'<b>{html.escape(model["name"])}</b> ({model["parameters"] / 1e6:.1f}M parameters). '
+        f'Data: {sizes.get("train", 0)} train, {sizes.get("valid", 0)} validation, {sizes.get("test", 0)} test rows. '
+        f'Training: {timings["train_seconds"] / 60:.1f} min ({metrics["training"]["steps"]} steps).{vocab}</div>'
+        + _table(rows, ["test metric", "fine-tuned", "tfidf-lr baseline"], (0,))
+    )
+
+
+def write_report(run: str | Path, name: str | None = None) -> Path:
+    """Render ``RUN/report.html`` from the run folder (titled ``name``, default its folder name)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run = Path(run)
+    if not (run / "metrics.json").is_file():
+        raise EcomsftError("not a finished run folder (no metrics.json)", where=str(run))
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    name = name or run.name
+    sections = [f"<h1>ecomsft run: {html.escape(name)}</h1>", _headline(metrics)]
+    log_file = run / "training_log.json"
+    if log_file.is_file():
+        sections.append("<h2>Learning curves</h2>" + _learning_curves(json.loads(log_file.read_text(encoding="utf-8"))))
+    predictions_file = run / "predictions.csv"
+    if predictions_file.is_file() and metrics["task"] == "classification" and metrics.get("test"):
+        predictions = pd.read_csv(predictions_file, dtype={"gold": str, "predicted": str}, keep_default_na=False)
+        sections += _single_label_sections(run, metrics, predictions)
+    elif metrics.get("test"):
+        per_class = metrics["test"].get("per_class", {})
+        rows = [[n, v["precision"], v["recall"], v["f1"], v["support"]] for n, v in per_class.items()]
+        sections.append("<h2>Per label</h2>" + _table(rows, ["label", "precision", "recall", "F1", "support"], (0,)))
+    page = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ecomsft: {html.escape(name)}</title><style>{CSS}</style></head><body>{"".join(sections)}</body></html>'
+    target = run / "report.html"
+    tmp = run / ".report.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(target)
+    return target
