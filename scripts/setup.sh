@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TORCH_VERSION="${ECOMSFT_TORCH_VERSION:-2.13.0}"
+# pip's notes about this machine's extra package folders are noise; errors still show.
+quiet() { grep -vE "is ignored: it is neither|^\s*$" || true; }
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null; then
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q "torch==$TORCH_VERSION"
+    .venv/bin/python -m pip install -q --upgrade pip 2> >(quiet >&2)
+    .venv/bin/python -m pip install -q "torch==$TORCH_VERSION" 2> >(quiet >&2)
 fi
-.venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -vE "is ignored|^\s*$" || true
+.venv/bin/python -m pip install -q -e ".[test]" 2> >(quiet >&2)
 .venv/bin/python -c "import ecomsft, torch; print(f'ecomsft {ecomsft.__version__} ready in .venv (torch {torch.__version__})')"
