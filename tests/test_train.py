@@ -192,3 +192,10 @@ def test_interrupted_run_resumes(tiny_model_dir, tmp_path, monkeypatch):
     log = json.loads((result.run_dir / "training_log.json").read_text())
     assert any(entry.get("step") == 2 for entry in log)
     assert not partial.exists()
+
+
+def test_wall_clock_budget_stops_training(tiny_model_dir, tmp_path, reviews_csv):
+    cfg = build_config(None, tiny_overrides(tiny_model_dir, reviews_csv, tmp_path / "o", **{
+        "training.epochs": 20, "training.max_seconds": 0.001, "baseline": False}))
+    result = train(cfg)
+    assert result.metrics["training"]["steps"] == 1

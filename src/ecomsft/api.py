@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, build_config
+from .config import RunConfig, build_config, flatten_config
 from .run import RunResult
 from .run import train as _train
 
@@ -18,19 +18,9 @@ def train(config: RunConfig | dict[str, Any] | str | Path, *, resume: bool = Fal
     """
     dotted = {key.replace("__", "."): value for key, value in overrides.items()}
     if isinstance(config, RunConfig):
-        config = build_config(None, {**_flatten(config.model_dump()), **dotted}) if dotted else config
+        config = build_config(None, {**flatten_config(config.model_dump()), **dotted}) if dotted else config
     elif isinstance(config, dict):
-        config = build_config(None, {**_flatten(config), **dotted})
+        config = build_config(None, {**flatten_config(config), **dotted})
     else:
         config = build_config(config, dotted)
     return _train(config, resume=resume)
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

@@ -163,6 +163,41 @@ def quickstart(
 
 
 @app.command()
+def compare(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config: data, task and training budget shared by all")] = None,
+    models: Annotated[str, typer.Option(help="comma-separated candidates: hub ids, folders, aliases, tfidf-lr")] = "minilm,tfidf-lr",
+    data: Annotated[Optional[str], typer.Option(help="training file when no config is given")] = None,
+    output: Annotated[str, typer.Option(help="comparison folder (one run folder per candidate inside)")] = "runs/compare",
+    max_seconds: Annotated[Optional[float], typer.Option(help="wall-clock training budget per candidate")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Train several candidates on the same split and budget; print and save a leaderboard.
+
+    Example: ecomsft compare config.yaml --models minilm,bert-base-chinese,tfidf-lr --max-seconds 600
+    """
+    from .config import build_config, parse_set_option
+
+    if config is None and data is None:
+        _fail("give a config file or --data FILE")
+    overrides = {"data.train": data, "training.max_seconds": max_seconds}
+    overrides.update(dict(parse_set_option(item) for item in set_ or []))
+    cfg = build_config(config, overrides)
+    _quiet_libraries()
+    from .compare import compare as run_compare
+
+    board = run_compare(cfg, models.split(","), output)
+    table = RichTable(title=f"leaderboard ({output})")
+    for column in ("candidate", "status", "accuracy", "macro-F1", "train s", "infer/s", "params", "MB"):
+        table.add_column(column, justify="left" if column in ("candidate", "status") else "right")
+    for r in board.itertuples():
+        number = lambda v, f="{:.4f}": "—" if v != v or v is None else f.format(v)  # noqa: E731
+        table.add_row(r.candidate, r.status, number(r.accuracy), number(r.f1_macro), number(r.train_seconds, "{:.0f}"),
+                      number(r.infer_samples_per_second, "{:.0f}"), number(r.parameters, "{:,.0f}"), number(r.size_mb, "{:.1f}"))
+    console.print(table)
+    console.print(f"wrote {output}/leaderboard.csv, leaderboard.png and report.html")
+
+
+@app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="run folder (or model folder)")],
     texts: Annotated[Optional[list[str]], typer.Argument(help="texts to classify (or use --input)")] = None,

@@ -80,6 +80,7 @@ class TrainingConfig(_Strict):
     eval_strategy: Literal["epoch", "steps"] = "epoch"
     eval_steps: int | None = Field(default=None, gt=0)
     early_stopping_patience: int | None = Field(default=None, gt=0)
+    max_seconds: float | None = Field(default=None, gt=0, description="stop training after this wall-clock budget")
     metric_for_best_model: str = "f1_macro"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
@@ -105,6 +106,17 @@ class RunConfig(_Strict):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def flatten_config(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys: {"training": {"lr": 1}} -> {"training.lr": 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:

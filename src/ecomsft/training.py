@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import torch
-from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
 from .config import TrainingConfig
 from .errors import EcomsftError
@@ -25,6 +26,23 @@ def precision_flags(choice: str) -> dict[str, bool]:
     if choice == "fp16" and not on_gpu:
         raise EcomsftError("training.precision fp16 needs a CUDA GPU; use auto, fp32 or bf16 on a CPU")
     return {} if choice == "fp32" else {choice: True}
+
+
+class TimeBudget(TrainerCallback):
+    """Stops training once ``seconds`` of wall-clock time have passed (a comparison's equal budget)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.started = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.perf_counter() - self.started >= self.seconds:
+            control.should_training_stop = True
+            control.should_evaluate = control.should_save = True
+        return control
 
 
 class ClassificationTrainer(Trainer):
@@ -114,6 +132,8 @@ def build_trainer(
         **precision_flags(cfg.precision),
     )
     callbacks = tracking_callbacks(tracking_dir) if tracking_dir is not None else []
+    if cfg.max_seconds:
+        callbacks.append(TimeBudget(cfg.max_seconds))
     if has_valid and cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     logging.getLogger("transformers.trainer").setLevel(logging.WARNING)

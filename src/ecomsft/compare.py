@@ -1,0 +1,167 @@
+"""``ecomsft compare``: several candidate models on the same split and budget, one leaderboard.
+
+Each candidate is an ordinary run (its own run folder under the comparison folder) built from the
+same configuration with only the model changed, so the split, seed and budget are the same for all.
+``tfidf-lr`` is the classical baseline, always worth a row: it shows what a transformer buys.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import pickle
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig, build_config, flatten_config
+from .errors import EcomsftError
+
+log = logging.getLogger("ecomsft")
+
+BASELINE = "tfidf-lr"
+COLUMNS = ["candidate", "status", "accuracy", "f1_macro", "train_seconds", "infer_samples_per_second",
+           "parameters", "size_mb", "run"]
+CHART_METRICS = [("accuracy", "test accuracy"), ("f1_macro", "test macro-F1"),
+                 ("train_seconds", "training seconds"), ("infer_samples_per_second", "inference samples/s")]
+
+
+def _folder_name(candidate: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", candidate.strip("/")).strip("_") or "model"
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+
+def _run_transformer(cfg: RunConfig, candidate: str, folder: Path) -> dict:
+    from .inference.predictor import Predictor
+    from .run import train
+
+    values = {"model.name": candidate, "output": str(folder), "overwrite": True, "baseline": False}
+    run_cfg = build_config(None, {**flatten_config(cfg.model_dump()), **values})
+    result = train(run_cfg)
+    test = result.metrics["test"]
+    texts = pd.read_csv(result.run_dir / "predictions.csv", keep_default_na=False)["text"].tolist()
+    predictor = Predictor(result.run_dir, batch_size=64)
+    started = time.perf_counter()
+    predictor.predict_proba(texts)
+    infer = len(texts) / max(time.perf_counter() - started, 1e-9)
+    return {"accuracy": test.get("accuracy", test.get("subset_accuracy")), "f1_macro": test.get("f1_macro"),
+            "train_seconds": result.metrics["timings"]["train_seconds"], "infer_samples_per_second": infer,
+            "parameters": result.metrics["model"]["parameters"], "size_mb": _size_mb(result.run_dir / "model"),
+            "run": str(result.run_dir)}
+
+
+def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
+    from .baseline import build_tfidf_lr
+    from .data.labels import LabelSet
+    from .metrics import scalar_metrics
+
+    labels = LabelSet.from_labels(splits["train"]["label"], cfg.task.multi_label)
+    train_y = np.asarray(labels.encode(splits["train"]["label"].tolist()))
+    test_y = np.asarray(labels.encode(splits["test"]["label"].tolist(), cfg.data.test or cfg.data.train))
+    started = time.perf_counter()
+    model = build_tfidf_lr(splits["train"]["text"].tolist(), cfg.task.multi_label, cfg.training.seed)
+    model.fit(splits["train"]["text"].tolist(), train_y)
+    train_seconds = time.perf_counter() - started
+    texts = splits["test"]["text"].tolist()
+    started = time.perf_counter()
+    probs = model.predict_proba(texts)
+    infer = len(texts) / max(time.perf_counter() - started, 1e-9)
+    if not cfg.task.multi_label and probs.shape[1] != len(labels):
+        full = np.zeros((len(probs), len(labels)))
+        full[:, model.classes_] = probs
+        probs = full
+    metrics = scalar_metrics(test_y, probs, cfg.task.multi_label, cfg.task.threshold or 0.5)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "model.pkl", "wb") as handle:
+        pickle.dump(model, handle)
+    vectorizer, classifier = model.steps[0][1], model.steps[-1][1]
+    estimators = getattr(classifier, "estimators_", [classifier])
+    parameters = int(sum(e.coef_.size + e.intercept_.size for e in estimators))
+    (folder / "metrics.json").write_text(json.dumps({"test": metrics, "labels": labels.names}, indent=2))
+    return {"accuracy": metrics.get("accuracy", metrics.get("subset_accuracy")), "f1_macro": metrics.get("f1_macro"),
+            "train_seconds": train_seconds, "infer_samples_per_second": infer, "parameters": parameters,
+            "size_mb": _size_mb(folder), "run": str(folder), "features": len(vectorizer.vocabulary_)}
+
+
+def compare(cfg: RunConfig, candidates: list[str], output: str | Path) -> pd.DataFrame:
+    """Train and evaluate each candidate; write leaderboard.csv, leaderboard.png and report.html."""
+    names = [c.strip() for c in candidates if c.strip()]
+    if not names:
+        raise EcomsftError("no candidates: pass --models A,B,...")
+    seen = [n for i, n in enumerate(names) if n in names[:i]]
+    if seen:
+        raise EcomsftError(f"candidate '{seen[0]}' is given twice; each candidate needs its own name")
+    folders = [_folder_name(n) for n in names]
+    if len(set(folders)) != len(folders):
+        raise EcomsftError("two candidates map to the same folder name; rename one of them")
+    from .run import _read_splits
+
+    # The data is checked once, before any candidate: a bad file is an error, not a row per model.
+    splits, _ = _read_splits(cfg)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, folder in zip(names, folders):
+        log.info("compare: %s", name)
+        row = {"candidate": name, "status": "ok"}
+        try:
+            row.update(_run_baseline(cfg, splits, output / folder) if name == BASELINE else _run_transformer(cfg, name, output / folder))
+        except EcomsftError as err:  # an unreachable model, a max_length above its limit, ...
+            row["status"] = f"failed: {err}"
+        except (MemoryError, RuntimeError) as err:  # out of memory on the device or the host
+            row["status"] = f"failed: {type(err).__name__}: {str(err)[:200]}"
+        log.info("compare: %s -> %s", name, row["status"] if row["status"] != "ok" else f"accuracy {row['accuracy']:.4f}")
+        rows.append(row)
+    board = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    board = board.sort_values("accuracy", ascending=False, na_position="last").reset_index(drop=True)
+    board.to_csv(output / "leaderboard.csv", index=False)
+    write_comparison_report(board, output)
+    return board
+
+
+def _chart(board: pd.DataFrame, path: Path) -> str:
+    """One panel per metric across the candidates, saved as PNG; returns it as an <img> for HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .report import _png
+
+    ok = board[board["status"] == "ok"]
+    fig, axes = plt.subplots(1, len(CHART_METRICS), figsize=(4.2 * len(CHART_METRICS), 0.45 * len(ok) + 1.6))
+    colors = ["#999999" if c == BASELINE else "#4c72b0" for c in ok["candidate"]]
+    for ax, (key, title) in zip(axes, CHART_METRICS):
+        values = ok[key].astype(float).to_numpy()
+        ax.barh(ok["candidate"], values, color=colors)
+        ax.invert_yaxis()
+        ax.set_title(title)
+        for y, value in enumerate(values):
+            ax.text(value, y, f" {value:.3f}" if value < 10 else f" {value:,.0f}", va="center", fontsize=8)
+        if ax is not axes[0]:
+            ax.set_yticks([])
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return _png(fig)
+
+
+def write_comparison_report(board: pd.DataFrame, output: Path) -> Path:
+    from .report import CSS, _table
+
+    chart = _chart(board, output / "leaderboard.png") if (board["status"] == "ok").any() else ""
+    rows = [[r.candidate, r.status, *(float(v) if pd.notna(v) else "—" for v in (r.accuracy, r.f1_macro, r.train_seconds, r.infer_samples_per_second)),
+             int(r.parameters) if pd.notna(r.parameters) else "—", float(r.size_mb) if pd.notna(r.size_mb) else "—"]
+            for r in board.itertuples()]
+    table = _table(rows, ["candidate", "status", "accuracy", "macro-F1", "train s", "infer samples/s", "parameters", "size MB"], (0, 1))
+    page = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ecomsft comparison</title><style>{CSS}</style></head>"
+            f"<body><h1>ecomsft comparison: {html.escape(output.name)}</h1>{table}"
+            f"<h2>Per metric</h2>{chart}</body></html>")
+    target = output / "report.html"
+    target.write_text(page, encoding="utf-8")
+    return target
