@@ -49,11 +49,11 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def _fmt(value) -> str:
-    return "—" if value is None else f"{value:.4f}"
+def _fmt(value, spec: str = ".4f") -> str:
+    return "—" if value is None or value != value else format(value, spec)
 
 
-def print_run_summary(result, elapsed_note: str = "") -> None:
+def print_run_summary(result) -> None:
     metrics = result.metrics
     test, base = metrics.get("test") or {}, metrics.get("baseline_tfidf_lr")
     multi = metrics["task"] == "multi_label_classification"
@@ -76,7 +76,7 @@ def print_run_summary(result, elapsed_note: str = "") -> None:
     timings = metrics["timings"]
     console.print(
         f"trained {metrics['training']['steps']} steps in {timings['train_seconds']:.0f} s "
-        f"({timings['train_samples_per_second']:.1f} samples/s); whole run {timings['total_seconds']:.0f} s{elapsed_note}"
+        f"({timings['train_samples_per_second']:.1f} samples/s); whole run {timings['total_seconds']:.0f} s"
     )
     vocab = metrics["model"]
     if vocab.get("added_tokens"):
@@ -190,9 +190,8 @@ def compare(
     for column in ("candidate", "status", "accuracy", "macro-F1", "train s", "infer/s", "params", "MB"):
         table.add_column(column, justify="left" if column in ("candidate", "status") else "right")
     for r in board.itertuples():
-        number = lambda v, f="{:.4f}": "—" if v != v or v is None else f.format(v)  # noqa: E731
-        table.add_row(r.candidate, r.status, number(r.accuracy), number(r.f1_macro), number(r.train_seconds, "{:.0f}"),
-                      number(r.infer_samples_per_second, "{:.0f}"), number(r.parameters, "{:,.0f}"), number(r.size_mb, "{:.1f}"))
+        table.add_row(r.candidate, r.status, _fmt(r.accuracy), _fmt(r.f1_macro), _fmt(r.train_seconds, ".0f"),
+                      _fmt(r.infer_samples_per_second, ".0f"), _fmt(r.parameters, ",.0f"), _fmt(r.size_mb, ".1f"))
     console.print(table)
     console.print(f"wrote {output}/leaderboard.csv, leaderboard.png and report.html")
 
