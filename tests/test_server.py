@@ -61,6 +61,8 @@ def test_malformed_json_and_body_limit(tiny_run, predictor):
         assert response.status_code == 422 and "error" in response.json()
         response = client.post("/v1/predict", content=b"", headers={"content-type": "application/json"})
         assert response.status_code == 422
+        form = client.post("/v1/predict", content=b'{"texts": ["a"]}', headers={"content-type": "application/x-www-form-urlencoded"})
+        assert form.status_code == 422 and "Content-Type: application/json" in form.json()["error"]
         big = json.dumps({"texts": ["x" * 300]}).encode()
         response = client.post("/v1/predict", content=big, headers={"content-type": "application/json"})
         assert response.status_code == 413 and "max_body_bytes" in response.json()["error"]

@@ -326,7 +326,8 @@ def serve(
 ) -> None:
     """Serve a run over HTTP: POST /v1/predict, GET /health /ready /v1/info /metrics.
 
-    Example: ecomsft serve runs/quickstart --port 8000   then   curl -d '{"texts": ["很好"]}' localhost:8000/v1/predict
+    Example: ecomsft serve runs/quickstart   then
+    curl -H 'Content-Type: application/json' -d '{"texts": ["很好"]}' localhost:8000/v1/predict
     """
     import uvicorn
 

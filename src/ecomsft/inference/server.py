@@ -152,6 +152,10 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError):
+        content_type = request.headers.get("content-type", "")
+        if request.method == "POST" and "json" not in content_type:
+            return JSONResponse({"error": f"send a JSON body with 'Content-Type: application/json' (got '{content_type or 'none'}')"},
+                                status_code=422)
         first = err.errors()[0] if err.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         return JSONResponse({"error": f"invalid request at {where}: {first.get('msg', 'malformed')}"}, status_code=422)
