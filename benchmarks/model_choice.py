@@ -35,7 +35,7 @@ def main() -> None:
 
     from ecomsft.config import build_config
     from ecomsft.pretrain import build_pretrain_config, pretrain
-    from ecomsft.run import _read_splits, train
+    from ecomsft.run import read_splits, train
 
     out = Path(args.output)
     rows = []
@@ -45,7 +45,7 @@ def main() -> None:
                 "training.epochs": args.epochs, "training.lr": 1e-4, "training.progress_bar": False,
                 "overwrite": True}
         cfg = build_config(None, {**base, "output": str(out / task / "probe")})
-        splits, _ = _read_splits(cfg)
+        splits, _ = read_splits(cfg)
         with tempfile.TemporaryDirectory() as tmp:
             # The pretraining corpus is the training split only: validation and test stay unseen.
             corpus = Path(tmp) / "train_reviews.csv"

@@ -15,7 +15,6 @@ import re
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .config import RunConfig, build_config, flatten_config
@@ -58,36 +57,24 @@ def _run_transformer(cfg: RunConfig, candidate: str, folder: Path) -> dict:
 
 
 def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
-    from .baseline import build_tfidf_lr
+    from .baseline import run_tfidf_lr
     from .data.labels import LabelSet
-    from .metrics import scalar_metrics
 
     labels = LabelSet.from_labels(splits["train"]["label"], cfg.task.multi_label)
-    train_y = np.asarray(labels.encode(splits["train"]["label"].tolist()))
-    test_y = np.asarray(labels.encode(splits["test"]["label"].tolist(), cfg.data.test or cfg.data.train))
-    started = time.perf_counter()
-    model = build_tfidf_lr(splits["train"]["text"].tolist(), cfg.task.multi_label, cfg.training.seed)
-    model.fit(splits["train"]["text"].tolist(), train_y)
-    train_seconds = time.perf_counter() - started
-    texts = splits["test"]["text"].tolist()
-    started = time.perf_counter()
-    probs = model.predict_proba(texts)
-    infer = len(texts) / max(time.perf_counter() - started, 1e-9)
-    if not cfg.task.multi_label and probs.shape[1] != len(labels):
-        full = np.zeros((len(probs), len(labels)))
-        full[:, model.classes_] = probs
-        probs = full
-    metrics = scalar_metrics(test_y, probs, cfg.task.multi_label, cfg.task.threshold or 0.5)
+    metrics, model = run_tfidf_lr(
+        splits["train"]["text"], labels.encode(splits["train"]["label"].tolist()),
+        splits["test"]["text"], labels.encode(splits["test"]["label"].tolist(), cfg.data.test or cfg.data.train),
+        len(labels), cfg.task.multi_label, cfg.task.threshold or 0.5, cfg.training.seed,
+    )
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "model.pkl", "wb") as handle:
         pickle.dump(model, handle)
-    vectorizer, classifier = model.steps[0][1], model.steps[-1][1]
-    estimators = getattr(classifier, "estimators_", [classifier])
-    parameters = int(sum(e.coef_.size + e.intercept_.size for e in estimators))
     (folder / "metrics.json").write_text(json.dumps({"test": metrics, "labels": labels.names}, indent=2))
+    estimators = getattr(model.steps[-1][1], "estimators_", [model.steps[-1][1]])
     return {"accuracy": metrics.get("accuracy", metrics.get("subset_accuracy")), "f1_macro": metrics.get("f1_macro"),
-            "train_seconds": train_seconds, "infer_samples_per_second": infer, "parameters": parameters,
-            "size_mb": _size_mb(folder), "run": str(folder), "features": len(vectorizer.vocabulary_)}
+            "train_seconds": metrics["train_seconds"], "infer_samples_per_second": metrics["infer_samples_per_second"],
+            "parameters": int(sum(e.coef_.size + e.intercept_.size for e in estimators)),
+            "size_mb": _size_mb(folder), "run": str(folder)}
 
 
 def compare(cfg: RunConfig, candidates: list[str], output: str | Path) -> pd.DataFrame:
@@ -101,10 +88,10 @@ def compare(cfg: RunConfig, candidates: list[str], output: str | Path) -> pd.Dat
     folders = [_folder_name(n) for n in names]
     if len(set(folders)) != len(folders):
         raise EcomsftError("two candidates map to the same folder name; rename one of them")
-    from .run import _read_splits
+    from .run import read_splits
 
     # The data is checked once, before any candidate: a bad file is an error, not a row per model.
-    splits, _ = _read_splits(cfg)
+    splits, _ = read_splits(cfg)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -164,8 +164,8 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
 
     from .baseline import cjk_share
     from .models.resolve import resolve_model
-    from .models.vocab import coverage, extend_vocabulary
-    from .run import prepare_output
+    from .models.vocab import adapt_vocabulary
+    from .run import prepare_output, train_keeping_checkpoints
     from .tracking import tracking_callbacks
     from .training import TimeBudget, training_arguments
 
@@ -185,12 +185,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
         n_valid = max(1, int(round(cfg.data.valid_ratio * len(texts))))
         valid_texts = [texts[i] for i in order[:n_valid]]
         train_texts = [texts[i] for i in order[n_valid:]] or valid_texts
-        before = coverage(tokenizer, train_texts)
-        vocab = {"unk_rate_before": before.unk_rate, "added_tokens": 0}
-        if cfg.model.extend_vocab == "always" or (cfg.model.extend_vocab == "auto" and before.unk_rate > cfg.model.unk_threshold):
-            added = extend_vocabulary(tokenizer, model, train_texts, cfg.model.new_token_min_count,
-                                      cfg.model.max_new_tokens, cfg.model.new_embedding_init)
-            vocab.update(added_tokens=len(added), unk_rate_after=coverage(tokenizer, train_texts).unk_rate)
+        vocab = adapt_vocabulary(tokenizer, model, train_texts, cfg.model)
         whole_words = cfg.whole_word_masking == "always" or (cfg.whole_word_masking == "auto" and cjk_share(train_texts) > 0.2)
         train_set = _encode(tokenizer, train_texts, cfg.model.max_length, whole_words)
         valid_set = _encode(tokenizer, valid_texts, cfg.model.max_length, whole_words)
@@ -216,10 +211,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
 
     loss_before = held_out_loss()
     train_started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=True if resume else None)
-    except KeyboardInterrupt:
-        raise EcomsftError(f"interrupted; checkpoints are kept in {partial}, continue with --resume") from None
+    train_keeping_checkpoints(trainer, partial, resume)
     train_seconds = time.perf_counter() - train_started
     loss_after = held_out_loss()
     tokens = int(sum(len(ids) for ids in train_set["input_ids"]))

@@ -27,7 +27,7 @@ from .data.splitting import stratified_split
 from .errors import EcomsftError
 from .metrics import apply_temperature, expected_calibration_error, fit_temperature, full_report, tune_threshold
 from .models.resolve import resolve_model
-from .models.vocab import coverage, extend_vocabulary
+from .models.vocab import adapt_vocabulary
 from .tasks import classification
 
 log = logging.getLogger("ecomsft")
@@ -64,7 +64,7 @@ def prepare_output(folder: str, overwrite: bool, resume: bool) -> tuple[Path, Pa
     return output, partial
 
 
-def _read_splits(cfg: RunConfig) -> tuple[dict[str, pd.DataFrame], dict]:
+def read_splits(cfg: RunConfig) -> tuple[dict[str, pd.DataFrame], dict]:
     data = cfg.data
     read = dict(
         text_column=data.text_column,
@@ -159,6 +159,14 @@ def _predictions_frame(frame: pd.DataFrame, probs: np.ndarray, labels: LabelSet,
     return out
 
 
+def train_keeping_checkpoints(trainer, partial: Path, resume: bool) -> None:
+    """``trainer.train``; an interruption keeps the checkpoints and says how to continue."""
+    try:
+        trainer.train(resume_from_checkpoint=True if resume else None)
+    except KeyboardInterrupt:
+        raise EcomsftError(f"interrupted; checkpoints are kept in {partial}, continue with --resume") from None
+
+
 def _embedding_shift(before, after, added: int) -> dict[str, float]:
     """How far embedding rows moved in training (mean L2 distance): new rows must learn, not sit."""
     moved = (after.detach().cpu() - before.cpu()).norm(dim=1)
@@ -180,7 +188,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
     created = not resume
     try:
-        splits, data_info = _read_splits(cfg)
+        splits, data_info = read_splits(cfg)
         labels = LabelSet.from_labels(splits["train"]["label"], cfg.task.multi_label)
         _check_labels(splits, labels, cfg)
         log.info("data: %s", ", ".join(f"{k} {v}" for k, v in data_info["sizes"].items()))
@@ -201,20 +209,10 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
             raise EcomsftError(f"max_length {cfg.model.max_length} is above the model's limit of {limit} tokens", where=cfg.model.name)
 
         train_texts = splits["train"]["text"].tolist()
-        before = coverage(tokenizer, train_texts)
-        vocab = {"unk_rate_before": before.unk_rate, "added_tokens": 0}
-        extend = cfg.model.extend_vocab == "always" or (
-            cfg.model.extend_vocab == "auto" and before.unk_rate > cfg.model.unk_threshold
-        )
-        if extend:
-            added = extend_vocabulary(
-                tokenizer, model, train_texts, cfg.model.new_token_min_count, cfg.model.max_new_tokens,
-                cfg.model.new_embedding_init,
-            )
-            vocab["added_tokens"] = len(added)
-            vocab["unk_rate_after"] = coverage(tokenizer, train_texts).unk_rate
+        vocab = adapt_vocabulary(tokenizer, model, train_texts, cfg.model)
+        if vocab["added_tokens"]:
             log.info("vocabulary: unknown-token rate %.1f%% -> %.1f%% after adding %d tokens",
-                     100 * before.unk_rate, 100 * vocab["unk_rate_after"], len(added))
+                     100 * vocab["unk_rate_before"], 100 * vocab["unk_rate_after"], vocab["added_tokens"])
         embedding_lr = cfg.training.embedding_lr
         if embedding_lr is None and vocab["added_tokens"]:
             embedding_lr = 20 * cfg.training.lr
@@ -236,12 +234,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
 
     embedding_before = model.get_input_embeddings().weight.detach().clone()
     train_started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=True if resume else None)
-    except KeyboardInterrupt:
-        raise EcomsftError(
-            f"interrupted; checkpoints are kept in {partial}, continue with --resume"
-        ) from None
+    train_keeping_checkpoints(trainer, partial, resume)
     train_seconds = time.perf_counter() - train_started
     vocab.update(_embedding_shift(embedding_before, trainer.model.get_input_embeddings().weight, vocab["added_tokens"]))
 
@@ -283,7 +276,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
     if cfg.baseline and n_test:
         from .baseline import run_tfidf_lr
 
-        baseline = run_tfidf_lr(
+        baseline, _ = run_tfidf_lr(
             splits["train"]["text"], labels.encode(splits["train"]["label"].tolist()),
             splits["test"]["text"], gold["test"], len(labels), labels.multi_label, threshold, cfg.training.seed,
         )

@@ -151,3 +151,14 @@ def cooccurrence_embeddings(
     spread = np.linalg.norm(y - y_mean, axis=1).mean() / max(np.linalg.norm(placed - y_mean, axis=1).mean(), 1e-9)
     placed = y_mean + (placed - y_mean) * min(spread, 10.0)
     return token_ids[new], placed
+
+
+def adapt_vocabulary(tokenizer, model, texts: list[str], cfg) -> dict:
+    """Measure the unknown-token rate of ``texts`` and, as ``cfg`` (a ``ModelConfig``) says, extend
+    the vocabulary. Returns what happened, for a run's metrics."""
+    before = coverage(tokenizer, texts)
+    report = {"unk_rate_before": before.unk_rate, "added_tokens": 0}
+    if cfg.extend_vocab == "always" or (cfg.extend_vocab == "auto" and before.unk_rate > cfg.unk_threshold):
+        added = extend_vocabulary(tokenizer, model, texts, cfg.new_token_min_count, cfg.max_new_tokens, cfg.new_embedding_init)
+        report.update(added_tokens=len(added), unk_rate_after=coverage(tokenizer, texts).unk_rate)
+    return report
