@@ -91,6 +91,14 @@ class TrainingConfig(_Strict):
     save_total_limit: int = Field(default=2, gt=0)
     logging_steps: int = Field(default=20, gt=0)
     progress_bar: bool = True
+    # Speed options (see speed.py and the README's Performance section for what each one buys).
+    freeze_embeddings: bool = Field(default=False, description="train everything but the embedding layer")
+    freeze_layers: int = Field(default=0, ge=0, description="also freeze the lowest N transformer layers")
+    lora_r: int = Field(default=0, ge=0, description="LoRA adapters of this rank (peft) instead of full fine-tuning; 0: off")
+    lora_alpha: int = Field(default=32, gt=0)
+    lora_dropout: float = Field(default=0.1, ge=0, lt=1)
+    lora_target_modules: list[str] | None = Field(default=None, description="None: peft's choice for the model type")
+    threads: int | None = Field(default=None, gt=0, description="CPU threads for torch; None: one per physical core")
 
     @model_validator(mode="after")
     def _steps(self) -> "TrainingConfig":

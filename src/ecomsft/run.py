@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import speed
 from .config import RunConfig
 from .data.examples import Examples, load_examples
 from .data.labels import LabelSet
@@ -201,6 +202,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
             )
 
         model_path = resolve_model(cfg.model.name)
+        speed.set_threads(cfg.training.threads)
         set_seed(cfg.training.seed)
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         model = classification.build_model(model_path, labels)
@@ -216,6 +218,8 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         embedding_lr = cfg.training.embedding_lr
         if embedding_lr is None and vocab["added_tokens"]:
             embedding_lr = 20 * cfg.training.lr
+        model = speed.prepare(model, cfg.training, vocab["added_tokens"])
+        trainable_parameters, _ = speed.parameter_counts(model)
 
         datasets = {
             name: classification.encode(tokenizer, part, labels, cfg.model.max_length, getattr(cfg.data, name, None) or cfg.data.train)
@@ -236,6 +240,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
     train_started = time.perf_counter()
     train_keeping_checkpoints(trainer, partial, resume)
     train_seconds = time.perf_counter() - train_started
+    trainer.model = model = speed.finish(trainer.model)
     vocab.update(_embedding_shift(embedding_before, trainer.model.get_input_embeddings().weight, vocab["added_tokens"]))
 
     def predict(name: str) -> np.ndarray:
@@ -296,7 +301,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         "labels": labels.names,
         "threshold": threshold if labels.multi_label else None,
         "model": {"name": cfg.model.name, "path": model_path, "max_length": cfg.model.max_length, **vocab,
-                  "parameters": int(sum(p.numel() for p in trainer.model.parameters()))},
+                  "parameters": speed.parameter_counts(model)[1], "trainable_parameters": trainable_parameters},
         "data": data_info,
         "validation": results.get("valid"),
         "test": results.get("test"),

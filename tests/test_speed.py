@@ -1,0 +1,77 @@
+"""Speed options that choose which parameters learn: freezing and LoRA train only what they should."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, set_seed
+
+from ecomsft import speed
+from ecomsft.config import TrainingConfig, build_config
+from ecomsft.errors import EcomsftError
+from ecomsft.run import train
+
+from .conftest import tiny_overrides
+
+
+def _classifier(model_dir):
+    return AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+
+
+def _trainable(model) -> set[str]:
+    return {name for name, p in model.named_parameters() if p.requires_grad}
+
+
+def test_freezing_embeddings_and_lower_layers(tiny_model_dir):
+    model = _classifier(tiny_model_dir)
+    speed.prepare(model, TrainingConfig(freeze_embeddings=True))
+    trainable = _trainable(model)
+    assert not any(".embeddings." in n for n in trainable)
+    assert any("encoder.layer.0." in n for n in trainable) and "classifier.weight" in trainable
+
+    model = _classifier(tiny_model_dir)
+    speed.prepare(model, TrainingConfig(freeze_layers=1))
+    trainable = _trainable(model)
+    assert not any(".embeddings." in n or "encoder.layer.0." in n for n in trainable)
+    assert any("encoder.layer.1." in n for n in trainable) and "bert.pooler.dense.weight" in trainable
+
+    with pytest.raises(EcomsftError, match="would freeze all 2 layers"):
+        speed.prepare(_classifier(tiny_model_dir), TrainingConfig(freeze_layers=2))
+
+
+def test_lora_trains_adapters_head_and_pooler_only(tiny_model_dir):
+    model = speed.prepare(_classifier(tiny_model_dir), TrainingConfig(lora_r=4))
+    trainable = _trainable(model)
+    assert trainable and all("lora_" in n or "modules_to_save" in n for n in trainable)
+    assert any("query.lora_A" in n for n in trainable) and any("value.lora_B" in n for n in trainable)
+    assert any("classifier" in n for n in trainable) and any("pooler" in n for n in trainable)
+    assert not any("key" in n or "embeddings" in n for n in trainable)
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("extra, frozen, learned", [
+    ({"training.freeze_layers": 1}, ["embeddings.word_embeddings", "encoder.layer.0.attention.self.query"],
+     ["encoder.layer.1.attention.self.query", "classifier"]),
+    ({"training.lora_r": 4}, ["embeddings.word_embeddings", "encoder.layer.0.attention.self.key"],
+     ["encoder.layer.0.attention.self.query", "encoder.layer.1.attention.self.value", "classifier", "pooler.dense"]),
+])
+def test_runs_save_a_plain_model_that_changed_only_where_it_trained(tiny_model_dir, tmp_path, reviews_csv, extra, frozen, learned):
+    set_seed(42)  # the run's seed: its freshly initialised head and pooler start from these same weights
+    before = _weights(_classifier(tiny_model_dir))
+    result = train(build_config(None, tiny_overrides(tiny_model_dir, reviews_csv, tmp_path / "run",
+                                                     **{"model.extend_vocab": "never", **extra})))
+    saved = AutoModelForSequenceClassification.from_pretrained(result.run_dir / "model")
+    after = _weights(saved)
+    assert not any("lora" in k or "modules_to_save" in k for k in after)  # adapters merged away
+
+    def changed(part: str) -> bool:
+        keys = [k for k in after if part in k and k.endswith("weight") and k in before]
+        assert keys, part
+        return any(not torch.equal(before[k], after[k]) for k in keys)
+
+    assert not any(changed(p) for p in frozen)
+    assert all(changed(p) for p in learned)
+    assert result.metrics["model"]["trainable_parameters"] < result.metrics["model"]["parameters"]
