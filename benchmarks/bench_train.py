@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _measure import forward_flops, matmul_peak_gflops
+
 SHOP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "online_shopping_10_cats" / "online_shopping_10_cats.csv"
 
 ROWS = {
@@ -82,30 +84,6 @@ def count_collated_batches() -> None:
         return batch
 
     DataCollatorWithPadding.__call__ = counting
-
-
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
-def training_flops(model, lengths: list[int]) -> float:
-    """Useful training FLOPs for sequences of these real lengths: 3x the forward pass, whose matmuls
-    cost 2 FLOPs per non-embedding weight per token plus 4*d*l per token and layer for attention."""
-    config = model.config
-    weights = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
-    layers, hidden = config.num_hidden_layers, config.hidden_size
-    return float(sum(3 * (2 * weights * n + 4 * layers * hidden * n * n) for n in lengths))
 
 
 def accuracy(model, tokenizer, texts: list[str], gold: list[int], max_length: int) -> float:
@@ -175,7 +153,7 @@ def run_row(kind: str, extra: dict, args, folder: Path) -> dict:
     return {
         "steps": steps, "seconds": seconds, "samples_per_second": samples / seconds,
         "tokens_per_second": real / seconds, "padding_fraction": 1 - real / padded,
-        "gflops": training_flops(model, lengths) / seconds / 1e9,
+        "gflops": 3 * forward_flops(model, lengths) / seconds / 1e9,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "accuracy": test_accuracy, "threads": torch.get_num_threads(),
     }

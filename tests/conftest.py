@@ -19,6 +19,12 @@ NEGATIVE = ["bad", "awful", "slow", "broken"]
 FILLER = ["the", "product", "is", "was", "very", "delivery", "price", "quality", "and", "it"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _token_cache(tmp_path_factory):
+    """Tokenized-data cache of the session's own, never the user's ~/.cache."""
+    os.environ["ECOMSFT_CACHE"] = str(tmp_path_factory.mktemp("ecomsft-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A 2-layer BERT with a 30-word vocabulary, saved like a hub model (random weights)."""

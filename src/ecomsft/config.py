@@ -48,6 +48,7 @@ class DataConfig(_Strict):
     deduplicate: bool = Field(default=True, description="drop exact duplicate rows before splitting")
     drop_conflicts: bool = Field(default=True, description="drop texts that carry different labels")
     max_samples: int | None = Field(default=None, gt=0, description="stratified sample of the data first")
+    cache_tokenized: bool = Field(default=True, description="keep tokenized splits on disk for the next run ($ECOMSFT_CACHE)")
 
     @model_validator(mode="after")
     def _ratios(self) -> "DataConfig":

@@ -222,7 +222,8 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         trainable_parameters, _ = speed.parameter_counts(model)
 
         datasets = {
-            name: classification.encode(tokenizer, part, labels, cfg.model.max_length, getattr(cfg.data, name, None) or cfg.data.train)
+            name: classification.encode(tokenizer, part, labels, cfg.model.max_length, getattr(cfg.data, name, None) or cfg.data.train,
+                                  cache=cfg.data.cache_tokenized)
             for name, part in splits.items()
         }
         partial.mkdir(parents=True, exist_ok=True)

@@ -43,15 +43,29 @@ def tokenize(tokenizer, frame: pd.DataFrame, max_length: int, batch_size: int = 
     return encoded
 
 
-def encode(tokenizer, frame: pd.DataFrame, labels: LabelSet | None, max_length: int, source: str = "data"):
-    """A ``datasets.Dataset`` of token ids (unpadded: the collator pads each batch), lengths, label ids."""
+def encode(tokenizer, frame: pd.DataFrame, labels: LabelSet | None, max_length: int, source: str = "data",
+           cache: bool = False):
+    """A ``datasets.Dataset`` of token ids (unpadded: the collator pads each batch), lengths, label ids.
+
+    With ``cache``, the token ids come from (or go to) the on-disk cache of ``data/token_cache.py``.
+    """
     from datasets import Dataset
 
-    encoded = tokenize(tokenizer, frame, max_length)
-    encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+    from ..data import token_cache
+
+    def build() -> Dataset:
+        encoded = tokenize(tokenizer, frame, max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return Dataset.from_dict(encoded)
+
+    if cache and len(frame):
+        pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
+        dataset = token_cache.cached(token_cache.cache_key(tokenizer, max_length, frame["text"].tolist(), pairs), build)
+    else:
+        dataset = build()
     if labels is not None and "label" in frame:
-        encoded["labels"] = labels.encode(frame["label"].tolist(), source)
-    return Dataset.from_dict(encoded)
+        dataset = dataset.add_column("labels", labels.encode(frame["label"].tolist(), source))
+    return dataset
 
 
 def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
