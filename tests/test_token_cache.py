@@ -63,3 +63,11 @@ def test_runs_share_the_cache(tiny_model_dir, tmp_path, reviews_csv, caplog):
         second = run("b")
     assert caplog.text.count("read from the cache") == 3  # train, valid, test
     assert pd.read_csv(first.run_dir / "predictions.csv").equals(pd.read_csv(second.run_dir / "predictions.csv"))
+
+
+def test_empty_split_encodes_to_an_empty_dataset(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    empty = _frame().iloc[:0]
+    for cache in (False, True):
+        dataset = encode(tokenizer, empty, LabelSet.from_labels(_frame()["label"]), 32, cache=cache)
+        assert len(dataset) == 0 and {"input_ids", "length", "labels"} <= set(dataset.column_names)

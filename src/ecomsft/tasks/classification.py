@@ -30,7 +30,7 @@ def build_model(model_path: str, labels: LabelSet):
 def tokenize(tokenizer, frame: pd.DataFrame, max_length: int, batch_size: int = 1000) -> dict[str, list]:
     texts = frame["text"].tolist()
     pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
-    encoded: dict[str, list] = {}
+    encoded: dict[str, list] = {key: [] for key in tokenizer(["x"]).keys()}  # the keys even for no rows
     for start in range(0, len(texts), batch_size):
         chunk = tokenizer(
             texts[start:start + batch_size],
