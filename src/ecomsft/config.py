@@ -100,6 +100,9 @@ class TrainingConfig(_Strict):
     lora_dropout: float = Field(default=0.1, ge=0, lt=1)
     lora_target_modules: list[str] | None = Field(default=None, description="None: peft's choice for the model type")
     threads: int | None = Field(default=None, gt=0, description="CPU threads for torch; None: one per physical core")
+    # Class imbalance (single-label): see losses.py.
+    class_weight: Literal["none", "balanced"] = Field(default="none", description="balanced: weight classes by n / (k * count)")
+    focal_gamma: float = Field(default=0.0, ge=0, description="> 0: focal loss with this gamma (with class_weight as alpha)")
 
     @model_validator(mode="after")
     def _steps(self) -> "TrainingConfig":

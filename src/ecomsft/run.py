@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import speed
 from .config import RunConfig
+from .losses import ClassLoss
 from .data.examples import Examples, load_examples
 from .data.labels import LabelSet
 from .data.quality import drop_duplicates, duplicate_report, overlap
@@ -231,6 +232,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         trainer = build_trainer(
             model, tokenizer, datasets["train"], datasets["valid"], cfg.training, str(partial / "checkpoints"),
             classification.metrics_function(labels, threshold), embedding_lr, tracking_dir=partial,
+            class_loss=ClassLoss.from_config(cfg.training, datasets["train"]["labels"], len(labels), labels.multi_label),
         )
     except BaseException:
         if created and partial.exists():
@@ -310,7 +312,8 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         "calibration": calibration,
         "timings": {**timings, "total_seconds": time.perf_counter() - started},
         "training": {"steps": trainer.state.global_step, "epochs": trainer.state.epoch,
-                     "best_checkpoint_metric": trainer.state.best_metric, "embedding_lr": embedding_lr},
+                     "best_checkpoint_metric": trainer.state.best_metric, "embedding_lr": embedding_lr,
+                     "loss": trainer.class_loss.describe() if trainer.class_loss else "model default"},
         "versions": _versions(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }

@@ -53,9 +53,19 @@ class ClassificationTrainer(Trainer):
     suits pretrained layers, would barely move in one run.
     """
 
-    def __init__(self, *args, embedding_lr: float | None = None, **kwargs):
+    def __init__(self, *args, embedding_lr: float | None = None, class_loss=None, **kwargs):
         self.embedding_lr = embedding_lr
+        self.class_loss = class_loss  # losses.ClassLoss, or None for the model's own loss
         super().__init__(*args, **kwargs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.class_loss is None or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = self.class_loss(outputs.logits, labels)
+        return (loss, outputs) if return_outputs else loss
 
     def _get_eval_sampler(self, eval_dataset):
         # transformers 5 also shuffles evaluation batches when grouping by length, which makes
@@ -137,6 +147,7 @@ def build_trainer(
     compute_metrics,
     embedding_lr: float | None = None,
     tracking_dir=None,
+    class_loss=None,
 ) -> Trainer:
     has_valid = valid_dataset is not None and len(valid_dataset) > 0
     args = training_arguments(cfg, checkpoint_dir, len(train_dataset), has_valid)
@@ -156,4 +167,5 @@ def build_trainer(
         compute_metrics=compute_metrics,
         callbacks=callbacks,
         embedding_lr=embedding_lr,
+        class_loss=class_loss,
     )
