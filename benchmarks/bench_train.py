@@ -42,6 +42,8 @@ ROWS = {
     "(d) ecomsft + freeze embeddings and 3 lower layers": ("ecomsft", {"training.freeze_layers": 3}),
     "(d) ecomsft + LoRA r=8": ("ecomsft", {"training.lora_r": 8}),
     "(d) ecomsft + 1 thread": ("ecomsft", {"training.threads": 1}),
+    # bf16 autocast on a CPU: pays where the CPU has bf16 matrix units (Intel AMX, recent ARM).
+    "(d) ecomsft + bf16 autocast": ("ecomsft", {"training.precision": "bf16"}),
 }
 
 

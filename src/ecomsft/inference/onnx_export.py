@@ -32,7 +32,9 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     target = folder / ONNX_DIR
     target.mkdir(exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True).eval()
+    # Traced with eager attention rather than SDPA: on MiniLM its int8 graph ran at 1.14x the
+    # samples/s of the SDPA trace's, the fp32 graphs at the same speed (README "Performance").
+    model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, attn_implementation="eager").eval()
     model.config.return_dict = False
     sample = tokenizer(["a short review", "another, somewhat longer review text"], padding=True, return_tensors="pt")
     names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
