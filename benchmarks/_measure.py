@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best-of-``repeats`` GFLOP/s of one n x n fp32 matrix product with torch's current threads."""
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
+    """Best-of-``repeats`` GFLOP/s of one n x n matrix product (fp32 unless told) with torch's current threads."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=getattr(torch, dtype)), torch.randn(n, n, dtype=getattr(torch, dtype))
     torch.mm(a, b)  # warm-up
     best = float("inf")
     for _ in range(repeats):

@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--output", default="runs/model_choice")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: sentiment, category")
     parser.add_argument("--variants", default=None, help="comma-separated row numbers of the transformer variants (default: all)")
+    parser.add_argument("--precision", default="auto", help="training.precision for every row (the README table: fp32)")
     parser.add_argument("--reuse-dapt", action="store_true", help="use the DAPT model of an earlier run in --output")
     args = parser.parse_args()
     if not Path(args.data).is_file():
@@ -68,7 +69,7 @@ def main() -> None:
     out = Path(args.output)
     split = fixed_split(args.data, args.samples, out / "split")
     common = {"model.max_length": args.max_length, "training.batch_size": args.batch_size,
-              "training.progress_bar": False, "overwrite": True}
+              "training.progress_bar": False, "overwrite": True, "training.precision": args.precision}
     started = time.perf_counter()
     if args.reuse_dapt:
         dapt = json.loads((out / "table.json").read_text())["dapt"]

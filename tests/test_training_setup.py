@@ -23,3 +23,20 @@ def test_embedding_rate_early_stopping_and_sequential_eval(tiny_model_dir, tmp_p
     assert any(isinstance(c, EarlyStoppingCallback) for c in trainer.callback_handler.callbacks)
     assert trainer.args.load_best_model_at_end and trainer.args.metric_for_best_model == "f1_macro"
     assert isinstance(trainer._get_eval_sampler(data), torch.utils.data.SequentialSampler)
+
+
+def test_auto_precision_on_a_cpu_follows_its_matrix_units(monkeypatch):
+    import pytest
+
+    from ecomsft import training
+    from ecomsft.errors import EcomsftError
+
+    monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(training, "cpu_has_bf16_matrix_units", lambda: True)
+    assert training.precision_flags("auto") == {"bf16": True}
+    assert training.precision_flags("fp32") == {}
+    monkeypatch.setattr(training, "cpu_has_bf16_matrix_units", lambda: False)
+    assert training.precision_flags("auto") == {}
+    assert training.precision_flags("bf16") == {"bf16": True}
+    with pytest.raises(EcomsftError, match="fp16 needs a CUDA GPU"):
+        training.precision_flags("fp16")

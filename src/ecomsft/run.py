@@ -313,7 +313,8 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         "timings": {**timings, "total_seconds": time.perf_counter() - started},
         "training": {"steps": trainer.state.global_step, "epochs": trainer.state.epoch,
                      "best_checkpoint_metric": trainer.state.best_metric, "embedding_lr": embedding_lr,
-                     "loss": trainer.class_loss.describe() if trainer.class_loss else "model default"},
+                     "loss": trainer.class_loss.describe() if trainer.class_loss else "model default",
+                     "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"},
         "versions": _versions(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }

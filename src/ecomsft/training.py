@@ -16,12 +16,22 @@ from .tracking import report_to, tracking_callbacks
 LOWER_IS_BETTER = ("loss", "log_loss", "hamming_loss", "rmse", "mae")
 
 
+def cpu_has_bf16_matrix_units() -> bool:
+    """Whether this CPU has Intel AMX tiles (bf16 matrix products in hardware)."""
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private in torch 2.x; absent is "no"
+    try:
+        return bool(check and check())
+    except Exception:
+        return False
+
+
 def precision_flags(choice: str) -> dict[str, bool]:
-    """bf16 (or fp16 where bf16 is missing) on a CUDA GPU for 'auto'; full precision on a CPU."""
+    """'auto': bf16 (or fp16 where bf16 is missing) on a CUDA GPU; bf16 autocast on a CPU with AMX
+    (measured 1.4x the samples/s of fp32 at the same accuracy, README "Performance"); else fp32."""
     on_gpu = torch.cuda.is_available()
     if choice == "auto":
         if not on_gpu:
-            return {}
+            return {"bf16": True} if cpu_has_bf16_matrix_units() else {}
         return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
     if choice == "fp16" and not on_gpu:
         raise EcomsftError("training.precision fp16 needs a CUDA GPU; use auto, fp32 or bf16 on a CPU")
