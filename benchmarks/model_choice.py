@@ -6,7 +6,7 @@ budget (optimizer steps) for every row, for both tasks (sentiment `label`, 10-wa
 tfidf-lr; minilm as is; minilm with vocabulary extension; minilm with vocabulary extension and
 domain-adaptive masked-LM pretraining (DAPT) on the training reviews, its time stated.
 
-    .venv/bin/python benchmarks/model_choice.py                      # the README table: ~1 h on 2 cores
+    .venv/bin/python benchmarks/model_choice.py --precision fp32     # the README table: ~80 min on 2 cores
     .venv/bin/python benchmarks/model_choice.py --samples 3000 --steps 20 --pretrain-steps 20   # a quick look
 """
 
