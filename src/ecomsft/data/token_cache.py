@@ -46,12 +46,9 @@ def tokenizer_fingerprint(tokenizer) -> str:
 def cache_key(tokenizer, max_length: int, texts: list[str], pairs: list[str] | None = None) -> str:
     digest = hashlib.sha256()
     digest.update(f"{tokenizer_fingerprint(tokenizer)}|{max_length}|{len(texts)}|{pairs is not None}".encode())
-    for i, text in enumerate(texts):
-        digest.update(text.encode("utf-8", "surrogatepass"))
-        digest.update(b"\x00")
-        if pairs is not None:
-            digest.update(str(pairs[i]).encode("utf-8", "surrogatepass"))
-            digest.update(b"\x01")
+    digest.update("\x00".join(texts).encode("utf-8", "surrogatepass"))
+    if pairs is not None:
+        digest.update(b"\x01" + "\x00".join(map(str, pairs)).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:32]
 
 
