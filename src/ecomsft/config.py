@@ -25,10 +25,31 @@ class _Strict(BaseModel):
 
 
 class TaskConfig(_Strict):
-    type: Literal["classification"] = "classification"
+    # classification: labels per text; relevance: a cross-encoder grading (query, product) pairs;
+    # retrieval: a bi-encoder embedding queries and products for search and recommendation.
+    type: Literal["classification", "relevance", "retrieval"] = "classification"
     multi_label: bool = False
     # Multi-label decision threshold on the sigmoid outputs; None tunes it on the validation split.
     threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+    # Relevance and retrieval: how labels become gains (see tasks/grading.py).
+    head: Literal["auto", "regression", "classification"] = Field(
+        default="auto", description="relevance: auto is regression for numeric grades, classification for named grades")
+    gains: dict[str, float] | None = Field(default=None, description="named grades -> gain, e.g. {Exact: 1, Irrelevant: 0}")
+    gain: Literal["exponential", "linear"] = Field(default="exponential", description="numeric grades: 2^(g-floor)-1 or g-floor")
+    grade_floor: float | None = Field(default=None, description="numeric grades: the grade of zero gain; None: the lowest seen")
+    relevant_min: float | None = Field(
+        default=None, description="grade (or gain, for named grades) from which a product counts as relevant; "
+        "None: the middle of the grade scale (named grades: any gain above 0)")
+    ks: list[int] = Field(default=[5, 10], min_length=1, description="cut-offs of NDCG@k, Precision@k, Recall@k")
+    shared_towers: bool = Field(default=True, description="retrieval: one encoder for queries and products, or two")
+
+    @model_validator(mode="after")
+    def _ks(self) -> "TaskConfig":
+        if any(k < 1 for k in self.ks):
+            raise ValueError("ks must be positive")
+        if self.gains is not None and any(v < 0 for v in self.gains.values()):
+            raise ValueError("gains must be 0 or more")
+        return self
 
 
 class DataConfig(_Strict):
@@ -36,8 +57,10 @@ class DataConfig(_Strict):
     valid: str | None = None
     test: str | None = None
     text_column: str | None = None
-    text_pair_column: str | None = None
+    text_pair_column: str | None = Field(default=None, description="a second text; relevance and retrieval: the product")
     label_column: str | None = None
+    negative_column: str | None = Field(default=None, description="retrieval: a hard-negative product per row")
+    catalog: str | None = Field(default=None, description="retrieval: products to retrieve from (None: every product in the data)")
     label_delimiter: str | None = Field(
         default=None, description="multi-label: split string labels on this (None: '|' or ',' or ';')"
     )
@@ -86,7 +109,7 @@ class TrainingConfig(_Strict):
     eval_steps: int | None = Field(default=None, gt=0)
     early_stopping_patience: int | None = Field(default=None, gt=0)
     max_seconds: float | None = Field(default=None, gt=0, description="stop training after this wall-clock budget")
-    metric_for_best_model: str = "f1_macro"
+    metric_for_best_model: str | None = Field(default=None, description="None: f1_macro, or ndcg@<largest k> for relevance")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
     save_total_limit: int = Field(default=2, gt=0)

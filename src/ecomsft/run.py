@@ -128,7 +128,7 @@ def _model_limit(tokenizer, model_config) -> int:
     return int(limit)
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
     import datasets
     import sklearn
     import torch
@@ -178,8 +178,83 @@ def _embedding_shift(before, after, added: int) -> dict[str, float]:
     return shift
 
 
+def adapt_model(cfg: RunConfig, tokenizer, model, train_texts: list[str]):
+    """Check the length limit, extend the vocabulary where the texts need it, apply the speed
+    options; returns (model, vocabulary report, embedding learning rate or None)."""
+    limit = _model_limit(tokenizer, model.config)
+    if cfg.model.max_length > limit:
+        raise EcomsftError(f"max_length {cfg.model.max_length} is above the model's limit of {limit} tokens", where=cfg.model.name)
+    vocab = adapt_vocabulary(tokenizer, model, train_texts, cfg.model)
+    if vocab["added_tokens"]:
+        log.info("vocabulary: unknown-token rate %.1f%% -> %.1f%% after adding %d tokens",
+                 100 * vocab["unk_rate_before"], 100 * vocab["unk_rate_after"], vocab["added_tokens"])
+    embedding_lr = cfg.training.embedding_lr
+    # Tokens added now, or by `ecomsft pretrain` of this model (its config says how many).
+    if embedding_lr is None and (vocab["added_tokens"] or getattr(model.config, "ecomsft_added_tokens", 0)):
+        embedding_lr = 20 * cfg.training.lr
+    return speed.prepare(model, cfg.training, vocab["added_tokens"]), vocab, embedding_lr
+
+
+def finish_run(partial: Path, output: Path, cfg: RunConfig, metrics: dict, predictions: pd.DataFrame | None,
+               save_model) -> RunResult:
+    """Write the run folder's files, metrics.json last, and give the folder its name."""
+    save_model(partial / "model")
+    (partial / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    if predictions is not None:
+        predictions.to_csv(partial / "predictions.csv", index=False)
+    shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+    # metrics.json is the marker of a finished run: written last, then the folder takes its name.
+    (partial / RUN_MARKER).write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+    try:
+        from .report import write_report
+
+        write_report(partial, name=output.name)
+    except Exception as err:  # the model and metrics are what matter; the report can be re-made
+        log.warning("report.html could not be written (%s: %s); retry with: ecomsft report %s", type(err).__name__, err, output)
+    if output.exists():
+        shutil.rmtree(output)
+    os.replace(partial, output)
+    return RunResult(output, metrics)
+
+
+def predict_logits(trainer, dataset) -> np.ndarray:
+    """The trainer's logits for ``dataset``, in its order; batches sorted by length pad little.
+    The trainer's metrics are not computed (they may be bound to the validation split)."""
+    order = np.argsort(dataset["length"], kind="stable")
+    compute_metrics, trainer.compute_metrics = trainer.compute_metrics, None
+    try:
+        logits = trainer.predict(dataset.select(order)).predictions
+    finally:
+        trainer.compute_metrics = compute_metrics
+    logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits, dtype=np.float64)
+    out = np.empty_like(logits)
+    out[order] = logits
+    return out
+
+
+def train_log(trainer, partial: Path) -> None:
+    (partial / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
+
+
+def precision_name(trainer) -> str:
+    return "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
+
+
 def train(config: RunConfig, *, resume: bool = False) -> RunResult:
     """Fine-tune and evaluate as ``config`` says; returns the finished run folder and its metrics."""
+    if config.task.type == "relevance":
+        from .relevance_run import train_relevance
+
+        return train_relevance(config, resume=resume)
+    if config.task.type == "retrieval":
+        from .retrieval_run import train_retrieval
+
+        return train_retrieval(config, resume=resume)
+    return train_classifier(config, resume=resume)
+
+
+def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
+    """Fine-tune and evaluate a classifier (single- or multi-label)."""
     import torch
     from transformers import AutoTokenizer, set_seed
 
@@ -207,20 +282,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         set_seed(cfg.training.seed)
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         model = classification.build_model(model_path, labels)
-        limit = _model_limit(tokenizer, model.config)
-        if cfg.model.max_length > limit:
-            raise EcomsftError(f"max_length {cfg.model.max_length} is above the model's limit of {limit} tokens", where=cfg.model.name)
-
-        train_texts = splits["train"]["text"].tolist()
-        vocab = adapt_vocabulary(tokenizer, model, train_texts, cfg.model)
-        if vocab["added_tokens"]:
-            log.info("vocabulary: unknown-token rate %.1f%% -> %.1f%% after adding %d tokens",
-                     100 * vocab["unk_rate_before"], 100 * vocab["unk_rate_after"], vocab["added_tokens"])
-        embedding_lr = cfg.training.embedding_lr
-        # Tokens added now, or by `ecomsft pretrain` of this model (its config says how many).
-        if embedding_lr is None and (vocab["added_tokens"] or getattr(model.config, "ecomsft_added_tokens", 0)):
-            embedding_lr = 20 * cfg.training.lr
-        model = speed.prepare(model, cfg.training, vocab["added_tokens"])
+        model, vocab, embedding_lr = adapt_model(cfg, tokenizer, model, splits["train"]["text"].tolist())
         trainable_parameters, _ = speed.parameter_counts(model)
 
         datasets = {
@@ -248,13 +310,7 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
     vocab.update(_embedding_shift(embedding_before, trainer.model.get_input_embeddings().weight, vocab["added_tokens"]))
 
     def predict(name: str) -> np.ndarray:
-        # Sorted by length so that each batch pads little, then put back in the split's order.
-        order = np.argsort(datasets[name]["length"], kind="stable")
-        logits = trainer.predict(datasets[name].select(order)).predictions
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        probs = np.empty((len(order), logits.shape[1]), dtype=np.float64)
-        probs[order] = classification.probabilities(np.asarray(logits, dtype=np.float64), labels.multi_label)
-        return probs
+        return classification.probabilities(predict_logits(trainer, datasets[name]), labels.multi_label)
 
     eval_started = time.perf_counter()
     results: dict = {}
@@ -290,16 +346,14 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
             splits["test"]["text"], gold["test"], len(labels), labels.multi_label, threshold, cfg.training.seed,
         )
 
-    model_dir = partial / "model"
-    trainer.model.config.ecomsft_threshold = threshold
-    trainer.model.config.ecomsft_max_length = cfg.model.max_length
-    trainer.model.config.ecomsft_temperature = calibration["temperature"] if calibration else None
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    (partial / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-    (partial / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
-    if n_test:
-        _predictions_frame(splits["test"], probs["test"], labels, threshold).to_csv(partial / "predictions.csv", index=False)
+    def save_model(model_dir: Path) -> None:
+        trainer.model.config.ecomsft_threshold = threshold
+        trainer.model.config.ecomsft_max_length = cfg.model.max_length
+        trainer.model.config.ecomsft_temperature = calibration["temperature"] if calibration else None
+        trainer.save_model(str(model_dir))
+        tokenizer.save_pretrained(str(model_dir))
+
+    train_log(trainer, partial)
     metrics = {
         "task": "multi_label_classification" if labels.multi_label else "classification",
         "labels": labels.names,
@@ -315,20 +369,9 @@ def train(config: RunConfig, *, resume: bool = False) -> RunResult:
         "training": {"steps": trainer.state.global_step, "epochs": trainer.state.epoch,
                      "best_checkpoint_metric": trainer.state.best_metric, "embedding_lr": embedding_lr,
                      "loss": trainer.class_loss.describe() if trainer.class_loss else "model default",
-                     "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"},
-        "versions": _versions(),
+                     "precision": precision_name(trainer)},
+        "versions": versions(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
-    shutil.rmtree(partial / "checkpoints", ignore_errors=True)
-    # metrics.json is the marker of a finished run: written last, then the folder takes its name.
-    (partial / RUN_MARKER).write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
-    try:
-        from .report import write_report
-
-        write_report(partial, name=output.name)
-    except Exception as err:  # the model and metrics are what matter; the report can be re-made
-        log.warning("report.html could not be written (%s: %s); retry with: ecomsft report %s", type(err).__name__, err, output)
-    if output.exists():
-        shutil.rmtree(output)
-    os.replace(partial, output)
-    return RunResult(output, metrics)
+    predictions = _predictions_frame(splits["test"], probs["test"], labels, threshold) if n_test else None
+    return finish_run(partial, output, cfg, metrics, predictions, save_model)

@@ -109,12 +109,14 @@ class ClassificationTrainer(Trainer):
 def training_arguments(
     cfg: TrainingConfig, checkpoint_dir: str, n_train: int, has_valid: bool, **extra
 ) -> TrainingArguments:
-    """The Trainer's arguments, one to one from the training config."""
-    metric = cfg.metric_for_best_model
+    """The Trainer's arguments, one to one from the training config (``arguments_class`` in
+    ``extra``: a subclass of ``TrainingArguments``, such as sentence-transformers')."""
+    metric = extra.pop("metric_for_best_model", None) or cfg.metric_for_best_model or "f1_macro"
     steps_per_epoch = math.ceil(n_train / (cfg.batch_size * cfg.gradient_accumulation_steps))
     eval_strategy = cfg.eval_strategy if has_valid else "no"
     group_by_length = extra.pop("group_by_length", cfg.group_by_length)
-    return TrainingArguments(
+    arguments_class = extra.pop("arguments_class", TrainingArguments)
+    return arguments_class(
         output_dir=checkpoint_dir,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size,
@@ -158,9 +160,11 @@ def build_trainer(
     embedding_lr: float | None = None,
     tracking_dir=None,
     class_loss=None,
+    metric_for_best_model: str | None = None,
 ) -> Trainer:
+    """``metric_for_best_model``: the task's default when the config names none."""
     has_valid = valid_dataset is not None and len(valid_dataset) > 0
-    args = training_arguments(cfg, checkpoint_dir, len(train_dataset), has_valid)
+    args = training_arguments(cfg, checkpoint_dir, len(train_dataset), has_valid, metric_for_best_model=metric_for_best_model)
     callbacks = tracking_callbacks(tracking_dir) if tracking_dir is not None else []
     if cfg.max_seconds:
         callbacks.append(TimeBudget(cfg.max_seconds))

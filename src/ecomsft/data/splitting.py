@@ -36,3 +36,25 @@ def stratified_split(
         return train, rest.iloc[0:0], rest
     valid, test = train_test_split(rest, test_size=n_test, random_state=seed, stratify=_strata(rest))
     return train, valid, test
+
+
+def split_grouped_by_query(
+    frame: pd.DataFrame, valid_ratio: float, test_ratio: float, seed: int, column: str = "text"
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split into (train, valid, test) by whole queries: every row of a query lands in one part, so
+    that ranking metrics are measured on queries the model never saw. Ratios count queries."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    groups = frame[column].to_numpy()
+    n_queries = len(pd.unique(groups))
+    n_valid, n_test = round(valid_ratio * n_queries), round(test_ratio * n_queries)
+    empty = frame.iloc[0:0]
+    if n_valid + n_test == 0:
+        return frame, empty, empty
+    keep, rest = next(GroupShuffleSplit(n_splits=1, test_size=n_valid + n_test, random_state=seed).split(frame, groups=groups))
+    train, held = frame.iloc[keep], frame.iloc[rest]
+    if n_test == 0 or n_valid == 0:
+        return (train, held, empty) if n_test == 0 else (train, empty, held)
+    held_groups = held[column].to_numpy()
+    v, t = next(GroupShuffleSplit(n_splits=1, test_size=n_test, random_state=seed).split(held, groups=held_groups))
+    return train, held.iloc[v], held.iloc[t]

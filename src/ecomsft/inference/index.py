@@ -1,0 +1,144 @@
+"""Embedding indexes of product catalogues: build once with a bi-encoder, search many times.
+
+An index folder holds ``embeddings.npy`` (unit-length float32 rows), ``products.parquet`` (id and
+text, in the same order) and ``index.json`` (the encoder it was built with). Search is exact: one
+matrix product with numpy, or FAISS's exact inner-product index when ``faiss`` is installed and the
+catalogue holds ``FAISS_FROM`` products or more (less memory per query batch, same results).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EcomsftError
+
+FAISS_FROM = 100_000
+INDEX_MARKER = "index.json"
+
+
+def load_encoder(run_or_model: str | Path):
+    """A retrieval run's bi-encoder, a sentence-transformers folder, or a model alias (zero-shot)."""
+    from sentence_transformers import SentenceTransformer
+
+    path = Path(run_or_model)
+    folder = path / "model" if (path / "model").is_dir() else path
+    if (folder / "config.json").is_file() or (folder / "modules.json").is_file():
+        info = folder / "ecomsft.json"
+        if (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            if config.get("ecomsft_task") == "relevance" or config.get("id2label"):
+                raise EcomsftError("this run is a classifier or a cross-encoder, not a bi-encoder; "
+                                   "build indexes with a retrieval run (task.type: retrieval) or a model such as minilm",
+                                   where=str(path))
+        model = SentenceTransformer(str(folder), device=None)
+        if info.is_file():
+            model.max_seq_length = json.loads(info.read_text(encoding="utf-8")).get("max_length", model.max_seq_length)
+        return model, str(folder)
+    if path.with_name(path.name + ".partial").exists():
+        raise EcomsftError("this run did not finish (see its .partial folder)", where=str(path))
+    from ..models.resolve import resolve_model
+
+    resolved = resolve_model(str(run_or_model))
+    return SentenceTransformer(resolved, device=None), resolved
+
+
+def embed(encoder, texts: list[str], kind: str, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    """Unit-length float32 embeddings of queries (``kind="query"``) or products (``"document"``)."""
+    encode = encoder.encode_query if kind == "query" else encoder.encode_document
+    vectors = encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                     show_progress_bar=progress)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def exact_top_k(queries: np.ndarray, products: np.ndarray, k: int, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, scores) of the k products with the highest inner product, best first."""
+    k = min(k, len(products))
+    if k <= 0:
+        return np.zeros((len(queries), 0), dtype=np.int64), np.zeros((len(queries), 0), dtype=np.float32)
+    if len(products) >= FAISS_FROM:
+        try:
+            import faiss
+        except ImportError:
+            faiss = None
+        if faiss is not None:
+            index = faiss.IndexFlatIP(products.shape[1])
+            index.add(np.ascontiguousarray(products, dtype=np.float32))
+            scores, positions = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+            return positions.astype(np.int64), scores
+    positions = np.zeros((len(queries), k), dtype=np.int64)
+    scores = np.zeros((len(queries), k), dtype=np.float32)
+    for start in range(0, len(queries), chunk):
+        sims = queries[start:start + chunk] @ products.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top_scores = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        positions[start:start + chunk] = np.take_along_axis(top, order, axis=1)
+        scores[start:start + chunk] = np.take_along_axis(top_scores, order, axis=1)
+    return positions, scores
+
+
+def build_index(run_or_model: str | Path, catalog: str, output: str | Path, *, id_column: str | None = None,
+                text_column: str | None = None, batch_size: int = 64, overwrite: bool = False,
+                progress: bool = False) -> dict:
+    """Embed every product of ``catalog`` into the index folder ``output``; returns its summary."""
+    from ..data.pairs import load_catalog
+
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise EcomsftError("output folder already exists; pass --overwrite or another --output", where=str(output))
+    products = load_catalog(catalog, id_column=id_column, text_column=text_column)
+    encoder, encoder_path = load_encoder(run_or_model)
+    started = time.perf_counter()
+    vectors = embed(encoder, products["text"].tolist(), "document", batch_size, progress)
+    seconds = time.perf_counter() - started
+    partial = output.with_name(output.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    np.save(partial / "embeddings.npy", vectors)
+    products.to_parquet(partial / "products.parquet", index=False)
+    info = {"encoder": encoder_path, "run": str(run_or_model), "catalog": str(catalog), "products": len(products),
+            "dimensions": int(vectors.shape[1]), "embed_seconds": seconds,
+            "search": "faiss" if len(products) >= FAISS_FROM and _has_faiss() else "numpy"}
+    (partial / INDEX_MARKER).write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    if output.exists():
+        shutil.rmtree(output)
+    os.replace(partial, output)
+    return info
+
+
+def _has_faiss() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Index:
+    """A built index, loaded for searching: ``Index(folder).search(["cordless drill"], k=10)``."""
+
+    def __init__(self, folder: str | Path):
+        folder = Path(folder)
+        if not (folder / INDEX_MARKER).is_file():
+            raise EcomsftError("not an index folder (no index.json); build one with: ecomsft index RUN --catalog FILE",
+                               where=str(folder))
+        self.info = json.loads((folder / INDEX_MARKER).read_text(encoding="utf-8"))
+        self.vectors = np.load(folder / "embeddings.npy", mmap_mode="r")
+        self.products = pd.read_parquet(folder / "products.parquet")
+        self.encoder, _ = load_encoder(self.info["encoder"])
+
+    def search(self, queries: list[str], k: int = 10) -> list[list[dict]]:
+        """For each query, its top-k products: ``{"rank", "id", "text", "score"}``."""
+        if k < 1:
+            raise EcomsftError(f"top-k must be at least 1 (got {k})")
+        positions, scores = exact_top_k(embed(self.encoder, queries, "query"), np.asarray(self.vectors), k)
+        ids, texts = self.products["id"].to_numpy(), self.products["text"].to_numpy()
+        return [[{"rank": r + 1, "id": str(ids[p]), "text": str(texts[p]), "score": float(s)}
+                 for r, (p, s) in enumerate(zip(row, row_scores))] for row, row_scores in zip(positions, scores)]

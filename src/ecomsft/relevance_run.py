@@ -1,0 +1,164 @@
+"""One relevance run (a cross-encoder), top to bottom: pairs, query-grouped split, model, training,
+ranking evaluation beside BM25 and the zero-shot encoder, run folder.
+
+The same run folder contract as classification (``run.py``): built in ``<output>.partial/``, named
+only when finished; the model loads with plain ``AutoModelForSequenceClassification``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+
+import numpy as np
+import pandas as pd
+
+from . import speed
+from .config import RunConfig
+from .data.pairs import load_pairs
+from .data.splitting import split_grouped_by_query
+from .errors import EcomsftError
+from .models.resolve import resolve_model
+from .run import (RunResult, adapt_model, finish_run, precision_name, predict_logits, prepare_output, train_keeping_checkpoints,
+                  train_log, versions)
+from .tasks import relevance
+
+log = logging.getLogger("ecomsft")
+
+
+def read_pair_splits(cfg: RunConfig, require_labels: bool = True) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Train/valid/test pairs: the given files, or one file split by whole queries (seeded)."""
+    data, seed = cfg.data, cfg.training.seed
+
+    def load(source):
+        pairs = load_pairs(source, data, cfg.task.gains, require_labels=require_labels, deduplicate=data.deduplicate)
+        for note in pairs.notes:
+            log.warning(note)
+        return pairs
+
+    train = load(data.train)
+    info: dict = {"train_source": train.source, "encoding": train.encoding, "dropped_empty": train.dropped_empty,
+                  "dropped_duplicates": train.dropped_duplicates, "averaged_pairs": train.averaged_pairs,
+                  "dropped_conflicts": train.dropped_conflicts}
+    frame = train.frame
+    if data.max_samples and len(frame) > data.max_samples:
+        frame, _, _ = split_grouped_by_query(frame, 0.0, 1 - data.max_samples / len(frame), seed)
+    splits = {"train": frame}
+    for name in ("valid", "test"):
+        if getattr(data, name):
+            splits[name] = load(getattr(data, name)).frame
+    if "valid" not in splits and "test" not in splits:
+        splits["train"], splits["valid"], splits["test"] = split_grouped_by_query(frame, data.valid_ratio, data.test_ratio, seed)
+    elif "valid" not in splits:
+        splits["train"], splits["valid"], _ = split_grouped_by_query(frame, data.valid_ratio, 0.0, seed)
+    elif "test" not in splits:
+        splits["train"], _, splits["test"] = split_grouped_by_query(frame, 0.0, data.test_ratio, seed)
+    info["sizes"] = {name: len(part) for name, part in splits.items()}
+    info["queries"] = {name: int(part["text"].nunique()) for name, part in splits.items()}
+    train_queries = set(splits["train"]["text"])
+    info["queries_also_in_train"] = {name: int(splits[name]["text"].drop_duplicates().isin(train_queries).sum())
+                                     for name in ("valid", "test")}
+    return splits, info
+
+
+def _predictions(frame: pd.DataFrame, scores: np.ndarray, baseline_scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    out = pd.DataFrame({"query": frame["text"].to_numpy(), "product": frame["text_pair"].to_numpy(),
+                        "gold": frame["label"].to_numpy(), "score": np.round(scores, 6)})
+    out["rank"] = out.groupby("query", sort=False)["score"].rank(ascending=False, method="first").astype(int)
+    for name, values in baseline_scores.items():
+        out[f"score_{name}"] = np.round(values, 6)
+    return out
+
+
+def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
+    """Fine-tune a cross-encoder on graded (query, product) pairs and evaluate it per query."""
+    import torch
+    from transformers import AutoTokenizer, set_seed
+
+    from .training import build_trainer
+
+    started = time.perf_counter()
+    output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
+    created = not resume
+    ks = sorted(set(cfg.task.ks))
+    try:
+        splits, data_info = read_pair_splits(cfg)
+        if data_info["sizes"]["train"] < 2:
+            raise EcomsftError("fewer than two training pairs", where=cfg.data.train)
+        head = relevance.RelevanceHead.from_training(cfg.task, splits["train"]["label"])
+        log.info("data: %s (queries: %s); %s", ", ".join(f"{k} {v}" for k, v in data_info["sizes"].items()),
+                 ", ".join(f"{k} {v}" for k, v in data_info["queries"].items()), head.grading.describe())
+        model_path = resolve_model(cfg.model.name)
+        speed.set_threads(cfg.training.threads)
+        set_seed(cfg.training.seed)
+        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+        model = relevance.build_model(model_path, head)
+        texts = list(dict.fromkeys(splits["train"]["text"].tolist() + splits["train"]["text_pair"].tolist()))
+        model, vocab, embedding_lr = adapt_model(cfg, tokenizer, model, texts)
+        trainable_parameters, _ = speed.parameter_counts(model)
+        datasets = {name: relevance.encode(tokenizer, part, head, cfg.model.max_length, cache=cfg.data.cache_tokenized)
+                    for name, part in splits.items()}
+        partial.mkdir(parents=True, exist_ok=True)
+        trainer = build_trainer(
+            model, tokenizer, datasets["train"], datasets["valid"], cfg.training, str(partial / "checkpoints"),
+            relevance.metrics_function(splits["valid"], head, ks), embedding_lr, tracking_dir=partial,
+            metric_for_best_model=f"ndcg@{ks[-1]}",
+        )
+    except BaseException:
+        if created and partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+    train_started = time.perf_counter()
+    train_keeping_checkpoints(trainer, partial, resume)
+    train_seconds = time.perf_counter() - train_started
+    trainer.model = model = speed.finish(trainer.model)
+
+    eval_started = time.perf_counter()
+    results, scores = {}, {}
+    for name in ("valid", "test"):
+        if len(splits[name]):
+            logits = predict_logits(trainer, datasets[name])
+            scores[name] = head.scores(logits)
+            results[name], _ = relevance.evaluate_scores(splits[name], scores[name], head, ks, logits)
+    eval_seconds = time.perf_counter() - eval_started
+    baselines, baseline_scores = None, {}
+    if cfg.baseline and "test" in scores:
+        from .ranking_baselines import score_baselines
+
+        corpus = pd.concat([part["text_pair"] for part in splits.values()])
+        baselines, baseline_scores = score_baselines(splits["train"], splits["test"], head.grading, ks, cfg.training.seed,
+                                                     corpus=corpus)
+
+    def save_model(model_dir) -> None:
+        trainer.model.config.ecomsft_task = "relevance"
+        trainer.model.config.ecomsft_relevance = head.to_dict()
+        trainer.model.config.ecomsft_max_length = cfg.model.max_length
+        trainer.save_model(str(model_dir))
+        tokenizer.save_pretrained(str(model_dir))
+
+    train_log(trainer, partial)
+    metrics = {
+        "task": "relevance",
+        "head": head.kind,
+        "grading": head.grading.describe(),
+        "ks": ks,
+        "model": {"name": cfg.model.name, "path": model_path, "max_length": cfg.model.max_length, **vocab,
+                  "parameters": speed.parameter_counts(model)[1], "trainable_parameters": trainable_parameters},
+        "data": data_info,
+        "validation": results.get("valid"),
+        "test": results.get("test"),
+        "baselines": baselines,
+        "timings": {"train_seconds": train_seconds, "eval_seconds": eval_seconds,
+                    "train_samples_per_second": trainer.state.global_step * cfg.training.batch_size
+                    * cfg.training.gradient_accumulation_steps / max(train_seconds, 1e-9),
+                    "total_seconds": time.perf_counter() - started},
+        "training": {"steps": trainer.state.global_step, "epochs": trainer.state.epoch,
+                     "best_checkpoint_metric": trainer.state.best_metric, "embedding_lr": embedding_lr,
+                     "precision": precision_name(trainer)},
+        "versions": versions(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+    predictions = _predictions(splits["test"], scores["test"], baseline_scores) if "test" in scores else None
+    return finish_run(partial, output, cfg, metrics, predictions, save_model)
