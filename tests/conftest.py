@@ -108,3 +108,24 @@ def tiny_run(tiny_model_dir, tmp_path_factory):
     data = folder / "reviews.csv"
     make_reviews(200, chinese_share=0.5).to_csv(data, index=False)
     return train(build_config(None, tiny_overrides(tiny_model_dir, data, folder / "out", **{"training.epochs": 3})))
+
+
+PAIR_WORDS = ["good", "great", "love", "fast", "bad", "slow", "broken", "delivery", "price", "quality", "product", "very"]
+
+
+def make_pairs(n_queries: int, seed: int = 0) -> pd.DataFrame:
+    """Graded (query, product) rows: a relevant product (grade 3 or 2.67) repeats the query's words and
+    says 'great'; an irrelevant one (1 or 1.33) has other words and says 'awful'. Learnable."""
+    rng = random.Random(seed)
+    words = [w for w in PAIR_WORDS if w not in ("great",)]
+    rows = []
+    for q in range(n_queries):
+        query_words = rng.sample(words, 2)
+        query = " ".join(query_words) + f" {q % 7}"
+        for c in range(rng.randint(2, 6)):
+            if c % 2 == 0:
+                product, grade = " ".join(query_words + rng.sample(words, 1) + ["great"]), rng.choice([2.67, 3.0])
+            else:
+                product, grade = " ".join(rng.sample([w for w in words if w not in query_words], 2) + ["awful"]), rng.choice([1.0, 1.33])
+            rows.append((query, f"{product} {c}", grade))
+    return pd.DataFrame(rows, columns=["search_term", "product_title", "relevance"])

@@ -53,8 +53,43 @@ def _fmt(value, spec: str = ".4f") -> str:
     return "—" if value is None or value != value else format(value, spec)
 
 
+def _print_ranking_summary(result) -> None:
+    metrics = result.metrics
+    task, ks = metrics["task"], metrics["ks"]
+    sections = [("re-ranking each test query's candidates", metrics["test"] if task == "relevance" else metrics.get("test_reranking"),
+                 metrics.get("baselines") if task == "relevance" else metrics.get("baselines_reranking"))]
+    if task == "retrieval":
+        sections.insert(0, (f"retrieval from {metrics['data']['catalog_products']} products", metrics["test"], metrics.get("baselines")))
+    for title, test, baselines in sections:
+        if not test:
+            continue
+        baselines = {k: v for k, v in (baselines or {}).items() if v}
+        names = [k for k in test if isinstance(test[k], float) and not k.startswith(("precision@", "queries"))]
+        table = RichTable(title=f"test: {title} ({test.get('ranked_queries', test.get('queries'))} queries)")
+        table.add_column("metric")
+        table.add_column(f"fine-tuned {metrics['model']['name']}", justify="right")
+        for name in baselines:
+            table.add_column(name.replace("_", " "), justify="right")
+        for name in names:
+            table.add_row(name, _fmt(test.get(name)), *(_fmt(b.get(name)) for b in baselines.values()))
+        console.print(table)
+    timings = metrics["timings"]
+    console.print(f"trained {metrics['training']['steps']} steps in {timings['train_seconds']:.0f} s "
+                  f"({timings['train_samples_per_second']:.1f} pairs/s); whole run {timings['total_seconds']:.0f} s; "
+                  f"grading: {metrics['grading']}")
+    console.print(f"run folder: [bold]{result.run_dir}[/bold] (open report.html first)")
+    if task == "relevance":
+        console.print(f"re-rank with: ecomsft rank {result.run_dir} --input candidates.csv --output ranked.csv")
+    else:
+        console.print(f"search with: ecomsft index {result.run_dir} --catalog products.csv --output products.index; "
+                      f"ecomsft search products.index \"a query\"")
+
+
 def print_run_summary(result) -> None:
     metrics = result.metrics
+    if metrics["task"] in ("relevance", "retrieval"):
+        _print_ranking_summary(result)
+        return
     test, base = metrics.get("test") or {}, metrics.get("baseline_tfidf_lr")
     multi = metrics["task"] == "multi_label_classification"
     keys = (["subset_accuracy", "f1_micro", "f1_macro", "hamming_loss"] if multi else
@@ -101,6 +136,7 @@ def train(
     text_pair_column: Annotated[Optional[str], typer.Option()] = None,
     label_column: Annotated[Optional[str], typer.Option()] = None,
     multi_label: Annotated[Optional[bool], typer.Option("--multi-label", help="several labels per row")] = None,
+    task: Annotated[Optional[str], typer.Option(help="classification, relevance (cross-encoder) or retrieval (bi-encoder)")] = None,
     model: Annotated[Optional[str], typer.Option(help="hub id, local folder or alias (minilm)")] = None,
     output: Annotated[Optional[str], typer.Option(help="run folder to create")] = None,
     epochs: Annotated[Optional[float], typer.Option()] = None,
@@ -116,13 +152,14 @@ def train(
     """Fine-tune a model on a labelled file and evaluate it.
 
     Example: ecomsft train --data reviews.csv --text-column review --label-column label --model minilm --output runs/reviews
+    Ranking: ecomsft train --task relevance --data pairs.csv --text-column search_term --text-pair-column product_title
     """
     from .config import build_config, parse_set_option
 
     overrides = {
         "data.train": data, "data.valid": valid, "data.test": test,
         "data.text_column": text_column, "data.text_pair_column": text_pair_column, "data.label_column": label_column,
-        "task.multi_label": multi_label, "model.name": model, "output": output,
+        "task.multi_label": multi_label, "task.type": task, "model.name": model, "output": output,
         "training.epochs": epochs, "training.max_steps": max_steps, "training.batch_size": batch_size,
         "training.lr": lr, "model.max_length": max_length, "training.seed": seed,
         "overwrite": overwrite or None,
@@ -279,6 +316,77 @@ def predict(
 
 
 @app.command()
+def rank(
+    run: Annotated[Path, typer.Argument(help="relevance run (cross-encoder) or retrieval run (bi-encoder)")],
+    input: Annotated[str, typer.Option("--input", help="file of (query, product) rows: csv/tsv/jsonl/parquet")],
+    output: Annotated[Path, typer.Option(help="file to write, with score and rank columns added")],
+    text_column: Annotated[Optional[str], typer.Option(help="query column (guessed: query, search_term, ...)")] = None,
+    text_pair_column: Annotated[Optional[str], typer.Option(help="product column (guessed: product, product_title, title, ...)")] = None,
+    batch_size: Annotated[int, typer.Option()] = 64,
+) -> None:
+    """Score and re-rank each query's candidate products.
+
+    Example: ecomsft rank runs/relevance --input candidates.csv --output ranked.csv
+    """
+    _quiet_libraries()
+    from .inference.ranker import Ranker, rank_file
+
+    rows = rank_file(Ranker(run, batch_size=batch_size), input, output, text_column=text_column,
+                     text_pair_column=text_pair_column)
+    console.print(f"wrote {rows} rows with score and rank to {output}")
+
+
+@app.command()
+def index(
+    run: Annotated[str, typer.Argument(help="retrieval run, sentence-transformers folder, or model alias (minilm: zero-shot)")],
+    catalog: Annotated[str, typer.Option(help="products file: an id column (optional) and a text column")],
+    output: Annotated[Path, typer.Option(help="index folder to create")],
+    id_column: Annotated[Optional[str], typer.Option(help="guessed: id, product_id, product_uid, sku, ...; none: the text is the id")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="guessed: product, product_title, title, ...")] = None,
+    batch_size: Annotated[int, typer.Option()] = 64,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Embed a product catalogue into a saved index for ecomsft search.
+
+    Example: ecomsft index runs/retrieval --catalog products.csv --output runs/products.index
+    """
+    _quiet_libraries()
+    from .inference.index import build_index
+
+    info = build_index(run, catalog, output, id_column=id_column, text_column=text_column, batch_size=batch_size,
+                       overwrite=overwrite, progress=True)
+    console.print(f"indexed {info['products']} products ({info['dimensions']} dimensions, {info['embed_seconds']:.0f} s, "
+                  f"{info['search']} search) into {output}")
+
+
+@app.command()
+def search(
+    index_folder: Annotated[Path, typer.Argument(metavar="INDEX", help="index folder from ecomsft index")],
+    queries: Annotated[list[str], typer.Argument(help="one or more queries")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="products per query")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Return the top products of a saved index for each query.
+
+    Example: ecomsft search runs/products.index "cordless drill" -k 5
+    """
+    _quiet_libraries()
+    from .inference.index import Index
+
+    results = Index(index_folder).search(queries, k=top_k)
+    if as_json:
+        console.print_json(json.dumps([{"query": q, "results": r} for q, r in zip(queries, results)], ensure_ascii=False))
+        return
+    for query, hits in zip(queries, results):
+        table = RichTable(title=query)
+        for column in ("rank", "id", "product", "score"):
+            table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+        for hit in hits:
+            table.add_row(str(hit["rank"]), hit["id"] if hit["id"] != hit["text"] else "", hit["text"], f"{hit['score']:.4f}")
+        console.print(table)
+
+
+@app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="run folder")],
     data: Annotated[str, typer.Option(help="labelled file to score")],
@@ -399,11 +507,11 @@ def runs(folder: Annotated[Path, typer.Argument(help="folder holding run folders
         console.print(f"no finished runs under {folder}")
         return
     table = RichTable()
-    for column in ("run", "finished", "task", "model", "test rows", "accuracy", "macro-F1", "tfidf-lr acc."):
+    for column in ("run", "finished", "task", "model", "test rows", "accuracy", "macro-F1", "NDCG@10", "tfidf-lr acc."):
         table.add_column(column, justify="left" if column in ("run", "task", "model", "finished") else "right")
     for r in found:
         table.add_row(r["run"], r["finished"], str(r["task"]), str(r["model"]), str(r["test_rows"]),
-                      _fmt(r["accuracy"]), _fmt(r["f1_macro"]), _fmt(r["baseline_accuracy"]))
+                      _fmt(r["accuracy"]), _fmt(r["f1_macro"]), _fmt(r["ndcg@10"]), _fmt(r["baseline_accuracy"]))
     console.print(table)
 
 

@@ -75,7 +75,7 @@ def _learning_curves(log: list[dict]) -> str:
         axes[0].plot(*zip(*train), label="training loss")
     if evals:
         axes[0].plot([e["step"] for e in evals], [e["eval_loss"] for e in evals], "o-", label="validation loss")
-        for key in ("eval_f1_macro", "eval_accuracy", "eval_f1_micro"):
+        for key in ("eval_f1_macro", "eval_accuracy", "eval_f1_micro", "eval_ndcg@5", "eval_ndcg@10", "eval_mrr"):
             if key in evals[0]:
                 axes[1].plot([e["step"] for e in evals], [e[key] for e in evals], "o-", label=key[5:])
         axes[1].legend()
@@ -225,6 +225,99 @@ def _headline(metrics: dict) -> str:
     )
 
 
+def _grading(run: Path):
+    from .tasks.grading import Grading
+
+    model = run / "model"
+    if (model / "ecomsft.json").is_file():
+        values = json.loads((model / "ecomsft.json").read_text(encoding="utf-8")).get("grading")
+    else:
+        values = json.loads((model / "config.json").read_text(encoding="utf-8")).get("ecomsft_relevance", {}).get("grading")
+    return Grading.from_dict(values) if values else None
+
+
+def _metric_bars(blocks: dict[str, dict], names: list[str]) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names) * max(1, len(blocks)) / 2), 3.4))
+    width = 0.8 / len(blocks)
+    for i, (label, values) in enumerate(blocks.items()):
+        ax.bar(np.arange(len(names)) + i * width, [values.get(n, np.nan) for n in names], width, label=label)
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
+    low = np.nanmin([v.get(n, np.nan) for v in blocks.values() for n in names])
+    ax.set_ylim(max(0.0, low - 0.1), 1.0)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _ranking_sections(run: Path, metrics: dict) -> list[str]:
+    """Headline, metrics beside the baselines, NDCG@k curves, per-query spread, worst queries."""
+    import matplotlib.pyplot as plt
+
+    from .ranking_metrics import ranking_report
+
+    task, ks = metrics["task"], metrics["ks"]
+    data, model, timings = metrics["data"], metrics["model"], metrics["timings"]
+    head = (f'<div class="headline"><b>{task}</b> ({"cross-encoder" if task == "relevance" else "bi-encoder"}) with '
+            f'<b>{html.escape(str(model["name"]))}</b> ({model["parameters"] / 1e6:.1f}M parameters); '
+            f'{html.escape(metrics["grading"])}. Data: '
+            + ", ".join(f'{name} {data["sizes"][name]} rows / {data["queries"][name]} queries' for name in data["sizes"])
+            + f' (split by query: no query in two parts). Training: {timings["train_seconds"] / 60:.1f} min '
+            f'({metrics["training"]["steps"]} steps).</div>')
+    sections = [head]
+    blocks = [("Re-ranking each test query's candidates", metrics.get("test") if task == "relevance" else metrics.get("test_reranking"),
+               metrics.get("baselines") if task == "relevance" else metrics.get("baselines_reranking"))]
+    if task == "retrieval":
+        blocks.insert(0, (f"Retrieval from {data.get('catalog_products')} products", metrics.get("test"), metrics.get("baselines")))
+    for title, test, baselines in blocks:
+        if not test:
+            continue
+        columns = {"fine-tuned": test, **{k.replace("_", " "): v for k, v in (baselines or {}).items() if v}}
+        names = [k for k in test if isinstance(test[k], float)]
+        rows = [[n, *(c.get(n, float("nan")) for c in columns.values())] for n in names]
+        shown = [n for n in names if n.startswith(("ndcg@", "mrr", "map", "recall@"))]
+        sections.append(f"<h2>{html.escape(title)}</h2>" + _table(rows, ["test metric", *columns], (0,))
+                        + _metric_bars(columns, shown))
+    predictions_file, grading = run / "predictions.csv", _grading(run)
+    if not predictions_file.is_file() or grading is None:
+        return sections
+    predictions = pd.read_csv(predictions_file, keep_default_na=False, dtype={"query": str, "product": str})
+    values = grading.values(predictions["gold"].astype(float) if not grading.named else predictions["gold"].astype(str))
+    gains, relevant = grading.gain(values), grading.relevant(values)
+    curve_ks = sorted(set([1, 3, 5, 10, *ks]))
+    scorers = {"fine-tuned": "score", **{c[6:].replace("_", " "): c for c in predictions.columns if c.startswith("score_")}}
+    curves, per_query = {}, {}
+    for label, column in scorers.items():
+        summary, table = ranking_report(predictions["query"], gains, relevant, predictions[column].astype(float), curve_ks)
+        curves[label] = [summary[f"ndcg@{k}"] for k in curve_ks]
+        per_query[label] = table
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for label, values_at_k in curves.items():
+        axes[0].plot(curve_ks, values_at_k, "o-", label=label)
+    axes[0].set_xlabel("k")
+    axes[0].set_title("NDCG@k, mean over test queries")
+    axes[0].legend(fontsize=8)
+    key = f"ndcg@{ks[-1]}"
+    for label, table in per_query.items():
+        if key in table:
+            axes[1].hist(table[key].dropna(), bins=20, range=(0, 1), histtype="step", label=label)
+    axes[1].set_title(f"{key} per query")
+    axes[1].legend(fontsize=8)
+    sections.append("<h2>NDCG by cut-off and per query</h2>" + _png(fig))
+    mine = per_query["fine-tuned"]
+    if key in mine:
+        worst = mine.dropna(subset=[key]).nsmallest(10, key)
+        rows = []
+        for query, ndcg in zip(worst["query"], worst[key]):
+            group = predictions[predictions["query"] == query]
+            top = group.loc[group["score"].astype(float).idxmax()]
+            best = group.loc[group["gold"].astype(str).map(lambda g: grading.values([g if grading.named else float(g)])[0]).idxmax()]
+            rows.append([query, ndcg, len(group), f'{top["product"]} ({top["gold"]})', f'{best["product"]} ({best["gold"]})'])
+        sections.append(f"<h2>Worst-ranked test queries ({key})</h2>"
+                        + _table(rows, ["query", key, "candidates", "ranked first (grade)", "best graded (grade)"], (0, 3, 4)))
+    return sections
+
+
 def write_report(run: str | Path, name: str | None = None) -> Path:
     """Render ``RUN/report.html`` from the run folder (titled ``name``, default its folder name)."""
     import matplotlib
@@ -235,12 +328,16 @@ def write_report(run: str | Path, name: str | None = None) -> Path:
         raise EcomsftError("not a finished run folder (no metrics.json)", where=str(run))
     metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
     name = name or run.name
-    sections = [f"<h1>ecomsft run: {html.escape(name)}</h1>", _headline(metrics)]
+    ranking = metrics["task"] in ("relevance", "retrieval")
+    sections = [f"<h1>ecomsft run: {html.escape(name)}</h1>",
+                *(_ranking_sections(run, metrics) if ranking else [_headline(metrics)])]
     log_file = run / "training_log.json"
     if log_file.is_file():
         sections.append("<h2>Learning curves</h2>" + _learning_curves(json.loads(log_file.read_text(encoding="utf-8"))))
     predictions_file = run / "predictions.csv"
-    if predictions_file.is_file() and metrics["task"] == "classification" and metrics.get("test"):
+    if ranking:
+        pass
+    elif predictions_file.is_file() and metrics["task"] == "classification" and metrics.get("test"):
         predictions = pd.read_csv(predictions_file, dtype={"gold": str, "predicted": str}, keep_default_na=False)
         sections += _single_label_sections(run, metrics, predictions)
     elif metrics.get("test"):

@@ -52,6 +52,7 @@ def list_runs(folder: str | Path) -> list[dict]:
             "test_rows": (metrics.get("data") or {}).get("sizes", {}).get("test"),
             "accuracy": test.get("accuracy", test.get("subset_accuracy")),
             "f1_macro": test.get("f1_macro"),
+            "ndcg@10": test.get("ndcg@10"),
             "baseline_accuracy": base.get("accuracy", base.get("subset_accuracy")),
             "_mtime": marker.stat().st_mtime,
         })

@@ -39,10 +39,16 @@ class Predictor:
         if backend not in self.BACKENDS:
             raise EcomsftError(f"unknown backend '{backend}' (choose from {', '.join(self.BACKENDS)})")
         self.model_dir = model_folder(run)
+        if (self.model_dir / "ecomsft.json").is_file():
+            raise EcomsftError("this is a retrieval run (a bi-encoder): search with ecomsft index / ecomsft search, "
+                               "or score pairs with ecomsft rank", where=str(run))
         self.run_dir = self.model_dir.parent if self.model_dir.name == "model" else None
         self.backend = backend
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         config = AutoConfig.from_pretrained(self.model_dir)
+        if getattr(config, "ecomsft_task", None) == "relevance":
+            raise EcomsftError("this is a relevance run (a cross-encoder): score (query, product) pairs with "
+                               "ecomsft rank RUN --input FILE --output FILE", where=str(run))
         self.labels = LabelSet.from_model_config(config)
         self.threshold = float(getattr(config, "ecomsft_threshold", 0.5) or 0.5)
         self.max_length = int(getattr(config, "ecomsft_max_length", 0) or 128)

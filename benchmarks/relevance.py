@@ -1,0 +1,99 @@
+"""Search relevance on ../shared/data/home_depot_relevance: the README table of the ranking issue.
+
+59,497 real (search term, product title) pairs graded 1.0-3.0. One query-grouped seeded split
+(10% of the queries for validation, 10% for test; no query in two parts), shared by every row:
+BM25, the bundled MiniLM zero-shot (cosine), the training mean, the fine-tuned cross-encoder
+(task relevance) and the fine-tuned bi-encoder (task retrieval), each re-ranking every test query's
+candidates (NDCG@10 with gain 2^(grade-1)-1, RMSE); and recall@10 of retrieving each test query's
+relevant products (grade >= 2) from all 44,965 distinct product titles.
+
+    .venv/bin/python benchmarks/relevance.py                       # the README table (about an hour here)
+    .venv/bin/python benchmarks/relevance.py --samples 3000 --epochs 1 --bi-epochs 1   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "home_depot_relevance" / "home_depot_relevance.csv"
+
+
+def config(task: str, args, output: Path, epochs: float, lr: float):
+    from ecomsft.config import build_config
+
+    return build_config(None, {
+        "data.train": str(args.data), "data.text_column": "search_term", "data.text_pair_column": "product_title",
+        "data.label_column": "relevance", "data.max_samples": args.samples, "task.type": task,
+        "model.name": "minilm", "model.max_length": args.max_length, "training.epochs": epochs, "training.lr": lr,
+        "training.batch_size": args.batch_size, "output": str(output), "overwrite": True,
+        "training.progress_bar": not args.no_progress,
+    })
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_relevance"))
+    parser.add_argument("--samples", type=int, default=None, help="rows to keep (whole queries); default all")
+    parser.add_argument("--epochs", type=float, default=2.0, help="cross-encoder epochs")
+    parser.add_argument("--bi-epochs", type=float, default=1.0, help="bi-encoder epochs")
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--bi-lr", type=float, default=2e-5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--skip", choices=("cross", "bi"), action="append", default=[])
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+    if not args.data.is_file():
+        print(f"skipped: {args.data} is absent (the shared data sets are not part of a clone)")
+        return
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from ecomsft.run import train
+
+    runs = {}
+    for task, key, epochs, lr in (("relevance", "cross", args.epochs, args.lr), ("retrieval", "bi", args.bi_epochs, args.bi_lr)):
+        folder = args.out / f"{key}-encoder"
+        if key in args.skip and (folder / "metrics.json").is_file():
+            runs[key] = json.loads((folder / "metrics.json").read_text())
+        elif key not in args.skip:
+            runs[key] = train(config(task, args, folder, epochs, lr)).metrics
+    cross, bi = runs.get("cross"), runs.get("bi")
+    base = (cross or {}).get("baselines") or (bi or {}).get("baselines_reranking") or {}
+    rows = [("random order / training mean", base.get("train_mean")), ("BM25 (bm25s)", base.get("bm25")),
+            ("MiniLM zero-shot cosine", base.get("zero_shot_cosine"))]
+    if cross:
+        rows.append((f"fine-tuned cross-encoder ({cross['training']['epochs']:.0f} epochs, "
+                     f"{cross['timings']['train_seconds'] / 60:.0f} min)", cross["test"]))
+    if bi:
+        rows.append((f"fine-tuned bi-encoder ({bi['training']['epochs']:.0f} epoch, "
+                     f"{bi['timings']['train_seconds'] / 60:.0f} min)", bi["test_reranking"]))
+    data = (cross or bi)["data"]
+    print(f"\nsplit: {data['sizes']} rows, {data['queries']} queries; test queries also in train: "
+          f"{data['queries_also_in_train']['test']}")
+    print("\n| re-ranking each test query's candidates | NDCG@5 | NDCG@10 | MRR | MAP | RMSE | MAE |")
+    print("|---|---|---|---|---|---|---|")
+    for name, m in rows:
+        if m:
+            print(f"| {name} | {m['ndcg@5']:.4f} | {m['ndcg@10']:.4f} | {m['mrr']:.4f} | {m['map']:.4f} | "
+                  f"{m.get('rmse', float('nan')):.4f} | {m.get('mae', float('nan')):.4f} |")
+    if bi:
+        print(f"\n| retrieving from all {bi['data']['catalog_products']:,} product titles "
+              f"({bi['test']['queries']} test queries) | recall@5 | recall@10 | NDCG@10 | MRR@10 |")
+        print("|---|---|---|---|---|")
+        for name, m in (("BM25", bi["baselines"]["bm25"]), ("MiniLM zero-shot", bi["baselines"]["zero_shot_cosine"]),
+                        ("fine-tuned bi-encoder", bi["test"])):
+            print(f"| {name} | {m['recall@5']:.4f} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} | {m['mrr@10']:.4f} |")
+    if cross:
+        print(f"\ncross-encoder: {cross['timings']['train_samples_per_second']:.1f} samples/s, "
+              f"precision {cross['training']['precision']}; target NDCG@10 >= 0.915: "
+              f"{'met' if cross['test']['ndcg@10'] >= 0.915 else 'NOT met'}, RMSE <= 0.47: "
+              f"{'met' if cross['test']['rmse'] <= 0.47 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Relevance (cross-encoder) and retrieval (bi-encoder) end to end on a tiny random BERT, the rank,
+index and search commands, and the bad inputs of graded pairs and catalogues."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import make_pairs, run_cli, tiny_overrides
+
+
+def relevance_overrides(model_dir, data, output, **extra):
+    values = tiny_overrides(model_dir, data, output, **{"task.type": "relevance", "training.epochs": 4})
+    values.update(extra)
+    return values
+
+
+@pytest.fixture(scope="module")
+def pairs_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pairs") / "pairs.csv"
+    make_pairs(120).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def relevance_run(tiny_model_dir, pairs_csv, tmp_path_factory):
+    from ecomsft.config import build_config
+    from ecomsft.run import train
+
+    out = tmp_path_factory.mktemp("relevance") / "run"
+    return train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, out)))
+
+
+def test_relevance_run_learns_and_beats_random_order(relevance_run):
+    metrics = relevance_run.metrics
+    test, base = metrics["test"], metrics["baselines"]
+    assert metrics["task"] == "relevance" and metrics["head"] == "regression"
+    for key in ("ndcg@5", "ndcg@10", "mrr", "map", "precision@5", "recall@10", "rmse", "mae"):
+        assert 0 <= test[key] <= (10 if key in ("rmse", "mae") else 1)
+    assert set(base) == {"bm25", "zero_shot_cosine", "train_mean"}
+    assert test["ndcg@10"] > base["train_mean"]["ndcg@10"] + 0.02
+    assert test["rmse"] < base["train_mean"]["rmse"]
+    assert metrics["data"]["queries_also_in_train"] == {"valid": 0, "test": 0}
+    predictions = pd.read_csv(relevance_run.run_dir / "predictions.csv")
+    assert {"query", "product", "gold", "score", "rank", "score_bm25", "score_zero_shot_cosine"} <= set(predictions.columns)
+    assert len(predictions) == metrics["data"]["sizes"]["test"]
+    html = (relevance_run.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "Re-ranking each test query" in html and "NDCG by cut-off" in html and "Worst-ranked" in html
+
+
+def test_relevance_model_loads_with_plain_transformers(relevance_run):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(relevance_run.run_dir / "model")
+    assert model.config.num_labels == 1 and model.config.ecomsft_task == "relevance"
+
+
+def test_ranker_and_rank_command(relevance_run, tmp_path):
+    from ecomsft.inference.ranker import Ranker
+
+    ranker = Ranker(relevance_run.run_dir)
+    ranked = ranker.rank("good price 1", ["good price fast great 0", "slow broken awful 1"])
+    assert [r["index"] for r in ranked] == [0, 1]  # the relevant one first
+    candidates = tmp_path / "candidates.csv"
+    pd.DataFrame({"query": ["good price", "good price", "slow", ""], "title": ["good price great", "bad awful", "slow", "x"]}).to_csv(
+        candidates, index=False)
+    out = tmp_path / "ranked.csv"
+    code, stdout, stderr = run_cli("rank", relevance_run.run_dir, "--input", candidates, "--output", out,
+                                   "--text-pair-column", "title")
+    assert code == 0, stderr
+    ranked = pd.read_csv(out)
+    assert list(ranked.columns) == ["query", "title", "score", "rank"]
+    assert sorted(ranked["rank"].iloc[:2]) == [1, 2] and ranked["rank"].iloc[2] == 1
+    assert np.isnan(ranked["score"].iloc[3])  # empty query: no score
+    code, _, stderr = run_cli("predict", relevance_run.run_dir, "good")
+    assert code == 2 and "ecomsft rank" in stderr
+
+
+def test_named_grades_with_a_classification_head(tiny_model_dir, tmp_path):
+    from ecomsft.config import build_config
+    from ecomsft.run import train
+
+    frame = make_pairs(60, seed=1)
+    frame["esci"] = np.where(frame["relevance"] >= 2, "Exact", np.where(frame.index % 2 == 0, "Irrelevant", "Complement"))
+    data = tmp_path / "esci.csv"
+    frame.drop(columns=["relevance"]).to_csv(data, index=False)
+    result = train(build_config(None, relevance_overrides(
+        tiny_model_dir, data, tmp_path / "run", **{"data.label_column": "esci", "training.epochs": 1,
+                                                    "task.gains": {"Exact": 1.0, "Substitute": 0.1, "Complement": 0.01, "Irrelevant": 0.0}})))
+    test = result.metrics["test"]
+    assert result.metrics["head"] == "classification"
+    assert {"ndcg@10", "mrr", "accuracy", "f1_macro"} <= set(test) and "rmse" not in test
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_retrieval_run_index_and_search(tiny_model_dir, pairs_csv, tmp_path, shared):
+    from ecomsft.config import build_config
+    from ecomsft.run import train
+
+    result = train(build_config(None, relevance_overrides(
+        tiny_model_dir, pairs_csv, tmp_path / "run", **{"task.type": "retrieval", "task.shared_towers": shared,
+                                                         "training.epochs": 1})))
+    metrics = result.metrics
+    assert {"recall@5", "recall@10", "ndcg@10", "mrr@10"} <= set(metrics["test"])
+    assert set(metrics["baselines"]) == {"bm25", "zero_shot_cosine"}
+    assert {"ndcg@10", "rmse"} <= set(metrics["test_reranking"])
+    assert metrics["data"]["catalog_products"] == make_pairs(120)["product_title"].nunique()
+    catalog = tmp_path / "catalog.csv"
+    pd.DataFrame({"sku": ["A1", "B2", "C3"], "title": ["good price great", "slow broken awful", "fast delivery"]}).to_csv(catalog, index=False)
+    code, stdout, stderr = run_cli("index", result.run_dir, "--catalog", catalog, "--output", tmp_path / "idx")
+    assert code == 0, stderr
+    code, stdout, stderr = run_cli("search", tmp_path / "idx", "good price", "-k", "2", "--json")
+    assert code == 0, stderr
+    hits = json.loads(stdout)[0]["results"]
+    assert len(hits) == 2 and hits[0]["rank"] == 1 and hits[0]["id"] in {"A1", "B2", "C3"}
+    assert hits[0]["score"] >= hits[1]["score"]
+    code, _, stderr = run_cli("rank", result.run_dir, "--input", pairs_csv, "--output", tmp_path / "r.parquet")
+    assert code == 0, stderr
+    assert "rank" in pd.read_parquet(tmp_path / "r.parquet")
+
+
+def test_retrieval_with_hard_negatives_and_no_grades(tiny_model_dir, tmp_path):
+    from ecomsft.config import build_config
+    from ecomsft.run import train
+
+    frame = make_pairs(40, seed=2)
+    frame = frame[frame["relevance"] >= 2].drop(columns=["relevance"])
+    frame["hard"] = ["slow broken awful"] * (len(frame) - 3) + [""] * 3
+    data = tmp_path / "positives.csv"
+    frame.to_csv(data, index=False)
+    result = train(build_config(None, relevance_overrides(
+        tiny_model_dir, data, tmp_path / "run", **{"task.type": "retrieval", "data.negative_column": "hard",
+                                                    "training.epochs": 1, "baseline": False})))
+    assert result.metrics["test"]["queries"] > 0 and result.metrics["test_reranking"] is None
+    assert result.metrics["grading"] == "every row is a relevant pair"
+
+
+def test_exact_top_k_matches_a_full_sort(monkeypatch):
+    from ecomsft.inference import index
+
+    rng = np.random.default_rng(0)
+    products, queries = rng.normal(size=(300, 8)).astype(np.float32), rng.normal(size=(5, 8)).astype(np.float32)
+    positions, scores = index.exact_top_k(queries, products, 7, chunk=2)
+    full = np.argsort(-(queries @ products.T), axis=1)[:, :7]
+    assert (positions == full).all() and (np.diff(scores, axis=1) <= 0).all()
+    pytest.importorskip("faiss")
+    monkeypatch.setattr(index, "FAISS_FROM", 10)
+    assert (index.exact_top_k(queries, products, 7)[0] == full).all()
+
+
+# Bad input: each a one-line error naming the place, exit code 2, nothing left behind.
+
+def train_cli(model_dir, data, out, *extra):
+    return run_cli("train", "--task", "relevance", "--data", data, "--model", model_dir, "--output", out,
+                   "--max-steps", "2", "--set", "training.progress_bar=false", "--set", "baseline=false", *extra)
+
+
+def test_non_numeric_grade(tiny_model_dir, tmp_path):
+    data = tmp_path / "bad.csv"
+    data.write_text("search_term,product_title,relevance\ndrill,cordless drill,3\nsaw,hand saw,high\n", encoding="utf-8")
+    code, _, stderr = train_cli(tiny_model_dir, data, tmp_path / "out")
+    assert code == 2 and "bad.csv:3 column 'relevance'" in stderr and "'high' is not a number" in stderr
+    assert "Traceback" not in stderr and not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_named_grade_missing_from_gains(tiny_model_dir, tmp_path):
+    data = tmp_path / "esci.csv"
+    data.write_text("query,product,label\ndrill,cordless drill,Exact\nsaw,hand saw,Substitute\n", encoding="utf-8")
+    code, _, stderr = train_cli(tiny_model_dir, data, tmp_path / "out", "--set", "task.gains={Exact: 1, Irrelevant: 0}")
+    assert code == 2 and "esci.csv:3 column 'label'" in stderr and "'Substitute' has no gain" in stderr
+
+
+def test_duplicate_pairs_with_different_grades(tmp_path):
+    from ecomsft.config import DataConfig
+    from ecomsft.data.pairs import load_pairs
+    from ecomsft.errors import EcomsftError
+
+    data = tmp_path / "dup.csv"
+    data.write_text("query,product,label\ndrill,cordless drill,3\ndrill,cordless drill,2\ndrill,cordless drill,2\n"
+                    "saw,hand saw,1\n", encoding="utf-8")
+    pairs = load_pairs(str(data), DataConfig(train=str(data)), None)
+    assert pairs.averaged_pairs == 1 and pairs.dropped_duplicates == 1
+    assert pairs.frame["label"].tolist() == [2.5, 1.0]
+    named = tmp_path / "named.csv"
+    named.write_text("query,product,label\ndrill,cordless drill,Exact\ndrill,cordless drill,Irrelevant\nsaw,hand saw,Exact\n",
+                     encoding="utf-8")
+    gains = {"Exact": 1.0, "Irrelevant": 0.0}
+    assert load_pairs(str(named), DataConfig(train=str(named)), gains).dropped_conflicts == 2
+    with pytest.raises(EcomsftError, match=r"named.csv:3 column 'label'.*graded differently"):
+        load_pairs(str(named), DataConfig(train=str(named), drop_conflicts=False), gains)
+
+
+def test_single_candidate_queries_are_kept_for_pointwise_metrics(tiny_model_dir, tmp_path):
+    from ecomsft.config import build_config
+    from ecomsft.run import train
+
+    frame = make_pairs(40, seed=3)
+    singles = pd.DataFrame({"search_term": [f"only {i}" for i in range(30)], "product_title": "good great", "relevance": 3.0})
+    data = tmp_path / "pairs.csv"
+    pd.concat([frame, singles]).to_csv(data, index=False)
+    result = train(build_config(None, relevance_overrides(tiny_model_dir, data, tmp_path / "run",
+                                                          **{"training.max_steps": 2, "baseline": False})))
+    test = result.metrics["test"]
+    assert test["single_candidate_queries"] > 0
+    assert result.metrics["data"]["sizes"]["test"] > test["ranked_queries"]
+
+
+def test_catalogue_errors(tmp_path):
+    code, _, stderr = run_cli("index", "minilm", "--catalog", tmp_path / "missing.csv", "--output", tmp_path / "i")
+    assert code == 2 and "missing.csv" in stderr
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,title\n1,\n2,  \n", encoding="utf-8")
+    code, _, stderr = run_cli("index", "minilm", "--catalog", empty, "--output", tmp_path / "i")
+    assert code == 2 and "no products with text" in stderr
+    dup = tmp_path / "dup.csv"
+    dup.write_text("id,title\nA,drill\nB,saw\nA,hammer\n", encoding="utf-8")
+    code, _, stderr = run_cli("index", "minilm", "--catalog", dup, "--output", tmp_path / "i")
+    assert code == 2 and "dup.csv:4 column 'id'" in stderr and "'A' appears twice (first at" in stderr and "dup.csv:2" in stderr
+    assert not (tmp_path / "i").exists()
+    code, _, stderr = run_cli("search", tmp_path / "nothing", "drill")
+    assert code == 2 and "not an index folder" in stderr
