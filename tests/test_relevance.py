@@ -220,3 +220,25 @@ def test_catalogue_errors(tmp_path):
     assert not (tmp_path / "i").exists()
     code, _, stderr = run_cli("search", tmp_path / "nothing", "drill")
     assert code == 2 and "not an index folder" in stderr
+
+
+def test_rank_route_of_the_server(relevance_run, tiny_run):
+    from fastapi.testclient import TestClient
+
+    from ecomsft.inference.server import ServeSettings, create_app
+
+    with TestClient(create_app(ServeSettings(run=str(relevance_run.run_dir), max_texts=8))) as client:
+        answer = client.post("/v1/rank", json={"query": "good price 1", "candidates": ["good price fast great 0", "slow broken awful 1"]})
+        assert answer.status_code == 200, answer.text
+        assert [r["index"] for r in answer.json()["ranking"]] == [0, 1]
+        assert client.get("/v1/info").json()["task"] == "relevance"
+        for body, status, word in (({"query": "a", "candidates": []}, 422, "empty"),
+                                   ({"query": "a", "candidates": ["x"] * 9}, 413, "max_texts"),
+                                   ({"query": "a", "candidates": [" "]}, 422, "candidates[0]"),
+                                   ({"query": " ", "candidates": ["x"]}, 422, "query"),
+                                   ({"query": "a"}, 422, "candidates")):
+            answer = client.post("/v1/rank", json=body)
+            assert answer.status_code == status and word in answer.json()["error"], (body, answer.text)
+        assert "/v1/rank" in client.post("/v1/predict", json={"texts": ["x"]}).json()["error"]
+    with TestClient(create_app(ServeSettings(run=str(tiny_run.run_dir)))) as client:
+        assert "/v1/predict" in client.post("/v1/rank", json={"query": "a", "candidates": ["b"]}).json()["error"]

@@ -432,7 +432,7 @@ def serve(
     max_chars: Annotated[int, typer.Option(help="characters per text")] = 2000,
     max_body_bytes: Annotated[int, typer.Option()] = 1_000_000,
 ) -> None:
-    """Serve a run over HTTP: POST /v1/predict, GET /health /ready /v1/info /metrics.
+    """Serve a run over HTTP: POST /v1/predict (or /v1/rank for ranking runs), GET /health /ready /v1/info /metrics.
 
     Example: ecomsft serve runs/quickstart   then
     curl -H 'Content-Type: application/json' -d '{"texts": ["很好"]}' localhost:8000/v1/predict
@@ -451,7 +451,14 @@ def serve(
 
         if not onnx_path(run, backend == "onnx-int8").is_file():
             _fail(f"no ONNX export in {run}; run: ecomsft export {run}{' --int8' if backend == 'onnx-int8' else ''}")
-    model_folder(run)  # fails in one line before the server starts
+    from .inference.ranker import Ranker, run_task
+
+    if run_task(run) == "classification":
+        model_folder(run)  # fails in one line before the server starts
+    elif backend != "torch":
+        _fail("relevance and retrieval runs are served with --backend torch")
+    else:
+        Ranker(run)  # fails in one line before the server starts
     settings = ServeSettings(run=str(run), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                              microbatch=microbatch, max_texts=max_texts, max_chars=max_chars,
                              max_body_bytes=max_body_bytes, api_key=api_key, backend=backend)

@@ -13,6 +13,19 @@ import pandas as pd
 from ..errors import EcomsftError
 
 
+def run_task(run: str | Path) -> str:
+    """'relevance', 'retrieval' or 'classification', from the run's model folder."""
+    path = Path(run)
+    folder = path / "model" if (path / "model").is_dir() else path
+    if (folder / "ecomsft.json").is_file():
+        return "retrieval"
+    if (folder / "config.json").is_file():
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        if config.get("ecomsft_task") == "relevance":
+            return "relevance"
+    return "classification"
+
+
 class Ranker:
     """Scores (query, product) pairs; higher is more relevant. A cross-encoder's score is its
     predicted grade (or expected gain); a bi-encoder's is the cosine of the two embeddings."""

@@ -1,6 +1,7 @@
 """The HTTP API: FastAPI routes over a Predictor, with micro-batching, limits, a key and metrics.
 
-Routes: ``POST /v1/predict``, ``GET /health`` (liveness, never needs the key), ``GET /ready``,
+Routes: ``POST /v1/predict`` (classifiers), ``POST /v1/rank`` (relevance and retrieval runs),
+``GET /health`` (liveness, never needs the key), ``GET /ready``,
 ``GET /v1/info``, ``GET /metrics`` (Prometheus text). Every client mistake is a JSON
 ``{"error": ...}`` with 401, 413 or 422, never a 500.
 """
@@ -55,6 +56,23 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
+class RankRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(description="the search query")
+    candidates: list[str] = Field(description="product texts to order by relevance to the query")
+
+
+class RankedProduct(BaseModel):
+    index: int = Field(description="the candidate's position in the request")
+    product: str
+    score: float
+
+
+class RankResponse(BaseModel):
+    ranking: list[RankedProduct] = Field(description="the candidates, most relevant first")
+
+
 class ClientError(Exception):
     def __init__(self, status: int, message: str):
         self.status, self.message = status, message
@@ -106,8 +124,10 @@ class BodyLimit:
 
 
 def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
-    """The application for one run; ``predictor`` may be given (tests), else it is loaded at start-up."""
+    """The application for one run; ``predictor`` (a Predictor, or a Ranker for relevance and
+    retrieval runs) may be given (tests), else it is loaded at start-up."""
     from .predictor import Predictor
+    from .ranker import Ranker, run_task
 
     registry = CollectorRegistry()
     requests = Counter("ecomsft_requests_total", "HTTP requests", ["route", "status"], registry=registry)
@@ -121,11 +141,16 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        model = predictor or Predictor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend)
+        model = predictor
+        if model is None:
+            ranking = run_task(settings.run) != "classification"
+            model = (Ranker(settings.run, batch_size=settings.max_batch_size) if ranking else
+                     Predictor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend))
         state["predictor"] = model
+        state["ranking"] = isinstance(model, Ranker)
+        score = (lambda pairs: model.score([q for q, _ in pairs], [p for _, p in pairs])) if state["ranking"] else model.predict_proba
         state["batcher"] = MicroBatcher(
-            model.predict_proba, settings.max_batch_size, settings.max_wait_ms, settings.microbatch,
-            on_batch=batch_sizes.observe,
+            score, settings.max_batch_size, settings.max_wait_ms, settings.microbatch, on_batch=batch_sizes.observe,
         )
         await state["batcher"].start()
         state["ready"] = True
@@ -185,9 +210,14 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         model = state["predictor"]
         metrics = model.metrics
         test = {k: v for k, v in (metrics.get("test") or {}).items() if isinstance(v, float)}
+        if state["ranking"]:
+            task, labels = metrics.get("task", model.kind), None
+        else:
+            task = metrics.get("task", "multi_label_classification" if model.labels.multi_label else "classification")
+            labels = model.labels.names
         return {
-            "task": metrics.get("task", "multi_label_classification" if model.labels.multi_label else "classification"),
-            "labels": model.labels.names,
+            "task": task,
+            "labels": labels,
             "base_model": (metrics.get("model") or {}).get("name"),
             "test_metrics": test,
             "limits": {"max_texts": settings.max_texts, "max_chars": settings.max_chars,
@@ -200,6 +230,8 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
 
     @app.post("/v1/predict", dependencies=guarded, response_model=PredictResponse)
     async def predict(body: PredictRequest) -> PredictResponse:
+        if state["ranking"]:
+            raise ClientError(422, "this run ranks products: POST /v1/rank with {\"query\": ..., \"candidates\": [...]}")
         texts = body.texts
         if not texts:
             raise ClientError(422, "texts is empty: send at least one text")
@@ -218,7 +250,28 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
             for label, row in zip(labels, probs)
         ])
 
-    ROUTES = {"/health", "/ready", "/v1/info", "/metrics", "/v1/predict"}
+    @app.post("/v1/rank", dependencies=guarded, response_model=RankResponse)
+    async def rank(body: RankRequest) -> RankResponse:
+        if not state["ranking"]:
+            raise ClientError(422, "this run is a classifier: POST /v1/predict with {\"texts\": [...]}")
+        candidates = body.candidates
+        if not body.query.strip():
+            raise ClientError(422, "query is empty")
+        if not candidates:
+            raise ClientError(422, "candidates is empty: send at least one product")
+        if len(candidates) > settings.max_texts:
+            raise ClientError(413, f"{len(candidates)} candidates is above the limit of {settings.max_texts} per request (max_texts)")
+        for i, text in enumerate([body.query, *candidates]):
+            where = "query" if i == 0 else f"candidates[{i - 1}]"
+            if len(text) > settings.max_chars:
+                raise ClientError(422, f"{where} has {len(text)} characters, above the limit of {settings.max_chars} (max_chars)")
+            if i and not text.strip():
+                raise ClientError(422, f"{where} is empty")
+        scores = await state["batcher"].submit([(body.query, c) for c in candidates])
+        order = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))
+        return RankResponse(ranking=[RankedProduct(index=i, product=candidates[i], score=float(scores[i])) for i in order])
+
+    ROUTES = {"/health", "/ready", "/v1/info", "/metrics", "/v1/predict", "/v1/rank"}
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 
