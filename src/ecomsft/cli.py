@@ -148,6 +148,7 @@ def train(
     set_: SetOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a finished run in --output")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")] = False,
+    nproc: Annotated[int, typer.Option(help="training processes on this machine (torchrun; gloo on CPU, NCCL on GPU)")] = 1,
 ) -> None:
     """Fine-tune a model on a labelled file and evaluate it.
 
@@ -170,10 +171,30 @@ def train(
     if config is None and data is None and not any(k.startswith("data.train=") for k in set_ or []):
         _fail("give a config file or --data FILE")
     cfg = build_config(config, overrides)
+    if nproc < 1:
+        _fail(f"--nproc must be 1 or more (got {nproc})")
+    if nproc > 1:
+        from .distributed import launch
+
+        argv = sys.argv[1:]
+        for i, arg in enumerate(argv):  # the same command, less --nproc, in each process
+            if arg == "--nproc":
+                del argv[i:i + 2]
+                break
+            if arg.startswith("--nproc="):
+                del argv[i]
+                break
+        code = launch(nproc, argv)
+        if code:
+            raise SystemExit(code)  # the failing process has printed its error
+        return
     _quiet_libraries()
+    from .distributed import is_main_process
     from .run import train as run_train
 
-    print_run_summary(run_train(cfg, resume=resume))
+    result = run_train(cfg, resume=resume)
+    if is_main_process():
+        print_run_summary(result)
 
 
 @app.command()
@@ -572,6 +593,10 @@ def main() -> None:
     try:
         app()
     except EcomsftError as err:
+        from .distributed import is_main_process
+
+        if not is_main_process():  # the main process says it; one line is enough
+            raise SystemExit(2)
         _fail(str(err))
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/bold red]")

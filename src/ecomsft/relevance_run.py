@@ -18,10 +18,11 @@ from . import speed
 from .config import RunConfig
 from .data.pairs import load_pairs
 from .data.splitting import split_grouped_by_query
+from .distributed import is_main_process
 from .errors import EcomsftError
 from .models.resolve import resolve_model
 from .run import (RunResult, adapt_model, finish_run, precision_name, predict_logits, prepare_output, train_keeping_checkpoints,
-                  train_log, versions)
+                  versions)
 from .tasks import relevance
 
 log = logging.getLogger("ecomsft")
@@ -80,7 +81,7 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
 
     started = time.perf_counter()
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
-    created = not resume
+    created = not resume and is_main_process()
     ks = sorted(set(cfg.task.ks))
     try:
         splits, data_info = read_pair_splits(cfg)
@@ -124,7 +125,7 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
             results[name], _ = relevance.evaluate_scores(splits[name], scores[name], head, ks, logits)
     eval_seconds = time.perf_counter() - eval_started
     baselines, baseline_scores = None, {}
-    if cfg.baseline and "test" in scores:
+    if cfg.baseline and "test" in scores and is_main_process():
         from .ranking_baselines import score_baselines
 
         corpus = pd.concat([part["text_pair"] for part in splits.values()])
@@ -138,7 +139,6 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         trainer.save_model(str(model_dir))
         tokenizer.save_pretrained(str(model_dir))
 
-    train_log(trainer, partial)
     metrics = {
         "task": "relevance",
         "head": head.kind,
@@ -161,4 +161,4 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
     predictions = _predictions(splits["test"], scores["test"], baseline_scores) if "test" in scores else None
-    return finish_run(partial, output, cfg, metrics, predictions, save_model)
+    return finish_run(partial, output, cfg, metrics, predictions, save_model, trainer)

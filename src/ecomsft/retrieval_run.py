@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
+from .distributed import is_main_process
 from .errors import EcomsftError
 from .inference.index import embed, exact_top_k
 from .models.resolve import resolve_model
 from .models.vocab import adapt_vocabulary
 from .ranking_metrics import pointwise_report, ranking_report, retrieval_report
 from .relevance_run import read_pair_splits
-from .run import RunResult, finish_run, precision_name, prepare_output, train_keeping_checkpoints, train_log, versions
+from .run import RunResult, finish_run, precision_name, prepare_output, train_keeping_checkpoints, versions
 from .tasks.grading import Grading
 
 log = logging.getLogger("ecomsft")
@@ -112,7 +113,7 @@ def train_retrieval(cfg: RunConfig, *, resume: bool = False) -> RunResult:
 
     started = time.perf_counter()
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
-    created = not resume
+    created = not resume and is_main_process()
     ks = sorted(set(cfg.task.ks))
     try:
         splits, data_info = read_pair_splits(cfg, require_labels=False)
@@ -164,7 +165,7 @@ def train_retrieval(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     if queries:
         catalog_vectors = embed(model, catalog, "document", batch, progress=cfg.training.progress_bar)
         results["test"] = retrieval_metrics(model, queries, gains, catalog, catalog_vectors, ks, batch)
-        if cfg.baseline:
+        if cfg.baseline and is_main_process():
             from .ranking_baselines import BM25Index, zero_shot_encoder
 
             bm25 = BM25Index(catalog)
@@ -188,7 +189,7 @@ def train_retrieval(cfg: RunConfig, *, resume: bool = False) -> RunResult:
             results["test_reranking"].update(pointwise_report(values, a * scores + b))
         predictions = pd.DataFrame({"query": test["text"].to_numpy(), "product": test["text_pair"].to_numpy(),
                                     "gold": test["label"].to_numpy(), "score": np.round(scores, 6)})
-        if cfg.baseline:
+        if cfg.baseline and is_main_process():
             reranking_baselines, _ = score_baselines(splits["train"], test, grading, ks, cfg.training.seed,
                                                      corpus=catalog)
     eval_seconds = time.perf_counter() - eval_started
@@ -199,7 +200,6 @@ def train_retrieval(cfg: RunConfig, *, resume: bool = False) -> RunResult:
                 "grading": grading.to_dict() if grading else None}
         (model_dir / "ecomsft.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
 
-    train_log(trainer, partial)
     metrics = {
         "task": "retrieval",
         "grading": grading.describe() if grading else "every row is a relevant pair",
@@ -221,4 +221,4 @@ def train_retrieval(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         "versions": versions(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
-    return finish_run(partial, output, cfg, metrics, predictions, save_model)
+    return finish_run(partial, output, cfg, metrics, predictions, save_model, trainer)

@@ -26,6 +26,7 @@ from .data.examples import Examples, load_examples
 from .data.labels import LabelSet
 from .data.quality import drop_duplicates, duplicate_report, overlap
 from .data.splitting import stratified_split
+from .distributed import is_main_process
 from .errors import EcomsftError
 from .metrics import apply_temperature, expected_calibration_error, fit_temperature, full_report, tune_threshold
 from .models.resolve import resolve_model
@@ -55,6 +56,8 @@ def prepare_output(folder: str, overwrite: bool, resume: bool) -> tuple[Path, Pa
     """(final folder, ``.partial`` work folder); refuses to replace anything without ``overwrite``."""
     output = Path(folder)
     partial = output.with_name(output.name + ".partial")
+    if not is_main_process():  # rank 0 checks, clears and writes; the others only compute
+        return output, partial
     if output.exists() and not overwrite:
         what = "a finished run" if is_finished_run(output) else "files"
         raise EcomsftError(f"output folder already holds {what}; pass --overwrite or another --output", where=str(output))
@@ -196,10 +199,15 @@ def adapt_model(cfg: RunConfig, tokenizer, model, train_texts: list[str]):
 
 
 def finish_run(partial: Path, output: Path, cfg: RunConfig, metrics: dict, predictions: pd.DataFrame | None,
-               save_model) -> RunResult:
-    """Write the run folder's files, metrics.json last, and give the folder its name."""
+               save_model, trainer=None) -> RunResult:
+    """Write the run folder's files, metrics.json last, and give the folder its name (in the main
+    process only, when there are several)."""
+    if not is_main_process():
+        return RunResult(output, metrics)
     save_model(partial / "model")
     (partial / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    if trainer is not None:
+        (partial / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
     if predictions is not None:
         predictions.to_csv(partial / "predictions.csv", index=False)
     shutil.rmtree(partial / "checkpoints", ignore_errors=True)
@@ -232,10 +240,6 @@ def predict_logits(trainer, dataset) -> np.ndarray:
     return out
 
 
-def train_log(trainer, partial: Path) -> None:
-    (partial / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
-
-
 def precision_name(trainer) -> str:
     return "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
 
@@ -263,7 +267,7 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
     cfg = config
     started = time.perf_counter()
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
-    created = not resume
+    created = not resume and is_main_process()
     try:
         splits, data_info = read_splits(cfg)
         labels = LabelSet.from_labels(splits["train"]["label"], cfg.task.multi_label)
@@ -338,7 +342,7 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
     }
 
     baseline = None
-    if cfg.baseline and n_test:
+    if cfg.baseline and n_test and is_main_process():
         from .baseline import run_tfidf_lr
 
         baseline, _ = run_tfidf_lr(
@@ -353,7 +357,6 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
         trainer.save_model(str(model_dir))
         tokenizer.save_pretrained(str(model_dir))
 
-    train_log(trainer, partial)
     metrics = {
         "task": "multi_label_classification" if labels.multi_label else "classification",
         "labels": labels.names,
@@ -374,4 +377,4 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
     predictions = _predictions_frame(splits["test"], probs["test"], labels, threshold) if n_test else None
-    return finish_run(partial, output, cfg, metrics, predictions, save_model)
+    return finish_run(partial, output, cfg, metrics, predictions, save_model, trainer)

@@ -11,7 +11,11 @@ from pathlib import Path
 
 def tracking_callbacks(run_folder: Path) -> list:
     """TensorBoard logging into ``run_folder/tensorboard`` (the Trainer's default would write into
-    the checkpoints, which are removed when the run finishes)."""
+    the checkpoints, which are removed when the run finishes); none in the processes after the first."""
+    from .distributed import is_main_process
+
+    if not is_main_process():
+        return []
     try:
         from torch.utils.tensorboard import SummaryWriter
         from transformers.integrations import TensorBoardCallback

@@ -10,6 +10,7 @@ import torch
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
 from .config import TrainingConfig
+from .distributed import per_process_batch, world_size
 from .errors import EcomsftError
 from .tracking import report_to, tracking_callbacks
 
@@ -112,13 +113,13 @@ def training_arguments(
     """The Trainer's arguments, one to one from the training config (``arguments_class`` in
     ``extra``: a subclass of ``TrainingArguments``, such as sentence-transformers')."""
     metric = extra.pop("metric_for_best_model", None) or cfg.metric_for_best_model or "f1_macro"
-    steps_per_epoch = math.ceil(n_train / (cfg.batch_size * cfg.gradient_accumulation_steps))
+    steps_per_epoch = math.ceil(n_train / (per_process_batch(cfg.batch_size) * world_size() * cfg.gradient_accumulation_steps))
     eval_strategy = cfg.eval_strategy if has_valid else "no"
     group_by_length = extra.pop("group_by_length", cfg.group_by_length)
     arguments_class = extra.pop("arguments_class", TrainingArguments)
     return arguments_class(
         output_dir=checkpoint_dir,
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=per_process_batch(cfg.batch_size),
         per_device_eval_batch_size=cfg.eval_batch_size,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -143,6 +144,7 @@ def training_arguments(
         train_sampling_strategy="group_by_length" if group_by_length else "random",
         length_column_name="length",
         use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False if world_size() > 1 else None,
         log_level="warning",
         **precision_flags(cfg.precision),
         **extra,

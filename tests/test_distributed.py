@@ -1,0 +1,35 @@
+"""Two training processes on this machine (torchrun, gloo on CPU) against one: same steps, same
+test rows, a complete run folder written once, comparable accuracy."""
+
+import json
+
+import pandas as pd
+
+from .conftest import make_reviews, run_cli
+
+
+def test_two_processes_match_one(tiny_model_dir, tmp_path):
+    data = tmp_path / "reviews.csv"
+    make_reviews(400, chinese_share=0.3).to_csv(data, index=False)
+    common = ["--data", data, "--model", tiny_model_dir, "--epochs", "4", "--batch-size", "16", "--lr", "1e-3",
+              "--max-length", "32", "--set", "training.progress_bar=false"]
+    code, _, stderr = run_cli("train", *common, "--output", tmp_path / "one")
+    assert code == 0, stderr
+    code, stdout, stderr = run_cli("train", *common, "--output", tmp_path / "two", "--nproc", "2")
+    assert code == 0, stderr
+    one, two = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("one", "two"))
+    assert two["data"]["sizes"] == one["data"]["sizes"]
+    assert two["training"]["steps"] == one["training"]["steps"]  # the batch size stays global
+    for name in ("config.yaml", "model/model.safetensors", "report.html", "training_log.json"):
+        assert (tmp_path / "two" / name).is_file()
+    assert not (tmp_path / "two.partial").exists()
+    predictions = pd.read_csv(tmp_path / "two" / "predictions.csv")
+    assert len(predictions) == two["data"]["sizes"]["test"]  # gathered from both, no duplicates, none lost
+    assert (predictions["text"].to_numpy() == pd.read_csv(tmp_path / "one" / "predictions.csv")["text"].to_numpy()).all()
+    assert two["test"]["accuracy"] >= 0.9 and abs(two["test"]["accuracy"] - one["test"]["accuracy"]) <= 0.1
+
+
+def test_nproc_errors_are_one_line(tiny_model_dir, tmp_path):
+    code, _, stderr = run_cli("train", "--data", tmp_path / "missing.csv", "--model", tiny_model_dir,
+                              "--output", tmp_path / "out", "--nproc", "0")
+    assert code == 2 and "--nproc must be 1 or more" in stderr
