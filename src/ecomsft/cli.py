@@ -33,7 +33,7 @@ def _quiet_libraries() -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[_RichLineHandler()])
-    for name in ("datasets", "httpx", "urllib3", "huggingface_hub"):
+    for name in ("datasets", "httpx", "urllib3", "huggingface_hub", "jieba"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
@@ -587,6 +587,53 @@ def data_inspect(
         for name, count in info["labels"].items():
             labels.add_row(name, str(count), f"{100 * count / total:.1f}%")
         console.print(labels)
+
+
+@data_app.command("augment")
+def data_augment(
+    file: Annotated[str, typer.Argument(help="labelled data file or builtin:NAME")],
+    output: Annotated[Path, typer.Option(help="file to write (csv, tsv, jsonl or parquet)")],
+    text_column: Annotated[Optional[str], typer.Option()] = None,
+    label_column: Annotated[Optional[str], typer.Option()] = None,
+    copies: Annotated[int, typer.Option(help="augmented copies of each row")] = 1,
+    seed: Annotated[int, typer.Option()] = 42,
+    set_: SetOption = None,
+) -> None:
+    """Write the rows and their augmented copies (column 'augmented' names the operation), to look at
+    what augment: in a config would train on.
+
+    Example: ecomsft data augment reviews.csv --output augmented.csv --copies 2 --set augment.synonym=0.2
+    """
+    from .config import AugmentConfig, parse_set_option
+
+    values: dict = {"copies": copies}
+    for item in set_ or []:
+        key, value = parse_set_option(item)
+        if not key.startswith("augment."):
+            _fail(f"--set {key}: only augment.* keys apply here")
+        values[key.split(".", 1)[1]] = value
+    try:
+        augment = AugmentConfig.model_validate(values)
+    except Exception as err:
+        _fail(f"augment options: {str(err).splitlines()[-1].strip()}")
+    _quiet_libraries()
+    from .data.augment import augment_frame
+    from .data.examples import load_examples
+    from .inference.batch import WRITERS, _encode_rows
+
+    suffix = output.suffix.lower()
+    if suffix not in WRITERS:
+        _fail(f"{output}: cannot write '{suffix}' files (use one of {', '.join(sorted(WRITERS))})")
+    examples = load_examples(file, text_column=text_column, label_column=label_column)
+    frame = augment_frame(examples.frame.drop(columns=["_row"]), augment.rates(), augment.copies, seed)
+    frame = frame.rename(columns={"text": examples.text_column, "label": examples.label_column})
+    partial = output.with_name(f".{output.name}.partial")
+    if suffix == ".parquet":
+        frame.to_parquet(partial, index=False)
+    else:
+        partial.write_bytes(_encode_rows(frame, suffix, header=True))
+    os.replace(partial, output)
+    console.print(f"wrote {len(examples.frame)} rows and {len(frame) - len(examples.frame)} augmented copies to {output}")
 
 
 def main() -> None:

@@ -134,11 +134,27 @@ class TrainingConfig(_Strict):
         return self
 
 
+class AugmentConfig(_Strict):
+    """Augmentation of the training split (data/augment.py): each copy applies one operation, drawn
+    among those with a rate above 0, to about that share of the words."""
+
+    copies: int = Field(default=0, ge=0, description="augmented copies of each training row; 0: off")
+    swap: float = Field(default=0.1, ge=0, le=1, description="random swap of words")
+    delete: float = Field(default=0.1, ge=0, le=1, description="random deletion of words")
+    insert: float = Field(default=0.1, ge=0, le=1, description="insertion of a word from the same text")
+    synonym: float = Field(default=0.1, ge=0, le=1, description="synonym replacement (Chinese: HIT Cilin)")
+    char_noise: float = Field(default=0.05, ge=0, le=1, description="Chinese: character deletion, repetition, swap")
+
+    def rates(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if k != "copies"}
+
+
 class RunConfig(_Strict):
     data: DataConfig
     task: TaskConfig = TaskConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
+    augment: AugmentConfig = AugmentConfig()
     output: str = "runs/run"
     overwrite: bool = False
     baseline: bool = Field(default=True, description="also fit the tfidf-lr baseline on the same split")

@@ -108,6 +108,12 @@ def read_splits(cfg: RunConfig) -> tuple[dict[str, pd.DataFrame], dict]:
         splits["train"], splits["valid"], splits["test"] = stratified_split(
             frame, data.valid_ratio, data.test_ratio, cfg.training.seed
         )
+    if cfg.augment.copies:
+        from .data.augment import augment_frame
+
+        before = len(splits["train"])
+        splits["train"] = augment_frame(splits["train"], cfg.augment.rates(), cfg.augment.copies, cfg.training.seed)
+        info["augmented_rows"] = len(splits["train"]) - before
     info["sizes"] = {name: len(part) for name, part in splits.items()}
     info["overlap_with_train"] = {name: overlap(splits["train"], splits[name]) for name in ("valid", "test")}
     return splits, info
