@@ -62,3 +62,27 @@ def test_run_trains_with_the_chosen_loss(tiny_model_dir, tmp_path, extra):
     assert loss["focal_gamma"] == extra.get("training.focal_gamma", 0.0)
     losses = [e["loss"] for e in json.loads((result.run_dir / "training_log.json").read_text()) if "loss" in e]
     assert losses and all(math.isfinite(v) for v in losses)
+
+
+def test_balanced_sampling_draws_classes_equally(tiny_model_dir, tmp_path):
+    from ecomsft.losses import balanced_sample_weights
+
+    weights = torch.tensor(balanced_sample_weights([0, 0, 0, 0, 1]))
+    assert weights.tolist() == [0.25] * 4 + [1.0]
+    drawn = torch.multinomial(weights, 20_000, replacement=True, generator=torch.Generator().manual_seed(0))
+    assert abs((drawn == 4).float().mean().item() - 0.5) < 0.02  # the one rare row is half of the draws
+
+    frame = make_reviews(160)
+    frame = pd.concat([frame[frame["label"] == "positive"], frame[frame["label"] == "negative"].head(20)])
+    data = tmp_path / "imbalanced.csv"
+    frame.to_csv(data, index=False)
+    result = train(build_config(None, tiny_overrides(tiny_model_dir, data, tmp_path / "run",
+                                                     **{"training.balanced_sampling": True, "baseline": False})))
+    assert result.metrics["training"]["balanced_sampling"] is True
+    from ecomsft.training import ClassificationTrainer
+
+    trainer = ClassificationTrainer.__new__(ClassificationTrainer)
+    trainer.sample_weights = balanced_sample_weights([0, 1, 1])
+    trainer.args = type("A", (), {"seed": 1})()
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, torch.utils.data.WeightedRandomSampler) and len(list(sampler)) == 3

@@ -126,6 +126,7 @@ class TrainingConfig(_Strict):
     # Class imbalance (single-label): see losses.py.
     class_weight: Literal["none", "balanced"] = Field(default="none", description="balanced: weight classes by n / (k * count)")
     focal_gamma: float = Field(default=0.0, ge=0, description="> 0: focal loss with this gamma (with class_weight as alpha)")
+    balanced_sampling: bool = Field(default=False, description="draw training rows so that every class is equally likely")
 
     @model_validator(mode="after")
     def _steps(self) -> "TrainingConfig":

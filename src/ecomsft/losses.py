@@ -1,4 +1,4 @@
-"""Losses for imbalanced classes: class-weighted cross-entropy and focal loss (single-label).
+"""Imbalanced classes: class-weighted cross-entropy, focal loss and class-balanced sampling (single-label).
 
 Class weights come from scikit-learn's ``compute_class_weight("balanced")``; cross-entropy is
 torch's. Focal loss (Lin et al., 2017) is written here because torch ships only the sigmoid form
@@ -24,6 +24,14 @@ def balanced_class_weights(label_ids, n_classes: int) -> list[float]:
     weights = np.ones(n_classes)
     weights[present] = compute_class_weight("balanced", classes=present, y=label_ids)
     return weights.tolist()
+
+
+def balanced_sample_weights(label_ids) -> list[float]:
+    """Per training row, ``1 / count`` of its class: drawn with these weights (and replacement), every
+    class is equally likely in each batch (``training.balanced_sampling``)."""
+    label_ids = np.asarray(label_ids)
+    counts = np.bincount(label_ids)
+    return (1.0 / counts[label_ids]).tolist()
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float, weight: torch.Tensor | None = None) -> torch.Tensor:

@@ -250,6 +250,16 @@ def precision_name(trainer) -> str:
     return "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
 
 
+def _sample_weights(cfg: RunConfig, train_dataset, labels: LabelSet):
+    if not cfg.training.balanced_sampling:
+        return None
+    if labels.multi_label:
+        raise EcomsftError("training.balanced_sampling is for single-label classification")
+    from .losses import balanced_sample_weights
+
+    return balanced_sample_weights(train_dataset["labels"])
+
+
 def train(config: RunConfig, *, resume: bool = False) -> RunResult:
     """Fine-tune and evaluate as ``config`` says; returns the finished run folder and its metrics."""
     if config.task.type == "relevance":
@@ -306,6 +316,7 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
             model, tokenizer, datasets["train"], datasets["valid"], cfg.training, str(partial / "checkpoints"),
             classification.metrics_function(labels, threshold), embedding_lr, tracking_dir=partial,
             class_loss=ClassLoss.from_config(cfg.training, datasets["train"]["labels"], len(labels), labels.multi_label),
+            sample_weights=_sample_weights(cfg, datasets["train"], labels),
         )
     except BaseException:
         if created and partial.exists():
@@ -378,6 +389,7 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
         "training": {"steps": trainer.state.global_step, "epochs": trainer.state.epoch,
                      "best_checkpoint_metric": trainer.state.best_metric, "embedding_lr": embedding_lr,
                      "loss": trainer.class_loss.describe() if trainer.class_loss else "model default",
+                     "balanced_sampling": cfg.training.balanced_sampling,
                      "precision": precision_name(trainer)},
         "versions": versions(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",

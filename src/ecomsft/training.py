@@ -64,10 +64,18 @@ class ClassificationTrainer(Trainer):
     suits pretrained layers, would barely move in one run.
     """
 
-    def __init__(self, *args, embedding_lr: float | None = None, class_loss=None, **kwargs):
+    def __init__(self, *args, embedding_lr: float | None = None, class_loss=None, sample_weights=None, **kwargs):
         self.embedding_lr = embedding_lr
         self.class_loss = class_loss  # losses.ClassLoss, or None for the model's own loss
+        self.sample_weights = sample_weights  # losses.balanced_sample_weights, or None for the usual order
         super().__init__(*args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.sample_weights is None:
+            return super()._get_train_sampler(train_dataset)
+        generator = torch.Generator().manual_seed(self.args.seed)
+        return torch.utils.data.WeightedRandomSampler(self.sample_weights, len(self.sample_weights), replacement=True,
+                                                      generator=generator)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.class_loss is None or "labels" not in inputs:
@@ -163,6 +171,7 @@ def build_trainer(
     tracking_dir=None,
     class_loss=None,
     metric_for_best_model: str | None = None,
+    sample_weights=None,
 ) -> Trainer:
     """``metric_for_best_model``: the task's default when the config names none."""
     has_valid = valid_dataset is not None and len(valid_dataset) > 0
@@ -184,4 +193,5 @@ def build_trainer(
         callbacks=callbacks,
         embedding_lr=embedding_lr,
         class_loss=class_loss,
+        sample_weights=sample_weights,
     )
