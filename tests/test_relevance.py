@@ -86,11 +86,45 @@ def test_named_grades_with_a_classification_head(tiny_model_dir, tmp_path):
     data = tmp_path / "esci.csv"
     frame.drop(columns=["relevance"]).to_csv(data, index=False)
     result = train(build_config(None, relevance_overrides(
-        tiny_model_dir, data, tmp_path / "run", **{"data.label_column": "esci", "training.epochs": 1,
+        tiny_model_dir, data, tmp_path / "run", **{"data.label_column": "esci", "training.epochs": 1, "task.pairwise_weight": 1.0,
                                                     "task.gains": {"Exact": 1.0, "Substitute": 0.1, "Complement": 0.01, "Irrelevant": 0.0}})))
     test = result.metrics["test"]
     assert result.metrics["head"] == "classification"
     assert {"ndcg@10", "mrr", "accuracy", "f1_macro"} <= set(test) and "rmse" not in test
+    assert "RankNet" in result.metrics["training"]["loss"]
+
+
+def test_pairwise_loss_batches_hold_whole_queries_and_the_loss_ranks(tiny_model_dir, pairs_csv, tmp_path):
+    import torch
+
+    from ecomsft.config import build_config
+    from ecomsft.run import train
+    from ecomsft.training import QueryGroupedSampler, RankingTrainer
+
+    sampler = QueryGroupedSampler([0, 1, 0, 2, 1, 2, 2], seed=0)
+    for _ in range(2):
+        order = list(sampler)
+        assert sorted(order) == list(range(7))
+        queries = [[0, 1, 0, 2, 1, 2, 2][i] for i in order]
+        assert len([q for i, q in enumerate(queries) if i == 0 or q != queries[i - 1]]) == 3  # each query one run
+
+    class Out:
+        def __init__(self, logits):
+            self.logits, self.loss = logits, torch.tensor(0.0)
+
+    trainer = RankingTrainer.__new__(RankingTrainer)
+    trainer.pairwise_weight, trainer.target_values = 1.0, None
+    model = type("M", (), {"training": True, "__call__": lambda self, **kw: Out(kw["scores"])})()
+    inputs = {"labels": torch.tensor([1.0, 0.0]), "query_id": torch.tensor([0, 0])}
+    right = trainer.compute_loss(model, {**inputs, "scores": torch.tensor([[2.0], [0.0]])})
+    wrong = trainer.compute_loss(model, {**inputs, "scores": torch.tensor([[0.0], [2.0]])})
+    assert right.item() == pytest.approx(float(torch.nn.functional.softplus(torch.tensor(-2.0))))
+    assert wrong.item() > right.item()
+    result = train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, tmp_path / "run",
+                                                          **{"task.pairwise_weight": 0.5, "training.epochs": 1,
+                                                             "baseline": False})))
+    assert result.metrics["training"]["loss"] == "MSE + 0.5 x RankNet over same-query pairs"
+    assert result.metrics["test"]["ndcg@10"] > 0
 
 
 @pytest.mark.parametrize("shared", [True, False])

@@ -77,7 +77,7 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     import torch
     from transformers import AutoTokenizer, set_seed
 
-    from .training import build_trainer
+    from .training import RankingTrainer, build_trainer
 
     started = time.perf_counter()
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
@@ -98,13 +98,16 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         texts = list(dict.fromkeys(splits["train"]["text"].tolist() + splits["train"]["text_pair"].tolist()))
         model, vocab, embedding_lr = adapt_model(cfg, tokenizer, model, texts)
         trainable_parameters, _ = speed.parameter_counts(model)
-        datasets = {name: relevance.encode(tokenizer, part, head, cfg.model.max_length, cache=cfg.data.cache_tokenized)
+        pairwise = cfg.task.pairwise_weight > 0
+        datasets = {name: relevance.encode(tokenizer, part, head, cfg.model.max_length, cache=cfg.data.cache_tokenized,
+                                           query_ids=pairwise)
                     for name, part in splits.items()}
         partial.mkdir(parents=True, exist_ok=True)
         trainer = build_trainer(
             model, tokenizer, datasets["train"], datasets["valid"], cfg.training, str(partial / "checkpoints"),
             relevance.metrics_function(splits["valid"], head, ks), embedding_lr, tracking_dir=partial,
-            metric_for_best_model=f"ndcg@{ks[-1]}",
+            metric_for_best_model=f"ndcg@{ks[-1]}", trainer_class=RankingTrainer, pairwise_weight=cfg.task.pairwise_weight,
+            target_values=(head.class_values().tolist() if head.kind == "classification" else None),
         )
     except BaseException:
         if created and partial.exists():
@@ -156,6 +159,8 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
                     "total_seconds": time.perf_counter() - started},
         "training": {"steps": trainer.state.global_step, "epochs": trainer.state.epoch,
                      "best_checkpoint_metric": trainer.state.best_metric, "embedding_lr": embedding_lr,
+                     "loss": ("MSE" if head.kind == "regression" else "cross-entropy")
+                     + (f" + {cfg.task.pairwise_weight:g} x RankNet over same-query pairs" if pairwise else ""),
                      "precision": precision_name(trainer)},
         "versions": versions(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",

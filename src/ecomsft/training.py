@@ -6,6 +6,7 @@ import logging
 import math
 import time
 
+import numpy as np
 import torch
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
@@ -115,6 +116,63 @@ class ClassificationTrainer(Trainer):
         return self.optimizer
 
 
+class QueryGroupedSampler(torch.utils.data.Sampler):
+    """Training rows query by query (queries in a new seeded order each epoch), so that a batch holds
+    whole candidate lists for a pairwise ranking loss to compare."""
+
+    def __init__(self, query_ids, seed: int):
+        order = np.argsort(np.asarray(query_ids), kind="stable")
+        self.groups = np.split(order, np.flatnonzero(np.diff(np.asarray(query_ids)[order])) + 1)
+        self.seed, self.epoch, self.size = seed, 0, len(order)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + self.epoch)
+        self.epoch += 1
+        for g in rng.permutation(len(self.groups)):
+            yield from self.groups[g].tolist()
+
+
+class RankingTrainer(ClassificationTrainer):
+    """The Trainer of a relevance cross-encoder: the model's pointwise loss plus, with
+    ``pairwise_weight`` > 0, a RankNet loss (Burges et al., 2005) over the pairs of candidates of the
+    same query in a batch: ``softplus(-(s_better - s_worse))``. Written here because the Trainer and
+    sentence-transformers' cross-encoder losses take no per-query grouping with a regression head."""
+
+    def __init__(self, *args, pairwise_weight: float = 0.0, target_values=None, **kwargs):
+        self.pairwise_weight = pairwise_weight
+        self.target_values = target_values  # classification head: each class's value, to score by expectation
+        super().__init__(*args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.pairwise_weight > 0 and "query_id" in dataset.column_names:
+            return QueryGroupedSampler(dataset["query_id"], self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    def _scores(self, logits, labels):
+        if self.target_values is None:
+            return logits.reshape(len(logits), -1)[:, 0].float(), labels.float()
+        values = torch.as_tensor(self.target_values, dtype=torch.float32, device=logits.device)
+        return torch.softmax(logits.float(), dim=-1) @ values, values[labels]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        query = inputs.pop("query_id", None)
+        outputs = model(**inputs)
+        loss = outputs.loss
+        labels = inputs.get("labels")
+        if self.pairwise_weight > 0 and query is not None and labels is not None and model.training:
+            scores, targets = self._scores(outputs.logits, labels)
+            pairs = (query[:, None] == query[None, :]) & (targets[:, None] > targets[None, :])
+            if pairs.any():
+                margin = (scores[:, None] - scores[None, :])[pairs]
+                loss = loss + self.pairwise_weight * torch.nn.functional.softplus(-margin).mean()
+        return (loss, outputs) if return_outputs else loss
+
+
 def training_arguments(
     cfg: TrainingConfig, checkpoint_dir: str, n_train: int, has_valid: bool, **extra
 ) -> TrainingArguments:
@@ -172,17 +230,21 @@ def build_trainer(
     class_loss=None,
     metric_for_best_model: str | None = None,
     sample_weights=None,
+    trainer_class=None,
+    **trainer_options,
 ) -> Trainer:
     """``metric_for_best_model``: the task's default when the config names none."""
     has_valid = valid_dataset is not None and len(valid_dataset) > 0
-    args = training_arguments(cfg, checkpoint_dir, len(train_dataset), has_valid, metric_for_best_model=metric_for_best_model)
+    extra = {"label_names": ["labels", "query_id"]} if "query_id" in train_dataset.column_names else {}
+    args = training_arguments(cfg, checkpoint_dir, len(train_dataset), has_valid, metric_for_best_model=metric_for_best_model,
+                              **extra)
     callbacks = tracking_callbacks(tracking_dir) if tracking_dir is not None else []
     if cfg.max_seconds:
         callbacks.append(TimeBudget(cfg.max_seconds))
     if has_valid and cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     logging.getLogger("transformers.trainer").setLevel(logging.WARNING)
-    return ClassificationTrainer(
+    return (trainer_class or ClassificationTrainer)(
         model=model,
         args=args,
         train_dataset=train_dataset,
@@ -194,4 +256,5 @@ def build_trainer(
         embedding_lr=embedding_lr,
         class_loss=class_loss,
         sample_weights=sample_weights,
+        **trainer_options,
     )

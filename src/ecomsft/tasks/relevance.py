@@ -85,11 +85,15 @@ def build_model(model_path: str, head: RelevanceHead):
         model_path, num_labels=1, problem_type="regression", ignore_mismatched_sizes=True, trust_remote_code=False)
 
 
-def encode(tokenizer, frame: pd.DataFrame, head: RelevanceHead, max_length: int, cache: bool = False):
-    """Token ids of (query, product) pairs, lengths, and the head's targets."""
+def encode(tokenizer, frame: pd.DataFrame, head: RelevanceHead, max_length: int, cache: bool = False,
+           query_ids: bool = False):
+    """Token ids of (query, product) pairs, lengths, the head's targets, and with ``query_ids`` an
+    integer per query (for the pairwise loss)."""
     dataset = classification.encode(tokenizer, frame, None, max_length, cache=cache)
     if "label" in frame:
         dataset = dataset.add_column("labels", head.targets(frame["label"]))
+    if query_ids:
+        dataset = dataset.add_column("query_id", pd.factorize(frame["text"])[0].tolist())
     return dataset
 
 
