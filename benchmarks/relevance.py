@@ -24,7 +24,8 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "home_de
 def config(task: str, args, output: Path, epochs: float, lr: float):
     from ecomsft.config import build_config
 
-    return build_config(None, {
+    extra = {"task.pairwise_weight": args.pairwise_weight} if task == "relevance" else {}
+    return build_config(None, {**extra,
         "data.train": str(args.data), "data.text_column": "search_term", "data.text_pair_column": "product_title",
         "data.label_column": "relevance", "data.max_samples": args.samples, "task.type": task,
         "model.name": "minilm", "model.max_length": args.max_length, "training.epochs": epochs, "training.lr": lr,
@@ -44,7 +45,9 @@ def main() -> None:
     parser.add_argument("--bi-lr", type=float, default=2e-5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--skip", choices=("cross", "bi"), action="append", default=[])
+    parser.add_argument("--pairwise-weight", type=float, default=0.0, help="cross-encoder: RankNet loss weight")
+    parser.add_argument("--skip", choices=("cross", "bi"), action="append", default=[],
+                        help="reuse that model's finished run in --out instead of training it")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     if not args.data.is_file():
@@ -57,7 +60,7 @@ def main() -> None:
 
     runs = {}
     for task, key, epochs, lr in (("relevance", "cross", args.epochs, args.lr), ("retrieval", "bi", args.bi_epochs, args.bi_lr)):
-        folder = args.out / f"{key}-encoder"
+        folder = args.out / (f"{key}-encoder" + ("-pairwise" if key == "cross" and args.pairwise_weight else ""))
         if key in args.skip and (folder / "metrics.json").is_file():
             runs[key] = json.loads((folder / "metrics.json").read_text())
         elif key not in args.skip:
@@ -66,9 +69,11 @@ def main() -> None:
     base = (cross or {}).get("baselines") or (bi or {}).get("baselines_reranking") or {}
     rows = [("random order / training mean", base.get("train_mean")), ("BM25 (bm25s)", base.get("bm25")),
             ("MiniLM zero-shot cosine", base.get("zero_shot_cosine"))]
-    if cross:
-        rows.append((f"fine-tuned cross-encoder ({cross['training']['epochs']:.0f} epochs, "
-                     f"{cross['timings']['train_seconds'] / 60:.0f} min)", cross["test"]))
+    crosses = {folder.name: json.loads((folder / "metrics.json").read_text())
+               for folder in sorted(args.out.glob("cross-encoder*")) if (folder / "metrics.json").is_file()}
+    for name, run in crosses.items():
+        rows.append((f"fine-tuned cross-encoder, {run['training'].get('loss', 'MSE')} ({run['training']['epochs']:.0f} epochs, "
+                     f"{run['timings']['train_seconds'] / 60:.0f} min)", run["test"]))
     if bi:
         rows.append((f"fine-tuned bi-encoder ({bi['training']['epochs']:.0f} epoch, "
                      f"{bi['timings']['train_seconds'] / 60:.0f} min)", bi["test_reranking"]))
@@ -88,12 +93,11 @@ def main() -> None:
         for name, m in (("BM25", bi["baselines"]["bm25"]), ("MiniLM zero-shot", bi["baselines"]["zero_shot_cosine"]),
                         ("fine-tuned bi-encoder", bi["test"])):
             print(f"| {name} | {m['recall@5']:.4f} | {m['recall@10']:.4f} | {m['ndcg@10']:.4f} | {m['mrr@10']:.4f} |")
-    if cross:
-        print(f"\ncross-encoder: {cross['timings']['train_samples_per_second']:.1f} samples/s, "
-              f"precision {cross['training']['precision']}; target NDCG@10 >= 0.915: "
-              f"{'met' if cross['test']['ndcg@10'] >= 0.915 else 'NOT met'}, RMSE <= 0.47: "
-              f"{'met' if cross['test']['rmse'] <= 0.47 else 'NOT met'}")
-
+    for name, run in crosses.items():
+        print(f"\n{name}: {run['timings']['train_samples_per_second']:.1f} samples/s, "
+              f"precision {run['training']['precision']}; target NDCG@10 >= 0.915: "
+              f"{'met' if run['test']['ndcg@10'] >= 0.915 else 'NOT met'}, RMSE <= 0.47: "
+              f"{'met' if run['test']['rmse'] <= 0.47 else 'NOT met'}")
 
 if __name__ == "__main__":
     sys.exit(main())
