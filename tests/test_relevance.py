@@ -56,7 +56,7 @@ def test_relevance_model_loads_with_plain_transformers(relevance_run):
     assert model.config.num_labels == 1 and model.config.ecomsft_task == "relevance"
 
 
-def test_ranker_and_rank_command(relevance_run, tmp_path):
+def test_ranker_and_rank_command(relevance_run, pairs_csv, tmp_path):
     from ecomsft.inference.ranker import Ranker
 
     ranker = Ranker(relevance_run.run_dir)
@@ -75,6 +75,10 @@ def test_ranker_and_rank_command(relevance_run, tmp_path):
     assert np.isnan(ranked["score"].iloc[3])  # empty query: no score
     code, _, stderr = run_cli("predict", relevance_run.run_dir, "good")
     assert code == 2 and "ecomsft rank" in stderr
+    report = tmp_path / "eval.json"
+    code, stdout, stderr = run_cli("evaluate", relevance_run.run_dir, "--data", pairs_csv, "--output", report)
+    assert code == 0, stderr
+    assert {"ndcg@5", "ndcg@10", "mrr", "rmse", "rows"} <= set(json.loads(report.read_text()))
 
 
 def test_named_grades_with_a_classification_head(tiny_model_dir, tmp_path):

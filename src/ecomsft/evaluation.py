@@ -25,6 +25,11 @@ def evaluate(
 ) -> dict:
     from transformers import AutoConfig
 
+    from .inference.ranker import run_task
+
+    if run_task(run) != "classification":
+        return evaluate_ranking(run, data, text_column=text_column, text_pair_column=text_pair_column,
+                                label_column=label_column, encoding=encoding, batch_size=batch_size)
     # Data and labels are checked against the run's label set before the model is loaded.
     labels = LabelSet.from_model_config(AutoConfig.from_pretrained(model_folder(run)))
     examples = load_examples(
@@ -44,4 +49,40 @@ def evaluate(
     report = full_report(gold, probs, predictor.labels.names, predictor.labels.multi_label, predictor.threshold)
     report["rows"] = len(frame)
     report["dropped_empty"] = examples.dropped_empty
+    return report
+
+
+def evaluate_ranking(run: str | Path, data: str, *, text_column: str | None = None, text_pair_column: str | None = None,
+                     label_column: str | None = None, encoding: str | None = None, batch_size: int = 64) -> dict:
+    """A relevance or retrieval run's ranking metrics on another graded (query, product) file, judged
+    with the grading it was trained with."""
+    import json
+
+    from .config import DataConfig
+    from .data.pairs import load_pairs
+    from .errors import EcomsftError
+    from .inference.ranker import Ranker
+    from .ranking_metrics import pointwise_report, ranking_report
+    from .tasks.grading import Grading
+
+    ranker = Ranker(run, batch_size=batch_size)
+    if ranker.kind == "cross-encoder":
+        grading = ranker.head.grading
+    else:
+        saved = json.loads((Path(ranker.encoder_folder) / "ecomsft.json").read_text(encoding="utf-8"))["grading"]
+        if saved is None:
+            raise EcomsftError("this retrieval run was trained without grades; there is nothing to judge ranks by",
+                               where=str(run))
+        grading = Grading.from_dict(saved)
+    pairs = load_pairs(data, DataConfig(train=data, text_column=text_column, text_pair_column=text_pair_column,
+                                        label_column=label_column, encoding=encoding), grading.gains)
+    frame = pairs.frame
+    scores = ranker.score(frame["text"].tolist(), frame["text_pair"].tolist())
+    values = grading.values(frame["label"])
+    ks = (ranker.metrics or {}).get("ks") or [5, 10]
+    report, _ = ranking_report(frame["text"], grading.gain(values), grading.relevant(values), scores, ks)
+    if ranker.kind == "cross-encoder" and not grading.named and ranker.head.kind == "regression":
+        report.update(pointwise_report(values, scores))
+    report["rows"] = len(frame)
+    report["dropped_empty"] = pairs.dropped_empty
     return report

@@ -43,7 +43,7 @@ class Ranker:
             from .index import load_encoder
 
             self.kind = "bi-encoder"
-            self.encoder, _ = load_encoder(folder)
+            self.encoder, self.encoder_folder = load_encoder(folder)
             return
         config = json.loads((folder / "config.json").read_text(encoding="utf-8")) if (folder / "config.json").is_file() else {}
         if config.get("ecomsft_task") != "relevance":
