@@ -280,3 +280,23 @@ def test_rank_route_of_the_server(relevance_run, tiny_run):
         assert "/v1/rank" in client.post("/v1/predict", json={"texts": ["x"]}).json()["error"]
     with TestClient(create_app(ServeSettings(run=str(tiny_run.run_dir)))) as client:
         assert "/v1/predict" in client.post("/v1/rank", json={"query": "a", "candidates": ["b"]}).json()["error"]
+
+
+def test_blend_with_the_zero_shot_encoder(tiny_model_dir, pairs_csv, tmp_path):
+    from ecomsft.config import build_config
+    from ecomsft.inference.ranker import Ranker
+    from ecomsft.ranking_baselines import cosine_pair_scores
+    from ecomsft.run import train
+
+    result = train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, tmp_path / "run",
+                                                          **{"task.blend_zero_shot": True, "training.epochs": 1,
+                                                             "baseline": False})))
+    blend = result.metrics["blend"]
+    assert set(blend) == {"cross_encoder", "zero_shot_cosine", "bias"}
+    assert {"ndcg@10", "rmse"} <= set(result.metrics["test_blend"])
+    ranker = Ranker(result.run_dir)
+    queries, products = ["good price 1", "good price 1"], ["good price great 0", "slow broken awful 1"]
+    plain = ranker.head.scores(ranker.model(**ranker.tokenizer(queries, products, padding=True, return_tensors="pt")).logits.detach().numpy())
+    expected = blend["cross_encoder"] * plain + blend["zero_shot_cosine"] * cosine_pair_scores(ranker.zero_shot, queries, products) + blend["bias"]
+    assert np.allclose(ranker.score(queries, products), expected, atol=1e-4)
+    assert "score_blend" in pd.read_csv(result.run_dir / "predictions.csv")

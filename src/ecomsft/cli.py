@@ -64,6 +64,8 @@ def _print_ranking_summary(result) -> None:
         if not test:
             continue
         baselines = {k: v for k, v in (baselines or {}).items() if v}
+        if test is metrics["test"] and metrics.get("test_blend"):
+            baselines = {"blend with zero-shot": metrics["test_blend"], **baselines}
         names = [k for k in test if isinstance(test[k], float) and not k.startswith(("precision@", "queries"))]
         table = RichTable(title=f"test: {title} ({test.get('ranked_queries', test.get('queries'))} queries)")
         table.add_column("metric")

@@ -42,6 +42,9 @@ class TaskConfig(_Strict):
         "None: the middle of the grade scale (named grades: any gain above 0)")
     ks: list[int] = Field(default=[5, 10], min_length=1, description="cut-offs of NDCG@k, Precision@k, Recall@k")
     shared_towers: bool = Field(default=True, description="retrieval: one encoder for queries and products, or two")
+    blend_zero_shot: bool = Field(
+        default=False, description="relevance: also score with the bundled encoder's cosine and blend the two "
+        "(weights fitted on the validation split); rank and serve then use the blend")
     pairwise_weight: float = Field(
         default=0.0, ge=0, description="relevance: weight of a RankNet loss over candidate pairs of the same query "
         "(batches then hold whole queries), added to the pointwise loss")

@@ -126,6 +126,15 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
             logits = predict_logits(trainer, datasets[name])
             scores[name] = head.scores(logits)
             results[name], _ = relevance.evaluate_scores(splits[name], scores[name], head, ks, logits)
+    if cfg.task.blend_zero_shot and "valid" in scores and "test" in scores:
+        from .ranking_baselines import cosine_pair_scores, zero_shot_encoder
+
+        encoder = zero_shot_encoder()
+        cosines = {name: cosine_pair_scores(encoder, splits[name]["text"], splits[name]["text_pair"]) for name in ("valid", "test")}
+        head.fit_blend(scores["valid"], cosines["valid"], splits["valid"]["label"])
+        scores["blend"] = head.blended(scores["test"], cosines["test"])
+        results["test_blend"], _ = relevance.evaluate_scores(splits["test"], scores["blend"], head, ks)
+        log.info("blend with the zero-shot cosine (fitted on validation): %s", head.blend)
     eval_seconds = time.perf_counter() - eval_started
     baselines, baseline_scores = None, {}
     if cfg.baseline and "test" in scores and is_main_process():
@@ -152,6 +161,8 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         "data": data_info,
         "validation": results.get("valid"),
         "test": results.get("test"),
+        "test_blend": results.get("test_blend"),
+        "blend": head.blend,
         "baselines": baselines,
         "timings": {"train_seconds": train_seconds, "eval_seconds": eval_seconds,
                     "train_samples_per_second": trainer.state.global_step * cfg.training.batch_size
@@ -165,5 +176,6 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         "versions": versions(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
-    predictions = _predictions(splits["test"], scores["test"], baseline_scores) if "test" in scores else None
+    extra_scores = {"blend": scores["blend"]} if "blend" in scores else {}
+    predictions = _predictions(splits["test"], scores["test"], {**extra_scores, **baseline_scores}) if "test" in scores else None
     return finish_run(partial, output, cfg, metrics, predictions, save_model, trainer)

@@ -272,7 +272,8 @@ def _ranking_sections(run: Path, metrics: dict) -> list[str]:
     for title, test, baselines in blocks:
         if not test:
             continue
-        columns = {"fine-tuned": test, **{k.replace("_", " "): v for k, v in (baselines or {}).items() if v}}
+        blend = {"blend with zero-shot": metrics["test_blend"]} if metrics.get("test_blend") and test is metrics.get("test") else {}
+        columns = {"fine-tuned": test, **blend, **{k.replace("_", " "): v for k, v in (baselines or {}).items() if v}}
         names = [k for k in test if isinstance(test[k], float)]
         rows = [[n, *(c.get(n, float("nan")) for c in columns.values())] for n in names]
         shown = [n for n in names if n.startswith(("ndcg@", "mrr", "map", "recall@"))]

@@ -28,7 +28,8 @@ def run_task(run: str | Path) -> str:
 
 class Ranker:
     """Scores (query, product) pairs; higher is more relevant. A cross-encoder's score is its
-    predicted grade (or expected gain); a bi-encoder's is the cosine of the two embeddings."""
+    predicted grade (or expected gain), blended with the bundled encoder's cosine when it was trained
+    with ``task.blend_zero_shot``; a bi-encoder's is the cosine of the two embeddings."""
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None):
         path = Path(run)
@@ -60,6 +61,11 @@ class Ranker:
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True).to(self.device).eval()
+        self.zero_shot = None
+        if self.head.blend:  # trained with task.blend_zero_shot: the score is the blend with the bundled encoder
+            from ..ranking_baselines import zero_shot_encoder
+
+            self.zero_shot = zero_shot_encoder()
 
     @property
     def metrics(self) -> dict:
@@ -88,6 +94,10 @@ class Ranker:
             with torch.inference_mode():
                 logits = self.model(**batch).logits.float().cpu().numpy()
             out[idx] = self.head.scores(logits)
+        if self.zero_shot is not None:
+            from ..ranking_baselines import cosine_pair_scores
+
+            out = self.head.blended(out, cosine_pair_scores(self.zero_shot, queries, products, self.batch_size))
         return out
 
     def rank(self, query: str, candidates: list[str]) -> list[dict]:

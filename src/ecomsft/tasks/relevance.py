@@ -29,6 +29,7 @@ class RelevanceHead:
     mean: float = 0.0  # regression: the training grades' mean and spread (targets are standardized)
     std: float = 1.0
     classes: list[str] | None = None  # classification: class names, in the model's id order
+    blend: dict | None = None  # {"cross_encoder": a, "zero_shot_cosine": b, "bias": c}: a*score + b*cosine + c
 
     @classmethod
     def from_training(cls, task, train_labels: pd.Series) -> "RelevanceHead":
@@ -63,11 +64,24 @@ class RelevanceHead:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "grading": self.grading.to_dict(), "mean": self.mean, "std": self.std,
-                "classes": self.classes}
+                "classes": self.classes, "blend": self.blend}
 
     @classmethod
     def from_dict(cls, values: dict) -> "RelevanceHead":
-        return cls(values["kind"], Grading.from_dict(values["grading"]), values["mean"], values["std"], values["classes"])
+        return cls(values["kind"], Grading.from_dict(values["grading"]), values["mean"], values["std"], values["classes"],
+                   values.get("blend"))
+
+    def fit_blend(self, scores: np.ndarray, cosines: np.ndarray, labels: pd.Series) -> np.ndarray:
+        """Least-squares weights of ``a * score + b * cosine + c`` against the grades (or gains) of
+        ``labels`` (the validation split); kept in ``self.blend``. Returns the weights."""
+        design = np.column_stack([scores, cosines, np.ones(len(scores))])
+        weights = np.linalg.lstsq(design, self.grading.values(labels), rcond=None)[0]
+        self.blend = {"cross_encoder": float(weights[0]), "zero_shot_cosine": float(weights[1]), "bias": float(weights[2])}
+        return weights
+
+    def blended(self, scores: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+        b = self.blend
+        return b["cross_encoder"] * np.asarray(scores) + b["zero_shot_cosine"] * np.asarray(cosines) + b["bias"]
 
 
 def _class_name(value) -> str:
