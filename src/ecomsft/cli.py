@@ -55,7 +55,7 @@ def _fmt(value, spec: str = ".4f") -> str:
 
 def _print_ranking_summary(result) -> None:
     metrics = result.metrics
-    task, ks = metrics["task"], metrics["ks"]
+    task = metrics["task"]
     sections = [("re-ranking each test query's candidates", metrics["test"] if task == "relevance" else metrics.get("test_reranking"),
                  metrics.get("baselines") if task == "relevance" else metrics.get("baselines_reranking"))]
     if task == "retrieval":

@@ -165,14 +165,14 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
     from .baseline import cjk_share
     from .models.resolve import resolve_model
     from .models.vocab import adapt_vocabulary
-    from .run import prepare_output, train_keeping_checkpoints
+    from .run import prepare_output, removed_on_failure, train_keeping_checkpoints
     from .tracking import tracking_callbacks
     from .training import TimeBudget, training_arguments
 
     started = time.perf_counter()
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
     created = not resume
-    try:
+    with removed_on_failure(partial, created):
         texts = read_corpus(cfg.data)
         model_path = resolve_model(cfg.model.name)
         set_seed(cfg.training.seed)
@@ -197,10 +197,6 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
         callbacks = tracking_callbacks(partial) + ([TimeBudget(cfg.training.max_seconds)] if cfg.training.max_seconds else [])
         trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
                           processing_class=tokenizer, data_collator=collator, callbacks=callbacks)
-    except BaseException:
-        if created and partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-        raise
 
     def held_out_loss() -> float:
         # The same masks before and after training, so that the two losses compare.

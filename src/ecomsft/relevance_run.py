@@ -8,7 +8,6 @@ only when finished; the model loads with plain ``AutoModelForSequenceClassificat
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 
 import numpy as np
@@ -21,8 +20,8 @@ from .data.splitting import split_grouped_by_query
 from .distributed import is_main_process
 from .errors import EcomsftError
 from .models.resolve import resolve_model
-from .run import (RunResult, adapt_model, finish_run, precision_name, predict_logits, prepare_output, train_keeping_checkpoints,
-                  versions)
+from .run import (RunResult, adapt_model, finish_run, precision_name, predict_logits, prepare_output, removed_on_failure,
+                  train_keeping_checkpoints, versions)
 from .tasks import relevance
 
 log = logging.getLogger("ecomsft")
@@ -83,7 +82,7 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
     created = not resume and is_main_process()
     ks = sorted(set(cfg.task.ks))
-    try:
+    with removed_on_failure(partial, created):
         splits, data_info = read_pair_splits(cfg)
         if data_info["sizes"]["train"] < 2:
             raise EcomsftError("fewer than two training pairs", where=cfg.data.train)
@@ -109,10 +108,6 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
             metric_for_best_model=f"ndcg@{ks[-1]}", trainer_class=RankingTrainer, pairwise_weight=cfg.task.pairwise_weight,
             target_values=(head.class_values().tolist() if head.kind == "classification" else None),
         )
-    except BaseException:
-        if created and partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-        raise
 
     train_started = time.perf_counter()
     train_keeping_checkpoints(trainer, partial, resume)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 
 import numpy as np
@@ -26,7 +25,8 @@ from .models.resolve import resolve_model
 from .models.vocab import adapt_vocabulary
 from .ranking_metrics import pointwise_report, ranking_report, retrieval_report
 from .relevance_run import read_pair_splits
-from .run import RunResult, finish_run, precision_name, prepare_output, train_keeping_checkpoints, versions
+from .run import (RunResult, finish_run, precision_name, prepare_output, removed_on_failure, train_keeping_checkpoints,
+                  versions)
 from .tasks.grading import Grading
 
 log = logging.getLogger("ecomsft")
@@ -115,7 +115,7 @@ def train_retrieval(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
     created = not resume and is_main_process()
     ks = sorted(set(cfg.task.ks))
-    try:
+    with removed_on_failure(partial, created):
         splits, data_info = read_pair_splits(cfg, require_labels=False)
         grading = Grading.from_config(cfg.task, splits["train"]["label"]) if "label" in splits["train"] else None
         if cfg.data.catalog:
@@ -147,10 +147,6 @@ def train_retrieval(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_set,
                                              loss=MultipleNegativesRankingLoss(model),
                                              callbacks=[TimeBudget(cfg.training.max_seconds)] if cfg.training.max_seconds else None)
-    except BaseException:
-        if created and partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-        raise
 
     train_started = time.perf_counter()
     train_keeping_checkpoints(trainer, partial, resume)

@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,17 @@ class RunResult:
 
 def is_finished_run(folder: Path) -> bool:
     return (folder / RUN_MARKER).is_file() and (folder / "model").is_dir()
+
+
+@contextmanager
+def removed_on_failure(partial: Path, created: bool):
+    """A run's set-up: if it fails, the ``.partial`` folder it created is removed (nothing half-written stays)."""
+    try:
+        yield
+    except BaseException:
+        if created and partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
 
 
 def prepare_output(folder: str, overwrite: bool, resume: bool) -> tuple[Path, Path]:
@@ -284,7 +296,7 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
     started = time.perf_counter()
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
     created = not resume and is_main_process()
-    try:
+    with removed_on_failure(partial, created):
         splits, data_info = read_splits(cfg)
         labels = LabelSet.from_labels(splits["train"]["label"], cfg.task.multi_label)
         _check_labels(splits, labels, cfg)
@@ -318,10 +330,6 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
             class_loss=ClassLoss.from_config(cfg.training, datasets["train"]["labels"], len(labels), labels.multi_label),
             sample_weights=_sample_weights(cfg, datasets["train"], labels),
         )
-    except BaseException:
-        if created and partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
-        raise
 
     embedding_before = model.get_input_embeddings().weight.detach().clone()
     train_started = time.perf_counter()
