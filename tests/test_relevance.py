@@ -300,3 +300,8 @@ def test_blend_with_the_zero_shot_encoder(tiny_model_dir, pairs_csv, tmp_path):
     expected = blend["cross_encoder"] * plain + blend["zero_shot_cosine"] * cosine_pair_scores(ranker.zero_shot, queries, products) + blend["bias"]
     assert np.allclose(ranker.score(queries, products), expected, atol=1e-4)
     assert "score_blend" in pd.read_csv(result.run_dir / "predictions.csv")
+
+
+def test_compare_refuses_ranking_tasks(tmp_path):
+    code, _, stderr = run_cli("compare", "--data", tmp_path / "pairs.csv", "--set", "task.type=relevance")
+    assert code == 2 and "ecomsft runs" in stderr

@@ -79,6 +79,9 @@ def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
 
 def compare(cfg: RunConfig, candidates: list[str], output: str | Path) -> pd.DataFrame:
     """Train and evaluate each candidate; write leaderboard.csv, leaderboard.png and report.html."""
+    if cfg.task.type != "classification":
+        raise EcomsftError(f"compare ranks classifiers; for task '{cfg.task.type}', train each model with "
+                           f"--task {cfg.task.type} and compare their NDCG with: ecomsft runs")
     names = [c.strip() for c in candidates if c.strip()]
     if not names:
         raise EcomsftError("no candidates: pass --models A,B,...")
