@@ -16,6 +16,9 @@ _LAZY = {
     "RunConfig": ("ecomsft.config", "RunConfig"),
     "build_config": ("ecomsft.config", "build_config"),
     "evaluate": ("ecomsft.evaluation", "evaluate"),
+    "Ranker": ("ecomsft.inference.ranker", "Ranker"),
+    "Index": ("ecomsft.inference.index", "Index"),
+    "build_index": ("ecomsft.inference.index", "build_index"),
 }
 
 __all__ = ["EcomsftError", *_LAZY]
