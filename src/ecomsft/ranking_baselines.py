@@ -101,12 +101,12 @@ def zero_shot_encoder():
 
 
 def score_baselines(train, test, grading, ks: list[int], seed: int, corpus=None,
-                    calibration_rows: int = 2000) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+                    calibration_rows: int = 2000, test_cosines=None) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
     """BM25, zero-shot cosine and the training mean on ``test``'s queries: (metrics, test scores).
 
     ``corpus``: product texts that set BM25's document frequencies (default: the products of both
     frames). Numeric grades also get RMSE/MAE, through a line fitted on up to ``calibration_rows``
-    training rows.
+    training rows. ``test_cosines``: the zero-shot cosines of ``test``'s rows when already computed.
     """
     from .ranking_metrics import pointwise_report, ranking_report
 
@@ -123,7 +123,8 @@ def score_baselines(train, test, grading, ks: list[int], seed: int, corpus=None,
     results: dict[str, dict] = {}
     scores: dict[str, np.ndarray] = {}
     for name, scorer in scorers.items():
-        scores[name] = scorer(test["text"], test["text_pair"])
+        given = test_cosines if name == "zero_shot_cosine" else None
+        scores[name] = np.asarray(given) if given is not None else scorer(test["text"], test["text_pair"])
         results[name], _ = ranking_report(test["text"], gains, relevant, scores[name], ks)
         if not grading.named:
             a, b = fit_grade_line(scorer(sample["text"], sample["text_pair"]), sample_values)

@@ -137,7 +137,7 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
 
         corpus = pd.concat([part["text_pair"] for part in splits.values()])
         baselines, baseline_scores = score_baselines(splits["train"], splits["test"], head.grading, ks, cfg.training.seed,
-                                                     corpus=corpus)
+                                                     corpus=corpus, test_cosines=cosines["test"] if head.blend else None)
 
     def save_model(model_dir) -> None:
         trainer.model.config.ecomsft_task = "relevance"
