@@ -91,7 +91,7 @@ def compare(cfg: RunConfig, candidates: list[str], output: str | Path) -> pd.Dat
     folders = [_folder_name(n) for n in names]
     if len(set(folders)) != len(folders):
         raise EcomsftError("two candidates map to the same folder name; rename one of them")
-    from .run import read_splits
+    from .data.frame_splits import read_splits
 
     # The data is checked once, before any candidate: a bad file is an error, not a row per model.
     splits, _ = read_splits(cfg)

@@ -78,6 +78,10 @@ class DataConfig(_Strict):
     drop_conflicts: bool = Field(default=True, description="drop texts that carry different labels")
     max_samples: int | None = Field(default=None, gt=0, description="stratified sample of the data first")
     cache_tokenized: bool = Field(default=True, description="keep tokenized splits on disk for the next run ($ECOMSFT_CACHE)")
+    memory_mapped: bool | Literal["auto"] = Field(
+        default="auto", description="read the data as memory-mapped Arrow files, for data larger than memory "
+        "(single-label classification); auto: when a data file is 256 MB or more")
+    num_proc: int | None = Field(default=None, gt=0, description="memory-mapped data: tokenizing processes (None: one per core, up to 8)")
 
     @model_validator(mode="after")
     def _ratios(self) -> "DataConfig":

@@ -18,17 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from . import speed
 from .config import RunConfig
-from .losses import ClassLoss
-from .data.examples import Examples, load_examples
 from .data.labels import LabelSet
-from .data.quality import drop_duplicates, duplicate_report, overlap
-from .data.splitting import stratified_split
 from .distributed import is_main_process
 from .errors import EcomsftError
+from .losses import ClassLoss
 from .metrics import apply_temperature, expected_calibration_error, fit_temperature, full_report, tune_threshold
 from .models.resolve import resolve_model
 from .models.vocab import adapt_vocabulary
@@ -81,67 +77,6 @@ def prepare_output(folder: str, overwrite: bool, resume: bool) -> tuple[Path, Pa
     return output, partial
 
 
-def read_splits(cfg: RunConfig) -> tuple[dict[str, pd.DataFrame], dict]:
-    data = cfg.data
-    read = dict(
-        text_column=data.text_column,
-        text_pair_column=data.text_pair_column,
-        label_column=data.label_column,
-        multi_label=cfg.task.multi_label,
-        label_delimiter=data.label_delimiter,
-        empty_text=data.empty_text,
-        encoding=data.encoding,
-    )
-    train: Examples = load_examples(data.train, **read)
-    info: dict = {"train_source": train.source, "encoding": train.encoding, "dropped_empty": train.dropped_empty}
-    for note in train.notes:
-        log.warning(note)
-    info["duplicates"] = duplicate_report(train.frame)
-    frame = train.frame
-    if data.deduplicate:
-        frame = drop_duplicates(frame, data.drop_conflicts)
-        info["dropped_duplicates"] = len(train.frame) - len(frame)
-    if data.max_samples and len(frame) > data.max_samples:
-        frame, _, _ = stratified_split(frame, 0.0, 1 - data.max_samples / len(frame), cfg.training.seed)
-    given = {name: getattr(data, name) for name in ("valid", "test") if getattr(data, name)}
-    splits = {}
-    if given:
-        splits["train"] = frame
-        for name, source in given.items():
-            examples = load_examples(source, **read)
-            for note in examples.notes:
-                log.warning(note)
-            splits[name] = examples.frame
-        if "valid" not in splits:
-            splits["train"], splits["valid"], _ = stratified_split(frame, data.valid_ratio, 0.0, cfg.training.seed)
-        if "test" not in splits:
-            splits["train"], _, splits["test"] = stratified_split(splits["train"], 0.0, data.test_ratio, cfg.training.seed)
-    else:
-        splits["train"], splits["valid"], splits["test"] = stratified_split(
-            frame, data.valid_ratio, data.test_ratio, cfg.training.seed
-        )
-    if cfg.augment.copies:
-        from .data.augment import augment_frame
-
-        before = len(splits["train"])
-        splits["train"] = augment_frame(splits["train"], cfg.augment.rates(), cfg.augment.copies, cfg.training.seed)
-        info["augmented_rows"] = len(splits["train"]) - before
-    info["sizes"] = {name: len(part) for name, part in splits.items()}
-    info["overlap_with_train"] = {name: overlap(splits["train"], splits[name]) for name in ("valid", "test")}
-    return splits, info
-
-
-def _check_labels(splits: dict[str, pd.DataFrame], labels: LabelSet, cfg: RunConfig) -> None:
-    if len(labels) < 2:
-        raise EcomsftError(
-            f"the training data has a single class ({', '.join(labels.names) or 'none'}); a classifier needs two or more",
-            where=cfg.data.train,
-        )
-    for name in ("valid", "test"):
-        source = getattr(cfg.data, name) or cfg.data.train
-        labels.encode(splits[name]["label"].tolist(), source)
-
-
 def _model_limit(tokenizer, model_config) -> int:
     limit = getattr(tokenizer, "model_max_length", None) or 10**9
     if limit > 100_000:
@@ -165,21 +100,6 @@ def versions() -> dict[str, str]:
         "datasets": datasets.__version__,
         "scikit-learn": sklearn.__version__,
     }
-
-
-def _predictions_frame(frame: pd.DataFrame, probs: np.ndarray, labels: LabelSet, threshold: float) -> pd.DataFrame:
-    out = pd.DataFrame({"text": frame["text"].to_numpy()})
-    if "text_pair" in frame:
-        out["text_pair"] = frame["text_pair"].to_numpy()
-    if labels.multi_label:
-        out["gold"] = ["|".join(v) for v in frame["label"]]
-        out["predicted"] = ["|".join(n for n, p in zip(labels.names, row) if p >= threshold) for row in probs]
-    else:
-        out["gold"] = frame["label"].to_numpy()
-        out["predicted"] = [labels.names[i] for i in probs.argmax(axis=1)]
-    for i, name in enumerate(labels.names):
-        out[f"prob_{name}"] = np.round(probs[:, i], 6)
-    return out
 
 
 def train_keeping_checkpoints(trainer, partial: Path, resume: bool) -> None:
@@ -216,7 +136,7 @@ def adapt_model(cfg: RunConfig, tokenizer, model, train_texts: list[str]):
     return speed.prepare(model, cfg.training, vocab["added_tokens"]), vocab, embedding_lr
 
 
-def finish_run(partial: Path, output: Path, cfg: RunConfig, metrics: dict, predictions: pd.DataFrame | None,
+def finish_run(partial: Path, output: Path, cfg: RunConfig, metrics: dict, predictions,
                save_model, trainer=None) -> RunResult:
     """Write the run folder's files, metrics.json last, and give the folder its name (in the main
     process only, when there are several)."""
@@ -226,7 +146,9 @@ def finish_run(partial: Path, output: Path, cfg: RunConfig, metrics: dict, predi
     (partial / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
     if trainer is not None:
         (partial / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1), encoding="utf-8")
-    if predictions is not None:
+    if callable(predictions):  # written in chunks by its owner (data larger than memory)
+        predictions(partial / "predictions.csv")
+    elif predictions is not None:
         predictions.to_csv(partial / "predictions.csv", index=False)
     shutil.rmtree(partial / "checkpoints", ignore_errors=True)
     # metrics.json is the marker of a finished run: written last, then the folder takes its name.
@@ -246,7 +168,7 @@ def finish_run(partial: Path, output: Path, cfg: RunConfig, metrics: dict, predi
 def predict_logits(trainer, dataset) -> np.ndarray:
     """The trainer's logits for ``dataset``, in its order; batches sorted by length pad little.
     The trainer's metrics are not computed (they may be bound to the validation split)."""
-    order = np.argsort(dataset["length"], kind="stable")
+    order = np.argsort(np.asarray(dataset.with_format("numpy")["length"]), kind="stable")
     compute_metrics, trainer.compute_metrics = trainer.compute_metrics, None
     try:
         logits = trainer.predict(dataset.select(order)).predictions
@@ -262,14 +184,25 @@ def precision_name(trainer) -> str:
     return "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
 
 
-def _sample_weights(cfg: RunConfig, train_dataset, labels: LabelSet):
+def load_splits(cfg: RunConfig):
+    """The classification data: frames in memory, or memory-mapped Arrow files for data larger than
+    memory (``data.memory_mapped``); both offer the same methods."""
+    from .data.arrow_splits import read_arrow_splits, wants_memory_mapped
+    from .data.frame_splits import FrameSplits
+
+    if wants_memory_mapped(cfg):
+        return read_arrow_splits(cfg, progress=cfg.training.progress_bar and is_main_process())
+    return FrameSplits(cfg)
+
+
+def _sample_weights(cfg: RunConfig, train_labels, labels: LabelSet):
     if not cfg.training.balanced_sampling:
         return None
     if labels.multi_label:
         raise EcomsftError("training.balanced_sampling is for single-label classification")
     from .losses import balanced_sample_weights
 
-    return balanced_sample_weights(train_dataset["labels"])
+    return balanced_sample_weights(train_labels)
 
 
 def train(config: RunConfig, *, resume: bool = False) -> RunResult:
@@ -297,9 +230,8 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
     created = not resume and is_main_process()
     with removed_on_failure(partial, created):
-        splits, data_info = read_splits(cfg)
-        labels = LabelSet.from_labels(splits["train"]["label"], cfg.task.multi_label)
-        _check_labels(splits, labels, cfg)
+        data = load_splits(cfg)
+        labels, data_info = data.labels, data.info
         log.info("data: %s", ", ".join(f"{k} {v}" for k, v in data_info["sizes"].items()))
         dup, leak = data_info["duplicates"], data_info["overlap_with_train"]
         if dup.get("exact_duplicates") or dup.get("conflicting_texts") or any(leak.values()):
@@ -314,21 +246,16 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
         set_seed(cfg.training.seed)
         tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         model = classification.build_model(model_path, labels)
-        model, vocab, embedding_lr = adapt_model(cfg, tokenizer, model, splits["train"]["text"].tolist())
+        model, vocab, embedding_lr = adapt_model(cfg, tokenizer, model, data.vocab_texts())
         trainable_parameters, _ = speed.parameter_counts(model)
-
-        datasets = {
-            name: classification.encode(tokenizer, part, labels, cfg.model.max_length, getattr(cfg.data, name, None) or cfg.data.train,
-                                  cache=cfg.data.cache_tokenized)
-            for name, part in splits.items()
-        }
+        datasets = data.encode(tokenizer)
         partial.mkdir(parents=True, exist_ok=True)
         threshold = cfg.task.threshold if cfg.task.threshold is not None else 0.5
         trainer = build_trainer(
             model, tokenizer, datasets["train"], datasets["valid"], cfg.training, str(partial / "checkpoints"),
             classification.metrics_function(labels, threshold), embedding_lr, tracking_dir=partial,
-            class_loss=ClassLoss.from_config(cfg.training, datasets["train"]["labels"], len(labels), labels.multi_label),
-            sample_weights=_sample_weights(cfg, datasets["train"], labels),
+            class_loss=ClassLoss.from_config(cfg.training, data.gold("train"), len(labels), labels.multi_label),
+            sample_weights=_sample_weights(cfg, data.gold("train"), labels),
         )
 
     embedding_before = model.get_input_embeddings().weight.detach().clone()
@@ -343,7 +270,8 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
 
     eval_started = time.perf_counter()
     results: dict = {}
-    gold = {name: classification.gold_array(splits[name]["label"], labels) for name in ("valid", "test") if len(splits[name])}
+    sizes = data.sizes()
+    gold = {name: data.gold(name) for name in ("valid", "test") if sizes[name]}
     probs = {name: predict(name) for name in gold}
     if labels.multi_label and cfg.task.threshold is None and "valid" in probs:
         threshold = tune_threshold(gold["valid"], probs["valid"])
@@ -358,7 +286,7 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
             "test_ece_calibrated": expected_calibration_error(gold["test"], apply_temperature(probs["test"], temperature)),
         }
     eval_seconds = time.perf_counter() - eval_started
-    n_test = len(splits["test"])
+    n_test = sizes["test"]
     timings = {
         "train_seconds": train_seconds,
         "eval_seconds": eval_seconds,
@@ -370,10 +298,11 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
     if cfg.baseline and n_test and is_main_process():
         from .baseline import run_tfidf_lr
 
-        baseline, _ = run_tfidf_lr(
-            splits["train"]["text"], labels.encode(splits["train"]["label"].tolist()),
-            splits["test"]["text"], gold["test"], len(labels), labels.multi_label, threshold, cfg.training.seed,
-        )
+        train_texts, train_y, test_texts, test_y, sampled = data.baseline_inputs()
+        baseline, _ = run_tfidf_lr(train_texts, train_y, test_texts, test_y, len(labels), labels.multi_label, threshold,
+                                   cfg.training.seed)
+        if sampled:
+            baseline["sampled_rows"] = sampled
 
     def save_model(model_dir: Path) -> None:
         trainer.model.config.ecomsft_threshold = threshold
@@ -402,5 +331,8 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
         "versions": versions(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
-    predictions = _predictions_frame(splits["test"], probs["test"], labels, threshold) if n_test else None
-    return finish_run(partial, output, cfg, metrics, predictions, save_model, trainer)
+
+    def predictions(path: Path) -> None:
+        data.write_predictions(path, probs["test"], threshold)
+
+    return finish_run(partial, output, cfg, metrics, predictions if n_test else None, save_model, trainer)

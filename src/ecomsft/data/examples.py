@@ -40,12 +40,13 @@ def load_table(source: str, encoding: str | None = None) -> Table:
     return read_builtin(source) if is_builtin(source) else read_table(source, encoding)
 
 
-def _pick_column(table: Table, wanted: str | None, guesses: tuple[str, ...], role: str, flag: str) -> str:
-    columns = [str(c) for c in table.frame.columns]
+def pick_column(columns: list[str], source: str, wanted: str | None, guesses: tuple[str, ...], role: str, flag: str) -> str:
+    """The column named ``wanted``, else the first of ``guesses`` present (case-insensitive)."""
+    columns = [str(c) for c in columns]
     if wanted is not None:
         if wanted not in columns:
             raise EcomsftError(
-                f"no {role} column '{wanted}' (columns: {', '.join(columns)})", where=table.source
+                f"no {role} column '{wanted}' (columns: {', '.join(columns)})", where=source
             )
         return wanted
     lowered = {c.lower().strip(): c for c in columns}
@@ -54,8 +55,12 @@ def _pick_column(table: Table, wanted: str | None, guesses: tuple[str, ...], rol
             return lowered[guess]
     raise EcomsftError(
         f"cannot tell which column holds the {role} (columns: {', '.join(columns)}); pass {flag}",
-        where=table.source,
+        where=source,
     )
+
+
+def _pick_column(table: Table, wanted: str | None, guesses: tuple[str, ...], role: str, flag: str) -> str:
+    return pick_column(list(table.frame.columns), table.source, wanted, guesses, role, flag)
 
 
 def _is_missing(value) -> bool:

@@ -1,0 +1,130 @@
+"""Classification data that fits in memory: pandas frames, split, checked, encoded.
+
+The other reader, ``arrow_splits.ArrowSplits`` (data larger than memory), offers the same methods,
+so that a classification run does not care which one it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import EcomsftError
+from .examples import Examples, load_examples
+from .labels import LabelSet
+from .quality import drop_duplicates, duplicate_report, overlap
+from .splitting import stratified_split
+
+log = logging.getLogger("ecomsft")
+
+
+def read_splits(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
+    data = cfg.data
+    read = dict(
+        text_column=data.text_column,
+        text_pair_column=data.text_pair_column,
+        label_column=data.label_column,
+        multi_label=cfg.task.multi_label,
+        label_delimiter=data.label_delimiter,
+        empty_text=data.empty_text,
+        encoding=data.encoding,
+    )
+    train: Examples = load_examples(data.train, **read)
+    info: dict = {"train_source": train.source, "encoding": train.encoding, "dropped_empty": train.dropped_empty}
+    for note in train.notes:
+        log.warning(note)
+    info["duplicates"] = duplicate_report(train.frame)
+    frame = train.frame
+    if data.deduplicate:
+        frame = drop_duplicates(frame, data.drop_conflicts)
+        info["dropped_duplicates"] = len(train.frame) - len(frame)
+    if data.max_samples and len(frame) > data.max_samples:
+        frame, _, _ = stratified_split(frame, 0.0, 1 - data.max_samples / len(frame), cfg.training.seed)
+    given = {name: getattr(data, name) for name in ("valid", "test") if getattr(data, name)}
+    splits = {}
+    if given:
+        splits["train"] = frame
+        for name, source in given.items():
+            examples = load_examples(source, **read)
+            for note in examples.notes:
+                log.warning(note)
+            splits[name] = examples.frame
+        if "valid" not in splits:
+            splits["train"], splits["valid"], _ = stratified_split(frame, data.valid_ratio, 0.0, cfg.training.seed)
+        if "test" not in splits:
+            splits["train"], _, splits["test"] = stratified_split(splits["train"], 0.0, data.test_ratio, cfg.training.seed)
+    else:
+        splits["train"], splits["valid"], splits["test"] = stratified_split(
+            frame, data.valid_ratio, data.test_ratio, cfg.training.seed
+        )
+    if cfg.augment.copies:
+        from .augment import augment_frame
+
+        before = len(splits["train"])
+        splits["train"] = augment_frame(splits["train"], cfg.augment.rates(), cfg.augment.copies, cfg.training.seed)
+        info["augmented_rows"] = len(splits["train"]) - before
+    info["sizes"] = {name: len(part) for name, part in splits.items()}
+    info["overlap_with_train"] = {name: overlap(splits["train"], splits[name]) for name in ("valid", "test")}
+    return splits, info
+
+
+def predictions_frame(frame: pd.DataFrame, probs: np.ndarray, labels: LabelSet, threshold: float) -> pd.DataFrame:
+    """predictions.csv's rows: text (and pair), gold, predicted, one probability per class."""
+    out = pd.DataFrame({"text": frame["text"].to_numpy()})
+    if "text_pair" in frame:
+        out["text_pair"] = frame["text_pair"].to_numpy()
+    if labels.multi_label:
+        out["gold"] = ["|".join(v) for v in frame["label"]]
+        out["predicted"] = ["|".join(n for n, p in zip(labels.names, row) if p >= threshold) for row in probs]
+    else:
+        out["gold"] = frame["label"].to_numpy()
+        out["predicted"] = [labels.names[i] for i in probs.argmax(axis=1)]
+    for i, name in enumerate(labels.names):
+        out[f"prob_{name}"] = np.round(probs[:, i], 6)
+    return out
+
+
+class FrameSplits:
+    """train/valid/test frames (columns text, optional text_pair, label) and their label set."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.frames, self.info = read_splits(cfg)
+        self.labels = LabelSet.from_labels(self.frames["train"]["label"], cfg.task.multi_label)
+        if len(self.labels) < 2:
+            raise EcomsftError(
+                f"the training data has a single class ({', '.join(self.labels.names) or 'none'}); a classifier needs two or more",
+                where=cfg.data.train,
+            )
+        for name in ("valid", "test"):
+            self.labels.encode(self.frames[name]["label"].tolist(), self._source(name))
+
+    def _source(self, name: str) -> str:
+        return getattr(self.cfg.data, name, None) or self.cfg.data.train
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(frame) for name, frame in self.frames.items()}
+
+    def vocab_texts(self) -> list[str]:
+        return self.frames["train"]["text"].tolist()
+
+    def encode(self, tokenizer) -> dict:
+        from ..tasks import classification
+
+        return {name: classification.encode(tokenizer, frame, self.labels, self.cfg.model.max_length, self._source(name),
+                                            cache=self.cfg.data.cache_tokenized)
+                for name, frame in self.frames.items()}
+
+    def gold(self, name: str) -> np.ndarray:
+        return np.asarray(self.labels.encode(self.frames[name]["label"].tolist()))
+
+    def baseline_inputs(self) -> tuple[list[str], np.ndarray, list[str], np.ndarray, dict | None]:
+        """(train texts, train ids, test texts, test ids, the sample sizes when sampled: never here)."""
+        train, test = self.frames["train"], self.frames["test"]
+        return train["text"].tolist(), self.gold("train"), test["text"].tolist(), self.gold("test"), None
+
+    def write_predictions(self, path: Path, probs: np.ndarray, threshold: float) -> None:
+        predictions_frame(self.frames["test"], probs, self.labels, threshold).to_csv(path, index=False)
