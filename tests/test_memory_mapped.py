@@ -159,3 +159,15 @@ def test_auto_switches_on_file_size(tmp_path, monkeypatch):
     monkeypatch.setattr(arrow_splits, "AUTO_BYTES", 100)
     assert wants_memory_mapped(cfg)
     assert not wants_memory_mapped(build_config(None, {"data.train": str(data), "data.memory_mapped": False}))
+
+
+def test_empty_text_fail_and_a_bad_byte_past_the_sniffed_megabyte(tiny_model_dir, tmp_path):
+    data = tmp_path / "reviews.csv"
+    data.write_text("review,label\ngood,positive\n  ,negative\nbad,negative\n", encoding="utf-8")
+    with pytest.raises(EcomsftError, match=r"reviews.csv:3 column 'review': empty or whitespace-only text"):
+        read_arrow_splits(_config(tiny_model_dir, data, tmp_path / "out", **{"data.empty_text": "fail"}), progress=False)
+    late = tmp_path / "late.csv"
+    late.write_bytes(b"review,label\n" + b"good review here,positive\nbad review here,negative\n" * 30_000
+                     + "差评,negative\n".encode("utf-16-le"))
+    with pytest.raises(EcomsftError, match=r"late.csv: cannot read the file \(UnicodeDecodeError.*data.encoding"):
+        read_arrow_splits(_config(tiny_model_dir, late, tmp_path / "out"), progress=False)

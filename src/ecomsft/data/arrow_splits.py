@@ -140,7 +140,8 @@ def open_arrow(path: str, *, encoding: str | None = None, text_column: str | Non
     except DatasetGenerationError as err:
         cause = err.__cause__ or err
         message = str(cause).strip().split("\n")[0]
-        raise EcomsftError(f"cannot read the file ({type(cause).__name__}: {message})", where=source) from None
+        hint = "; pass --set data.encoding=NAME" if isinstance(cause, UnicodeDecodeError) else ""
+        raise EcomsftError(f"cannot read the file ({type(cause).__name__}: {message}){hint}", where=source) from None
     except (ValueError, UnicodeDecodeError) as err:
         raise EcomsftError(f"cannot read the file ({type(err).__name__}: {err})", where=source) from None
     if len(dataset) == 0:
@@ -364,6 +365,18 @@ class ArrowSplits:
                 path, index=False, mode="w" if start == 0 else "a", header=start == 0)
 
 
+def _non_empty(file: ArrowFile, found: Scan, empty_text: str) -> np.ndarray:
+    """Rows with text; empty ones are dropped with a warning, or an error under ``data.empty_text: fail``."""
+    dropped = int(found.empty.sum())
+    if dropped:
+        first = int(np.argmax(found.empty))
+        if empty_text == "fail":
+            raise EcomsftError(f"empty or whitespace-only text ({dropped} row(s) in all; set data.empty_text: drop to skip them)",
+                               where=file.where(first, file.text_column))
+        log.warning("%s: dropped %d row(s) with empty text (first at %s)", file.source, dropped, file.where(first))
+    return np.flatnonzero(~found.empty)
+
+
 def read_arrow_splits(cfg, progress: bool = True) -> ArrowSplits:
     """The splits of a memory-mapped run, checked as the small-file path checks them."""
     from .splitting import stratified_split
@@ -378,15 +391,7 @@ def read_arrow_splits(cfg, progress: bool = True) -> ArrowSplits:
     train_file = open_arrow(data.train, **read)
     train_scan = scan(train_file, progress)
     info: dict = {"train_source": train_file.source, "memory_mapped": True, "dropped_empty": int(train_scan.empty.sum())}
-    notes = []
-    if info["dropped_empty"]:
-        if data.empty_text == "fail":
-            raise EcomsftError(f"empty or whitespace-only text ({info['dropped_empty']} row(s) in all; set data.empty_text: drop "
-                               "to skip them)", where=train_file.where(int(np.argmax(train_scan.empty)), train_file.text_column))
-        notes.append(f"{train_file.source}: dropped {info['dropped_empty']} row(s) with empty text "
-                     f"(first at {train_file.where(int(np.argmax(train_scan.empty)))})")
-    keep = ~train_scan.empty
-    kept = np.flatnonzero(keep)
+    kept = _non_empty(train_file, train_scan, data.empty_text)
     dup_keep, info["duplicates"] = duplicates(train_scan.hashes[kept], train_scan.codes[kept], data.drop_conflicts)
     if data.deduplicate:
         info["dropped_duplicates"] = int((~dup_keep).sum())
@@ -420,9 +425,7 @@ def read_arrow_splits(cfg, progress: bool = True) -> ArrowSplits:
         if name in given:
             other = open_arrow(given[name], **read)
             other_scan = scan(other, progress)
-            if other_scan.empty.any():
-                notes.append(f"{other.source}: dropped {int(other_scan.empty.sum())} row(s) with empty text")
-            rows[name] = np.flatnonzero(~other_scan.empty)
+            rows[name] = _non_empty(other, other_scan, data.empty_text)
             mapped = np.array([labels.index.get(n, -1) for n in other_scan.names], dtype=np.int64)[other_scan.codes[rows[name]]]
             unknown = np.flatnonzero(mapped < 0)
             if len(unknown):
@@ -437,8 +440,6 @@ def read_arrow_splits(cfg, progress: bool = True) -> ArrowSplits:
             hashes[name] = train_scan.hashes[rows[name]]
     info["sizes"] = {name: len(r) for name, r in rows.items()}
     info["overlap_with_train"] = {name: overlap(hashes["train"], hashes[name]) for name in ("valid", "test")}
-    for note in notes:
-        log.warning(note)
     return ArrowSplits(cfg, files, rows, codes, labels, info)
 
 
