@@ -296,13 +296,6 @@ def tokenized(file: ArrowFile, rows: np.ndarray, name: str, tokenizer, max_lengt
     return result
 
 
-def column(dataset, name: str) -> np.ndarray:
-    """One column of a contiguous Arrow dataset as a numpy array, without a Python list in between."""
-    if getattr(dataset, "_indices", None) is not None:
-        dataset = dataset.flatten_indices()
-    return dataset.data.column(name).to_numpy()
-
-
 @dataclass
 class ArrowSplits:
     """Train/valid/test as row indices into memory-mapped files, with the methods of
