@@ -82,6 +82,19 @@ def _quiet_datasets():
         ds_logging.set_verbosity(before)
 
 
+@contextmanager
+def _progress_bars(enabled: bool):
+    """datasets' own progress bars (conversion, checking, tokenizing), on or off for a block."""
+    from datasets.utils import logging as ds_logging
+
+    before = ds_logging.is_progress_bar_enabled()
+    (ds_logging.enable_progress_bar if enabled else ds_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (ds_logging.enable_progress_bar if before else ds_logging.disable_progress_bar)()
+
+
 def _sniff_encoding(path: Path) -> str:
     with open(path, "rb") as handle:
         head = handle.read(1 << 20)
@@ -167,55 +180,48 @@ class Scan:
     names: list[str]
 
 
-def scan(file: ArrowFile, progress: bool = True) -> Scan:
-    """One pass over the text and label columns, in batches; only small arrays stay in memory."""
-    from tqdm.auto import tqdm
+_MISSING, _LIST = "", "\x00"  # label marks of a row without a label, and of a list of labels
 
-    n = len(file.dataset)
-    hashes = np.empty(n, dtype=np.uint64)
-    empty = np.empty(n, dtype=bool)
-    codes = np.empty(n, dtype=np.int32)
-    code_of: dict = {}  # raw label value -> code (raw values repeat, names are made once per value)
-    names: list[str] = []
-    name_code: dict[str, int] = {}
-    columns = [c for c in (file.text_column, file.pair_column, file.label_column) if c]
-    start = 0
-    with tqdm(total=n, desc=f"checking {Path(file.source).name}", unit=" rows", disable=not progress or None) as bar:
-        for batch in file.dataset.select_columns(columns).iter(batch_size=SCAN_BATCH):
-            texts = [_text(v) for v in batch[file.text_column]]
-            keys = [t.strip() for t in texts]
-            is_empty = [not k for k in keys]
-            if file.pair_column:
-                pairs = [_text(v) for v in batch[file.pair_column]]
-                is_empty = [e or not p.strip() for e, p in zip(is_empty, pairs)]
-                keys = [k + "\x1f" + p.strip() for k, p in zip(keys, pairs)]
-            stop = start + len(texts)
-            hashes[start:stop] = [int.from_bytes(hashlib.blake2b(k.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
-                                  for k in keys]
-            empty[start:stop] = is_empty
-            for i, raw in enumerate(batch[file.label_column]):
-                key = raw if not isinstance(raw, (list, dict)) else repr(raw)
-                code = code_of.get(key)
-                if code is None:
-                    if _is_missing(raw):
-                        code = -1
-                    elif isinstance(raw, (list, dict)):
-                        raise EcomsftError("a list of labels in a single-label task; memory-mapped data is single-label",
-                                           where=file.where(start + i, file.label_column))
-                    else:
-                        name = _label_name(raw)
-                        code = name_code.setdefault(name, len(names))
-                        if code == len(names):
-                            names.append(name)
-                    code_of[key] = code
-                codes[start + i] = code
-            start = stop
-            bar.update(len(texts))
-    missing = np.flatnonzero(codes < 0)
-    if len(missing):
-        raise EcomsftError(f"empty label ({len(missing)} row(s) in all); fill or remove them",
-                           where=file.where(int(missing[0]), file.label_column))
-    return Scan(hashes, empty, codes, names)
+
+def _marks(batch: dict, text_col: str, pair_col: str | None, label_col: str) -> dict:
+    """Per row: a 64-bit hash of the stripped text (and pair), whether it is empty, the label's name."""
+    keys = [_text(v).strip() for v in batch[text_col]]
+    empty = [not k for k in keys]
+    if pair_col:
+        pairs = [_text(v).strip() for v in batch[pair_col]]
+        empty = [e or not p for e, p in zip(empty, pairs)]
+        keys = [k + "\x1f" + p for k, p in zip(keys, pairs)]
+    hashes = [int.from_bytes(hashlib.blake2b(k.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little", signed=True)
+              for k in keys]
+    labels = [_MISSING if _is_missing(v) else _LIST if isinstance(v, (list, dict)) else _label_name(v) for v in batch[label_col]]
+    return {"hash": hashes, "empty": empty, "label": labels}
+
+
+def scan(file: ArrowFile, num_proc: int = 1) -> Scan:
+    """One pass over the text and label columns by ``Dataset.map`` in ``num_proc`` processes, cached
+    like tokenization; this process then reads only the small columns it wrote (a hash, a flag and a
+    label name per row), never the texts, so the file's pages stay out of its memory."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from datasets import Features, Value
+
+    columns = (file.text_column, file.pair_column, file.label_column)
+    fingerprint = hashlib.sha256(repr((file.dataset._fingerprint, "marks-1", columns)).encode()).hexdigest()[:32]
+    processes = max(1, min(num_proc, len(file.dataset) // 50_000))
+    marks = file.dataset.map(_marks, batched=True, batch_size=SCAN_BATCH, fn_kwargs=dict(zip(("text_col", "pair_col", "label_col"), columns)),
+                             num_proc=processes if processes > 1 else None, remove_columns=file.dataset.column_names,
+                             features=Features({"hash": Value("int64"), "empty": Value("bool"), "label": Value("string")}),
+                             new_fingerprint=fingerprint, desc=f"checking {Path(file.source).name}")
+    table = marks.data.table if hasattr(marks.data, "table") else marks.data
+    labels = table.column("label")
+    names = pc.unique(labels).to_pylist()
+    codes = pc.index_in(labels, value_set=pa.array(names, type=pa.string())).to_numpy().astype(np.int32)
+    for mark, message in ((_LIST, "a list of labels in a single-label task; memory-mapped data is single-label"),
+                          (_MISSING, "empty label ({n} row(s) in all); fill or remove them")):
+        if mark in names:
+            rows = np.flatnonzero(codes == names.index(mark))
+            raise EcomsftError(message.format(n=len(rows)), where=file.where(int(rows[0]), file.label_column))
+    return Scan(table.column("hash").to_numpy(), table.column("empty").to_numpy(zero_copy_only=False), codes, names)
 
 
 def duplicates(hashes: np.ndarray, codes: np.ndarray, drop_conflicts: bool) -> tuple[np.ndarray, dict]:
@@ -308,18 +314,27 @@ class ArrowSplits:
     labels: LabelSet
     info: dict
     encoded: dict = field(default_factory=dict)
+    progress: bool = True
 
     def sizes(self) -> dict[str, int]:
         return {name: len(rows) for name, rows in self.rows.items()}
 
-    def _sample(self, name: str, n: int) -> tuple[list[str], np.ndarray]:
-        """(texts, label ids) of up to ``n`` random rows of a split, in file order (reads stay sequential)."""
-        rows, codes = self.rows[name], self.codes[name]
-        if len(rows) > n:
-            pick = np.sort(np.random.default_rng(self.cfg.training.seed).choice(len(rows), n, replace=False))
-            rows, codes = rows[pick], codes[pick]
-        file = self.files[name]
-        return [_text(v) for v in file.dataset.select(rows)[file.text_column]], codes
+    def _sample(self, name: str, n: int, block: int = 100) -> tuple[list[str], np.ndarray]:
+        """(texts, label ids) of about ``n`` rows of a split: random blocks of ``block`` neighbouring rows,
+        so that the read touches few pages of the file (random single rows would touch most of them).
+        Once tokenized, the test split's texts come from its own small file, which kept them."""
+        positions = np.arange(len(self.rows[name]))
+        if len(positions) > n:
+            block = max(1, min(block, n))
+            rng = np.random.default_rng(self.cfg.training.seed)
+            starts = np.sort(rng.choice(len(positions) // block, max(1, n // block), replace=False)) * block
+            positions = (starts[:, None] + np.arange(block)).ravel()
+        if name in self.encoded and "text" in self.encoded[name].column_names:
+            texts = self.encoded[name].select(positions)["text"]
+        else:
+            file = self.files[name]
+            texts = [_text(v) for v in file.dataset.select(self.rows[name][positions])[file.text_column]]
+        return list(texts), self.codes[name][positions]
 
     def vocab_texts(self) -> list[str]:
         """A sample of the training texts: enough to find the pieces the vocabulary lacks."""
@@ -328,7 +343,7 @@ class ArrowSplits:
     def encode(self, tokenizer) -> dict:
         label_ids = self.labels.label2id
         num_proc = self.cfg.data.num_proc or default_num_proc()
-        with main_process_first():
+        with main_process_first(), _progress_bars(self.progress):
             self.encoded = {name: tokenized(self.files[name], rows, name, tokenizer, self.cfg.model.max_length, label_ids,
                                             name == "test", num_proc)
                             for name, rows in self.rows.items()}
@@ -372,6 +387,13 @@ def _non_empty(file: ArrowFile, found: Scan, empty_text: str) -> np.ndarray:
 
 def read_arrow_splits(cfg, progress: bool = True) -> ArrowSplits:
     """The splits of a memory-mapped run, checked as the small-file path checks them."""
+    with _progress_bars(progress):
+        splits = _read_arrow_splits(cfg)
+    splits.progress = progress
+    return splits
+
+
+def _read_arrow_splits(cfg) -> ArrowSplits:
     from .splitting import stratified_split
 
     data = cfg.data
@@ -382,7 +404,8 @@ def read_arrow_splits(cfg, progress: bool = True) -> ArrowSplits:
     read = dict(encoding=data.encoding, text_column=data.text_column, text_pair_column=data.text_pair_column,
                 label_column=data.label_column)
     train_file = open_arrow(data.train, **read)
-    train_scan = scan(train_file, progress)
+    num_proc = data.num_proc or default_num_proc()
+    train_scan = scan(train_file, num_proc)
     info: dict = {"train_source": train_file.source, "memory_mapped": True, "dropped_empty": int(train_scan.empty.sum())}
     kept = _non_empty(train_file, train_scan, data.empty_text)
     dup_keep, info["duplicates"] = duplicates(train_scan.hashes[kept], train_scan.codes[kept], data.drop_conflicts)
@@ -417,7 +440,7 @@ def read_arrow_splits(cfg, progress: bool = True) -> ArrowSplits:
     for name in ("valid", "test"):
         if name in given:
             other = open_arrow(given[name], **read)
-            other_scan = scan(other, progress)
+            other_scan = scan(other, num_proc)
             rows[name] = _non_empty(other, other_scan, data.empty_text)
             mapped = np.array([labels.index.get(n, -1) for n in other_scan.names], dtype=np.int64)[other_scan.codes[rows[name]]]
             unknown = np.flatnonzero(mapped < 0)
