@@ -1,7 +1,7 @@
 """Peak memory of `ecomsft train` on data larger than memory: memory-mapped Arrow path at 100k, 1M and
 5M generated rows, and the in-memory pandas path on the same files (as far as it fits) for a ratio.
 
-    .venv/bin/python benchmarks/large_data.py                      # the README table (about 40 minutes here)
+    .venv/bin/python benchmarks/large_data.py                      # the README table (about 80 minutes here, cores shared)
     .venv/bin/python benchmarks/large_data.py --rows 100000 --pandas-rows 100000   # a quick look
 
 How rows are generated: each row joins two real reviews of the same label, drawn at random (with
