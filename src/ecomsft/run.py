@@ -249,13 +249,14 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
         model, vocab, embedding_lr = adapt_model(cfg, tokenizer, model, data.vocab_texts())
         trainable_parameters, _ = speed.parameter_counts(model)
         datasets = data.encode(tokenizer)
+        train_ids = data.gold("train")
         partial.mkdir(parents=True, exist_ok=True)
         threshold = cfg.task.threshold if cfg.task.threshold is not None else 0.5
         trainer = build_trainer(
             model, tokenizer, datasets["train"], datasets["valid"], cfg.training, str(partial / "checkpoints"),
             classification.metrics_function(labels, threshold), embedding_lr, tracking_dir=partial,
-            class_loss=ClassLoss.from_config(cfg.training, data.gold("train"), len(labels), labels.multi_label),
-            sample_weights=_sample_weights(cfg, data.gold("train"), labels),
+            class_loss=ClassLoss.from_config(cfg.training, train_ids, len(labels), labels.multi_label),
+            sample_weights=_sample_weights(cfg, train_ids, labels),
         )
 
     embedding_before = model.get_input_embeddings().weight.detach().clone()

@@ -37,7 +37,7 @@ from .examples import (
     pick_column,
 )
 from .labels import LabelSet
-from .reading import TEXT_FORMATS, decode_bytes
+from .reading import TEXT_FORMATS, sniff_file_encoding
 
 log = logging.getLogger("ecomsft")
 
@@ -64,8 +64,9 @@ def default_num_proc() -> int:
 
 
 def cache_dir() -> str:
-    base = os.environ.get("ECOMSFT_CACHE") or Path.home() / ".cache" / "ecomsft"
-    return str(Path(base) / "datasets")
+    from .token_cache import ecomsft_cache
+
+    return str(ecomsft_cache() / "datasets")
 
 
 @contextmanager
@@ -93,14 +94,6 @@ def _progress_bars(enabled: bool):
         yield
     finally:
         (ds_logging.enable_progress_bar if before else ds_logging.disable_progress_bar)()
-
-
-def _sniff_encoding(path: Path) -> str:
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 20)
-    if len(head) == 1 << 20 and b"\n" in head:  # never cut a multi-byte character
-        head = head[: head.rindex(b"\n") + 1]
-    return decode_bytes(head, str(path))[1]
 
 
 @dataclass
@@ -138,7 +131,7 @@ def open_arrow(path: str, *, encoding: str | None = None, text_column: str | Non
     options: dict = {}
     first_line: int | None = None
     if kind == "csv":
-        encoding = encoding or _sniff_encoding(file)
+        encoding = encoding or sniff_file_encoding(file)
         with open(file, encoding=encoding, newline="") as handle:
             header = pd.read_csv(handle, sep=TEXT_FORMATS[suffix], nrows=0, dtype=str).columns
         # Every column read as text, as the small-file reader does: a label "1" stays "1", not 1.0.

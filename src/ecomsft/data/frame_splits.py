@@ -119,7 +119,9 @@ class FrameSplits:
                 for name, frame in self.frames.items()}
 
     def gold(self, name: str) -> np.ndarray:
-        return np.asarray(self.labels.encode(self.frames[name]["label"].tolist()))
+        from ..tasks.classification import gold_array
+
+        return gold_array(self.frames[name]["label"], self.labels)
 
     def baseline_inputs(self) -> tuple[list[str], np.ndarray, list[str], np.ndarray, dict | None]:
         """(train texts, train ids, test texts, test ids, the sample sizes when sampled: never here)."""

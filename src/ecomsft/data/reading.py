@@ -71,6 +71,16 @@ def decode_bytes(raw: bytes, source: str, encoding: str | None = None) -> tuple[
     )
 
 
+def sniff_file_encoding(path: Path) -> str:
+    """The encoding of a file too big to read whole, from its first megabyte."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 20)
+    # Cut at the last newline so that a multi-byte character is never split.
+    if len(head) == 1 << 20 and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]
+    return decode_bytes(head, str(path))[1]
+
+
 _PANDAS_LINE = re.compile(r"line (\d+)")
 
 

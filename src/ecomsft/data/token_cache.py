@@ -24,9 +24,13 @@ from pathlib import Path
 log = logging.getLogger("ecomsft")
 
 
+def ecomsft_cache() -> Path:
+    """``$ECOMSFT_CACHE``, default ``~/.cache/ecomsft``: every cache of ecomsft lives below it."""
+    return Path(os.environ.get("ECOMSFT_CACHE") or Path.home() / ".cache" / "ecomsft")
+
+
 def cache_root() -> Path:
-    base = os.environ.get("ECOMSFT_CACHE") or Path.home() / ".cache" / "ecomsft"
-    return Path(base) / "tokenized"
+    return ecomsft_cache() / "tokenized"
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

@@ -16,21 +16,12 @@ import numpy as np
 import pandas as pd
 
 from ..data.examples import examples_from_table
-from ..data.reading import TEXT_FORMATS, Table, decode_bytes, read_table
+from ..data.reading import TEXT_FORMATS, Table, read_table, sniff_file_encoding
 from ..errors import EcomsftError
 from .predictor import Predictor
 
 APPENDABLE = {".csv", ".tsv", ".jsonl"}
 WRITERS = APPENDABLE | {".parquet"}
-
-
-def _sniff_encoding(path: Path) -> str:
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 20)
-    # Cut at the last newline so that a multi-byte character is never split.
-    if len(head) == 1 << 20 and b"\n" in head:
-        head = head[: head.rindex(b"\n") + 1]
-    return decode_bytes(head, str(path))[1]
 
 
 def count_rows(path: Path) -> int | None:
@@ -55,7 +46,7 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Table]:
         raise EcomsftError("file not found", where=source)
     done = 0
     if suffix in TEXT_FORMATS:
-        encoding = _sniff_encoding(path)
+        encoding = sniff_file_encoding(path)
         try:
             reader = pd.read_csv(path, sep=TEXT_FORMATS[suffix], dtype=str, keep_default_na=False,
                                  na_values=[], encoding=encoding, chunksize=chunk_rows)
@@ -67,7 +58,7 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Table]:
         except pd.errors.ParserError as err:
             raise EcomsftError(f"malformed row ({str(err).split('. ', 1)[-1].strip()})", where=source) from None
     elif suffix in {".jsonl", ".ndjson"}:
-        encoding = _sniff_encoding(path)
+        encoding = sniff_file_encoding(path)
         records, first = [], 0
         with open(path, encoding=encoding) as handle:
             for number, line in enumerate(handle, start=1):
