@@ -26,6 +26,9 @@ def test_two_processes_match_one(tiny_model_dir, tmp_path):
     predictions = pd.read_csv(tmp_path / "two" / "predictions.csv")
     assert len(predictions) == two["data"]["sizes"]["test"]  # gathered from both, no duplicates, none lost
     assert (predictions["text"].to_numpy() == pd.read_csv(tmp_path / "one" / "predictions.csv")["text"].to_numpy()).all()
+    # The same training loss (the mean over the global batch), not twice it (transformers #47688).
+    first_loss = [json.loads((tmp_path / name / "training_log.json").read_text())[0]["loss"] for name in ("one", "two")]
+    assert 0.8 < first_loss[1] / first_loss[0] < 1.25, first_loss
     assert two["test"]["accuracy"] >= 0.9 and abs(two["test"]["accuracy"] - one["test"]["accuracy"]) <= 0.1
 
 

@@ -40,3 +40,32 @@ def test_auto_precision_on_a_cpu_follows_its_matrix_units(monkeypatch):
     assert training.precision_flags("bf16") == {"bf16": True}
     with pytest.raises(EcomsftError, match="fp16 needs a CUDA GPU"):
         training.precision_flags("fp16")
+
+
+def _first_step(tiny_model_dir, tmp_path, batch_size: int, accumulation: int, class_loss=None) -> dict:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    torch.manual_seed(0)  # the same new classification head each time
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_model_dir, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ids = [[2, *range(5, 5 + n % 7 + 1), 3] for n in range(16)]
+    data = Dataset.from_dict({"input_ids": ids, "length": [len(i) for i in ids], "labels": [n % 3 % 2 for n in range(16)]})
+    cfg = TrainingConfig(batch_size=batch_size, gradient_accumulation_steps=accumulation, max_steps=1, logging_steps=1,
+                         group_by_length=False, progress_bar=False)
+    trainer = build_trainer(model, tokenizer, data, None, cfg, str(tmp_path / f"b{batch_size}"), None, class_loss=class_loss)
+    trainer.train()
+    return trainer.state.log_history[0]
+
+
+def test_accumulated_micro_batches_give_the_gradient_of_the_whole_batch(tiny_model_dir, tmp_path):
+    """One step of batch 8 against batch 4 x 2 accumulation steps (the same rows, no dropout): the same
+    loss and gradient norm. Before MeanLossTrainer both came out twice as large (transformers #47688),
+    and so did every step's gradient under ``--nproc 2``."""
+    import pytest
+
+    from ecomsft.losses import ClassLoss
+
+    for class_loss in (None, ClassLoss(focal_gamma=2.0)):  # the model's cross-entropy, and focal loss
+        whole = _first_step(tiny_model_dir, tmp_path, 8, 1, class_loss)
+        accumulated = _first_step(tiny_model_dir, tmp_path, 4, 2, class_loss)
+        assert accumulated["loss"] == pytest.approx(whole["loss"], rel=1e-4)
+        assert accumulated["grad_norm"] == pytest.approx(whole["grad_norm"], rel=1e-3)

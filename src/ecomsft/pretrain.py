@@ -160,14 +160,14 @@ def _load_mlm(model_path: str):
 
 def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
     """Run masked-LM pretraining as ``cfg`` says; returns its metrics (also in ``<output>/metrics.json``)."""
-    from transformers import AutoTokenizer, DataCollatorForLanguageModeling, Trainer, set_seed
+    from transformers import AutoTokenizer, DataCollatorForLanguageModeling, set_seed
 
     from .baseline import cjk_share
     from .models.resolve import resolve_model
     from .models.vocab import adapt_vocabulary
     from .run import prepare_output, removed_on_failure, train_keeping_checkpoints
     from .tracking import tracking_callbacks
-    from .training import TimeBudget, training_arguments
+    from .training import MeanLossTrainer, TimeBudget, training_arguments
 
     started = time.perf_counter()
     output, partial = prepare_output(cfg.output, cfg.overwrite, resume)
@@ -195,7 +195,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
         args = training_arguments(cfg.training, str(partial / "checkpoints"), len(train_set), has_valid=True,
                                   remove_unused_columns=False, group_by_length=False)
         callbacks = tracking_callbacks(partial) + ([TimeBudget(cfg.training.max_seconds)] if cfg.training.max_seconds else [])
-        trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
+        trainer = MeanLossTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
                           processing_class=tokenizer, data_collator=collator, callbacks=callbacks)
 
     def held_out_loss() -> float:

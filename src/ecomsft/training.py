@@ -57,7 +57,24 @@ class TimeBudget(TrainerCallback):
         return control
 
 
-class ClassificationTrainer(Trainer):
+class MeanLossTrainer(Trainer):
+    """The Trainer for models whose loss is the mean over their micro-batch (sequence classification,
+    BERT's masked LM, ecomsft's class-weighted and focal losses): the loss is divided by the gradient
+    accumulation steps and averaged over processes, so that a step's gradient is the mean over the
+    global batch whatever the accumulation or process count.
+
+    The Trainer takes any model whose ``forward`` has ``**kwargs`` to normalize its loss by the
+    global item count itself, so it neither divides by the accumulation steps nor undoes the mean over
+    processes; the heads above accept the count but ignore it, and their gradients grew with
+    ``gradient_accumulation_steps`` x processes (transformers issue #47688; still so in 5.24).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model_accepts_loss_kwargs = False
+
+
+class ClassificationTrainer(MeanLossTrainer):
     """The Trainer with two differences: evaluation keeps the dataset's order, and the input
     embeddings may learn at their own rate.
 
