@@ -37,7 +37,8 @@ from .examples import (
     pick_column,
 )
 from .labels import LabelSet
-from .reading import TEXT_FORMATS, sniff_file_encoding
+from .reading import TEXT_FORMATS, RowPlaces, sniff_file_encoding
+from .token_cache import datasets_progress_bars
 
 log = logging.getLogger("ecomsft")
 
@@ -83,33 +84,16 @@ def _quiet_datasets():
         ds_logging.set_verbosity(before)
 
 
-@contextmanager
-def _progress_bars(enabled: bool):
-    """datasets' own progress bars (conversion, checking, tokenizing), on or off for a block."""
-    from datasets.utils import logging as ds_logging
-
-    before = ds_logging.is_progress_bar_enabled()
-    (ds_logging.enable_progress_bar if enabled else ds_logging.disable_progress_bar)()
-    try:
-        yield
-    finally:
-        (ds_logging.enable_progress_bar if before else ds_logging.disable_progress_bar)()
-
-
 @dataclass
-class ArrowFile:
+class ArrowFile(RowPlaces):
     """One data file as a memory-mapped ``datasets.Dataset`` and the columns that matter in it."""
 
     dataset: object
     source: str
-    first_line: int | None  # file line of row 0 (1 after a CSV header, 0 for JSONL), None for Parquet
+    first_line: int | None
     text_column: str
     pair_column: str | None
     label_column: str
-
-    def where(self, row: int, column: str | None = None) -> str:
-        place = f"{self.source}:{row + self.first_line + 1}" if self.first_line is not None else f"{self.source} row {row + 1}"
-        return f"{place} column '{column}'" if column else place
 
 
 def open_arrow(path: str, *, encoding: str | None = None, text_column: str | None = None,
@@ -336,7 +320,7 @@ class ArrowSplits:
     def encode(self, tokenizer) -> dict:
         label_ids = self.labels.label2id
         num_proc = self.cfg.data.num_proc or default_num_proc()
-        with main_process_first(), _progress_bars(self.progress):
+        with main_process_first(), datasets_progress_bars(self.progress):
             self.encoded = {name: tokenized(self.files[name], rows, name, tokenizer, self.cfg.model.max_length, label_ids,
                                             name == "test", num_proc)
                             for name, rows in self.rows.items()}
@@ -380,7 +364,7 @@ def _non_empty(file: ArrowFile, found: Scan, empty_text: str) -> np.ndarray:
 
 def read_arrow_splits(cfg, progress: bool = True) -> ArrowSplits:
     """The splits of a memory-mapped run, checked as the small-file path checks them."""
-    with _progress_bars(progress):
+    with datasets_progress_bars(progress):
         splits = _read_arrow_splits(cfg)
     splits.progress = progress
     return splits

@@ -23,19 +23,27 @@ BINARY_FORMATS = {".parquet", ".pq", ".xlsx", ".xls"}
 SUPPORTED = sorted(set(TEXT_FORMATS) | JSON_FORMATS | BINARY_FORMATS)
 
 
-@dataclass
-class Table:
-    """A table read from one source, with what is needed to point at its rows in messages."""
+class RowPlaces:
+    """Points at a row of a file in messages ("file:line column 'x'"); needs ``source`` and
+    ``first_line``: the file line of row 0 (1 after a CSV header, 0 for JSONL), None where lines
+    mean nothing (Parquet, Excel)."""
 
-    frame: pd.DataFrame
     source: str
-    encoding: str | None
-    # The file line of row 0 (1 after a CSV header, 0 for JSONL); None where lines mean nothing.
     first_line: int | None
 
     def where(self, row: int, column: str | None = None) -> str:
         place = f"{self.source}:{row + self.first_line + 1}" if self.first_line is not None else f"{self.source} row {row + 1}"
         return f"{place} column '{column}'" if column else place
+
+
+@dataclass
+class Table(RowPlaces):
+    """A table read from one source, with what is needed to point at its rows in messages."""
+
+    frame: pd.DataFrame
+    source: str
+    encoding: str | None
+    first_line: int | None
 
 
 def decode_bytes(raw: bytes, source: str, encoding: str | None = None) -> tuple[str, str]:

@@ -19,6 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger("ecomsft")
@@ -73,7 +74,8 @@ def cached(key: str, build: Callable[[], "datasets.Dataset"]):  # noqa: F821
     tmp = folder.with_name(f".{key}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        _quietly(dataset.save_to_disk, str(tmp))
+        with datasets_progress_bars(False):  # a save of a few seconds is not long work
+            dataset.save_to_disk(str(tmp))
         tmp.rename(folder)
     except OSError as err:  # disk full, read-only home, or another run won the race: work uncached
         shutil.rmtree(tmp, ignore_errors=True)
@@ -83,14 +85,14 @@ def cached(key: str, build: Callable[[], "datasets.Dataset"]):  # noqa: F821
     return load_from_disk(str(folder))
 
 
-def _quietly(fn, *args):
-    """Run ``fn`` without the datasets progress bar (a save of a few seconds is not long work)."""
+@contextmanager
+def datasets_progress_bars(enabled: bool):
+    """datasets' own progress bars (conversion, checking, tokenizing, saving), on or off for a block."""
     from datasets.utils import logging as ds_logging
 
-    enabled = ds_logging.is_progress_bar_enabled()
-    ds_logging.disable_progress_bar()
+    before = ds_logging.is_progress_bar_enabled()
+    (ds_logging.enable_progress_bar if enabled else ds_logging.disable_progress_bar)()
     try:
-        return fn(*args)
+        yield
     finally:
-        if enabled:
-            ds_logging.enable_progress_bar()
+        (ds_logging.enable_progress_bar if before else ds_logging.disable_progress_bar)()
