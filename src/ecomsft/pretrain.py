@@ -196,7 +196,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
                                   remove_unused_columns=False, group_by_length=False)
         callbacks = tracking_callbacks(partial) + ([TimeBudget(cfg.training.max_seconds)] if cfg.training.max_seconds else [])
         trainer = MeanLossTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=valid_set,
-                          processing_class=tokenizer, data_collator=collator, callbacks=callbacks)
+                                  processing_class=tokenizer, data_collator=collator, callbacks=callbacks)
 
     def held_out_loss() -> float:
         # The same masks before and after training, so that the two losses compare.
