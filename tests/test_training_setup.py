@@ -1,5 +1,6 @@
 """How the Trainer is put together: optimizer groups, early stopping, evaluation order."""
 
+import pytest
 import torch
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, EarlyStoppingCallback
@@ -26,8 +27,6 @@ def test_embedding_rate_early_stopping_and_sequential_eval(tiny_model_dir, tmp_p
 
 
 def test_auto_precision_on_a_cpu_follows_its_matrix_units(monkeypatch):
-    import pytest
-
     from ecomsft import training
     from ecomsft.errors import EcomsftError
 
@@ -60,8 +59,6 @@ def test_accumulated_micro_batches_give_the_gradient_of_the_whole_batch(tiny_mod
     """One step of batch 8 against batch 4 x 2 accumulation steps (the same rows, no dropout): the same
     loss and gradient norm. Before MeanLossTrainer both came out twice as large (transformers #47688),
     and so did every step's gradient under ``--nproc 2``."""
-    import pytest
-
     from ecomsft.losses import ClassLoss
 
     for class_loss in (None, ClassLoss(focal_gamma=2.0)):  # the model's cross-entropy, and focal loss

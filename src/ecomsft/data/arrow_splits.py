@@ -38,7 +38,7 @@ from .examples import (
 )
 from .labels import LabelSet
 from .reading import TEXT_FORMATS, RowPlaces, sniff_file_encoding
-from .token_cache import datasets_progress_bars
+from .token_cache import datasets_progress_bars, ecomsft_cache, tokenizer_fingerprint
 
 log = logging.getLogger("ecomsft")
 
@@ -65,8 +65,6 @@ def default_num_proc() -> int:
 
 
 def cache_dir() -> str:
-    from .token_cache import ecomsft_cache
-
     return str(ecomsft_cache() / "datasets")
 
 
@@ -233,8 +231,6 @@ def tokenized(file: ArrowFile, rows: np.ndarray, name: str, tokenizer, max_lengt
     """Rows ``rows`` of ``file`` tokenized into a contiguous Arrow file of their own (reused when
     the same data, rows, tokenizer and length limit come again)."""
     from datasets import Features, Sequence, Value
-
-    from .token_cache import tokenizer_fingerprint
 
     text_col, pair_col, label_col = file.text_column, file.pair_column, file.label_column
     digest = hashlib.sha256()
