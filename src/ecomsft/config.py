@@ -98,7 +98,12 @@ class ModelConfig(_Strict):
     unk_threshold: float = Field(default=0.02, ge=0.0, le=1.0, description="'auto' extends above this unk rate")
     new_token_min_count: int = Field(default=2, ge=1)
     max_new_tokens: int = Field(default=8000, ge=0)
-    new_embedding_init: Literal["mean", "cooccurrence"] = "cooccurrence"
+    new_embedding_init: Literal["mean", "cooccurrence", "gloss", "gloss_topk"] = Field(
+        default="cooccurrence", description="how added rows start: the mean row, placed by co-occurrence, or from "
+        "the model's embeddings of their English dictionary glosses (gloss_topk: WECHSEL's top-k mix)")
+    add_words: bool = Field(default=False, description="when extending, also add frequent multi-character jieba words as tokens")
+    word_min_count: int = Field(default=5, ge=1, description="add_words: a word's least count in the training texts")
+    max_new_words: int = Field(default=5000, ge=0, description="add_words: at most this many words, most frequent first")
 
 
 class TrainingConfig(_Strict):

@@ -7,9 +7,19 @@ frequent ones are added as tokens, with new embedding rows to be learnt during f
 
 from __future__ import annotations
 
+import logging
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import AddedToken
+
+from ..errors import EcomsftError
+from .gloss import gloss_rows, gloss_topk_rows, load_glosses
+
+log = logging.getLogger("ecomsft")
 
 
 @dataclass
@@ -63,37 +73,103 @@ def unknown_pieces(tokenizer, texts: Iterable[str]) -> Counter:
     return counts
 
 
+CJK_WORD = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}$")
+
+
+def frequent_words(texts: Iterable[str], min_count: int, max_words: int, known: set[str]) -> list[str]:
+    """The most frequent multi-character Chinese words of ``texts`` (jieba's accurate mode) that the
+    vocabulary does not hold yet, most frequent first."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(word for word in jieba.lcut(text) if CJK_WORD.match(word))
+    return [word for word, n in counts.most_common() if n >= min_count and word not in known][:max_words]
+
+
+@dataclass
+class Extension:
+    """What ``extend_vocabulary`` added, and how each new row started."""
+    characters: list[str]
+    words: list[str]
+    init_counts: dict[str, int]
+
+    @property
+    def added(self) -> list[str]:
+        return self.characters + self.words
+
+
 def extend_vocabulary(
-    tokenizer, model, texts: Iterable[str], min_count: int, max_new: int, init: str = "cooccurrence"
-) -> list[str]:
-    """Add the frequent unknown pieces as tokens and give the model embedding rows for them.
+    tokenizer, model, texts: Iterable[str], min_count: int, max_new: int, init: str = "cooccurrence",
+    add_words: bool = False, word_min_count: int = 5, max_new_words: int = 5000,
+) -> Extension:
+    """Add the frequent unknown pieces (and, with ``add_words``, frequent whole words) as tokens and
+    give the model embedding rows for them.
 
     ``init="mean"``: the new rows start at the mean of the old ones (``mean_resizing``).
     ``init="cooccurrence"``: they start where their contexts in ``texts`` place them, see
-    ``cooccurrence_embeddings``; rows it cannot place keep the mean start.
+    ``cooccurrence_embeddings``. ``init="gloss"`` / ``"gloss_topk"``: from the model's embeddings of
+    their English dictionary glosses (``gloss.py``). Rows a method cannot place fall back to
+    co-occurrence, then to the mean start.
     """
     texts = list(texts)
     counts = unknown_pieces(tokenizer, texts)
-    new = [piece for piece, n in counts.most_common(max_new) if n >= min_count]
-    if not new:
-        return []
+    characters = [piece for piece, n in counts.most_common(max_new) if n >= min_count]
+    words: list[str] = []
+    if add_words:
+        if not getattr(tokenizer, "is_fast", False):
+            raise EcomsftError(f"model.add_words needs a fast (Rust) tokenizer to hold added words; this model's is "
+                               f"{type(tokenizer).__name__}: set model.add_words=false")
+        words = frequent_words(texts, word_min_count, max_new_words, set(tokenizer.get_vocab()) | set(characters))
+        if not words:
+            log.info("vocabulary: no frequent Chinese words in the training texts, none added as tokens")
+    if not characters and not words:
+        return Extension([], [], {})
     old_size = len(tokenizer)
-    tokenizer.add_tokens(new)
-    model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
-    if init == "cooccurrence":
+    tokenizer.add_tokens(characters)
+    # Words are matched on the raw text: BERT's normalizer puts spaces between Chinese characters,
+    # so a normalized added word could never match. Added tokens are matched longest first.
+    tokenizer.add_tokens([AddedToken(word, normalized=False) for word in words])
+    # The added tokens' own text: the backend's id_to_token gives a normalized token with its padding spaces.
+    added = tokenizer.added_tokens_decoder
+    new_tokens = [added[i].content for i in range(old_size, len(tokenizer))]
+    try:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    except NotImplementedError as err:
+        raise EcomsftError(f"this model cannot take new tokens ({err}): set model.extend_vocab=never") from None
+    weight = model.get_input_embeddings().weight
+    placed: dict[int, np.ndarray] = {}
+    init_counts = {"gloss": 0, "cooccurrence": 0, "mean": 0}
+    if init in ("gloss", "gloss_topk"):
+        glosses = load_glosses()
+        if glosses:
+            old_rows = weight.detach()[:old_size].float().cpu().numpy()
+            if init == "gloss":
+                found, rows = gloss_rows(tokenizer, old_rows, new_tokens, glosses)
+            else:
+                found, rows = gloss_topk_rows(model, tokenizer, old_rows, new_tokens, glosses, old_size)
+            placed.update((old_size + position, row) for position, row in zip(found, rows))
+            init_counts["gloss"] = len(found)
+    if init != "mean" and len(placed) < len(new_tokens):
+        ids, vectors = cooccurrence_embeddings(tokenizer, weight.detach().float().cpu().numpy(), texts, old_size)
+        fallback = {int(i): v for i, v in zip(ids, vectors) if int(i) not in placed}
+        placed.update(fallback)
+        init_counts["cooccurrence"] = len(fallback)
+    init_counts["mean"] = len(new_tokens) - len(placed)
+    if placed:
         import torch
 
-        weight = model.get_input_embeddings().weight
-        new_ids, vectors = cooccurrence_embeddings(tokenizer, weight.detach().cpu().numpy(), texts, old_size)
-        if len(new_ids):
-            with torch.no_grad():
-                weight[torch.as_tensor(new_ids)] = torch.as_tensor(vectors, dtype=weight.dtype, device=weight.device)
-    return new
+        ids = sorted(placed)
+        with torch.no_grad():
+            weight[torch.as_tensor(ids)] = torch.as_tensor(np.stack([placed[i] for i in ids]), dtype=weight.dtype,
+                                                           device=weight.device)
+    return Extension(characters, words, {name: n for name, n in init_counts.items() if n})
 
 
 def cooccurrence_embeddings(
     tokenizer, embeddings, texts: list[str], old_size: int, window: int = 2, dims: int = 96,
-    max_vocab: int = 8000, ridge: float = 1.0,
+    max_vocab: int = 20000, ridge: float = 1.0,
 ):
     """Starting vectors for the tokens with ids >= ``old_size``, placed by the company they keep.
 
@@ -104,7 +180,6 @@ def cooccurrence_embeddings(
     new ones. Characters used alike ('好' and '棒') so start alike, in the model's own space,
     instead of all at one mean vector.
     """
-    import numpy as np
     from scipy import sparse
     from sklearn.utils.extmath import randomized_svd
 
@@ -157,8 +232,13 @@ def adapt_vocabulary(tokenizer, model, texts: list[str], cfg) -> dict:
     """Measure the unknown-token rate of ``texts`` and, as ``cfg`` (a ``ModelConfig``) says, extend
     the vocabulary. Returns what happened, for a run's metrics."""
     before = coverage(tokenizer, texts)
-    report = {"unk_rate_before": before.unk_rate, "added_tokens": 0}
+    report = {"unk_rate_before": before.unk_rate, "tokens_per_text_before": before.tokens / max(len(texts), 1),
+              "added_tokens": 0}
     if cfg.extend_vocab == "always" or (cfg.extend_vocab == "auto" and before.unk_rate > cfg.unk_threshold):
-        added = extend_vocabulary(tokenizer, model, texts, cfg.new_token_min_count, cfg.max_new_tokens, cfg.new_embedding_init)
-        report.update(added_tokens=len(added), unk_rate_after=coverage(tokenizer, texts).unk_rate)
+        extension = extend_vocabulary(tokenizer, model, texts, cfg.new_token_min_count, cfg.max_new_tokens,
+                                      cfg.new_embedding_init, cfg.add_words, cfg.word_min_count, cfg.max_new_words)
+        after = coverage(tokenizer, texts)
+        report.update(added_tokens=len(extension.added), added_characters=len(extension.characters),
+                      added_words=len(extension.words), new_rows_init=extension.init_counts,
+                      unk_rate_after=after.unk_rate, tokens_per_text_after=after.tokens / max(len(texts), 1))
     return report
