@@ -21,9 +21,9 @@ from pathlib import Path
 
 VARIANTS = {
     "as is": {"model.extend_vocab": "never"},
-    "mean": {"model.new_embedding_init": "mean"},
-    "co-occurrence": {"model.new_embedding_init": "cooccurrence"},
-    "gloss": {"model.new_embedding_init": "gloss"},
+    "mean": {"model.new_embedding_init": "mean", "model.add_words": False},
+    "co-occurrence": {"model.new_embedding_init": "cooccurrence", "model.add_words": False},
+    "gloss": {"model.new_embedding_init": "gloss", "model.add_words": False},
     "words": {"model.new_embedding_init": "cooccurrence", "model.add_words": True},
     "gloss + words": {"model.new_embedding_init": "gloss", "model.add_words": True},
     "gloss_topk + words": {"model.new_embedding_init": "gloss_topk", "model.add_words": True},

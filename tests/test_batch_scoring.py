@@ -73,3 +73,24 @@ def test_bad_outputs(predictor, big_input, tmp_path):
         predict_file(predictor, big_input, tmp_path / "nope" / "o.csv")
     with pytest.raises(EcomsftError, match="--resume needs a csv"):
         predict_file(predictor, big_input, tmp_path / "o.parquet", resume=True)
+
+
+def test_corrupt_resume_state_is_a_clear_error(predictor, big_input, tmp_path, monkeypatch):
+    real = predictor.predict_proba
+    calls = {"n": 0}
+
+    def failing(texts, pairs=None, progress=None):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(texts, pairs)
+
+    monkeypatch.setattr(predictor, "predict_proba", failing)
+    out = tmp_path / "out.csv"
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(predictor, big_input, out, chunk_rows=40)
+    state = tmp_path / ".out.csv.state.json"
+    assert state.is_file() and not list(tmp_path.glob(".*.tmp"))  # written whole, by rename
+    state.write_text('{"identity": {"input": "x"}, "done": {"chunks": 1', encoding="utf-8")  # cut mid-write
+    with pytest.raises(EcomsftError, match="resume state of the interrupted run is unreadable"):
+        predict_file(predictor, big_input, out, chunk_rows=40, resume=True)

@@ -27,6 +27,24 @@ def test_gbk_file_is_read_correctly(tmp_path):
     assert table.frame["label"].tolist() == ["正面", "负面"]
 
 
+def test_cp1252_file_is_not_taken_for_gb18030(tmp_path):
+    path = tmp_path / "fr.csv"
+    reviews = ["Crème brûlée délicieuse", "Très déçu du modèle", "Qualité supérieure, livraison rapide"]
+    path.write_bytes(("text,label\n" + "".join(f'"{t}",{i % 2}\n' for i, t in enumerate(reviews))).encode("cp1252"))
+    table = read_table(path)
+    assert table.frame["text"].tolist() == reviews
+    assert table.encoding.replace("_", "").lower() not in {"gb18030", "gbk", "gb2312", "big5"}
+
+
+def test_gbk_titles_with_latin_model_names_stay_gbk(tmp_path):
+    path = tmp_path / "titles.csv"
+    titles = ["飞利浦电动牙刷HX6730", "Apple iPhone 15 手机 256GB", "小米Redmi Note 12 Pro 黑色"]
+    path.write_bytes(("text,label\n" + "".join(f"{t},a\n" for t in titles)).encode("gbk"))
+    table = read_table(path)
+    assert table.encoding == "gb18030"
+    assert table.frame["text"].tolist() == titles
+
+
 def test_utf8_bom_is_stripped(tmp_path):
     path = tmp_path / "bom.csv"
     path.write_bytes("\ufefftext,label\n好,1\n".encode("utf-8"))

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ecomsft.errors import EcomsftError
+
 from .conftest import make_pairs, run_cli, tiny_overrides
 
 
@@ -305,3 +307,13 @@ def test_blend_with_the_zero_shot_encoder(tiny_model_dir, pairs_csv, tmp_path):
 def test_compare_refuses_ranking_tasks(tmp_path):
     code, _, stderr = run_cli("compare", "--data", tmp_path / "pairs.csv", "--set", "task.type=relevance")
     assert code == 2 and "ecomsft runs" in stderr
+
+
+def test_hard_negative_sampler_never_loops():
+    from ecomsft.retrieval_run import training_pairs
+
+    frame = pd.DataFrame({"text": ["q1", "q2"], "text_pair": ["drill", "drill"], "negative": ["", "drill"]})
+    pairs = training_pairs(frame, None, ["drill", "drill", "hose"], seed=0)
+    assert pairs["negative"] == ["hose", "hose"]
+    with pytest.raises(EcomsftError, match="no hard negative can be drawn"):
+        training_pairs(frame, None, ["drill", "drill", "drill"], seed=0)  # every product equals the positive

@@ -68,7 +68,9 @@ def test_python_api_predict_keeps_order(finished_run):
 def test_cli_predict_texts_and_file(finished_run, tmp_path):
     code, out, err = run_cli("predict", finished_run.run_dir, "great product love it")
     assert code == 0, err
-    assert "positive" in out or "negative" in out
+    [expected] = ecomsft.load(finished_run.run_dir).predict(["great product love it"])
+    assert out.split()[0] == expected["label"] and out.rstrip().endswith("great product love it")
+    assert f"positive={expected['probabilities']['positive']:.3f}" in out
     source = tmp_path / "in.csv"
     pd.DataFrame({"id": [7, 8, 9], "review": ["love it", "", "awful broken"]}).to_csv(source, index=False)
     code, out, err = run_cli("predict", finished_run.run_dir, "--input", source, "--output", tmp_path / "out.csv")

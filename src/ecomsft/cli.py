@@ -117,10 +117,9 @@ def print_run_summary(result) -> None:
     )
     vocab = metrics["model"]
     if vocab.get("added_tokens"):
-        console.print(
-            f"vocabulary: {vocab['added_tokens']} tokens added; unknown-token rate "
-            f"{100 * vocab['unk_rate_before']:.1f}% -> {100 * vocab['unk_rate_after']:.1f}%"
-        )
+        from .models.vocab import describe_extension
+
+        console.print(f"vocabulary: {describe_extension(vocab)}")
     console.print(f"run folder: [bold]{result.run_dir}[/bold] (open report.html first)")
     console.print(f"predict with: ecomsft predict {result.run_dir} \"some review text\"")
 

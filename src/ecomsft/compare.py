@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import run_folder
 from .config import RunConfig, build_config, flatten_config
 from .errors import EcomsftError
 
@@ -96,7 +97,8 @@ def compare(cfg: RunConfig, candidates: list[str], output: str | Path) -> pd.Dat
     # The data is checked once, before any candidate: a bad file is an error, not a row per model.
     splits, _ = read_splits(cfg)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    run_folder.check_replaceable(output, overwrite=True)  # an earlier comparison is written over
+    run_folder.mark(output, "comparison")
     rows = []
     for name, folder in zip(names, folders):
         log.info("compare: %s", name)

@@ -94,14 +94,15 @@ class ModelConfig(_Strict):
     name: str = "minilm"
     max_length: int = Field(default=128, gt=8)
     # Vocabulary extension for text the base vocabulary does not cover (Chinese on an English model).
+    # The defaults (gloss rows, whole words) won benchmarks/vocab_extension.py (README, "Vocabulary extension").
     extend_vocab: Literal["auto", "always", "never"] = "auto"
     unk_threshold: float = Field(default=0.02, ge=0.0, le=1.0, description="'auto' extends above this unk rate")
     new_token_min_count: int = Field(default=2, ge=1)
     max_new_tokens: int = Field(default=8000, ge=0)
     new_embedding_init: Literal["mean", "cooccurrence", "gloss", "gloss_topk"] = Field(
-        default="cooccurrence", description="how added rows start: the mean row, placed by co-occurrence, or from "
+        default="gloss", description="how added rows start: the mean row, placed by co-occurrence, or from "
         "the model's embeddings of their English dictionary glosses (gloss_topk: WECHSEL's top-k mix)")
-    add_words: bool = Field(default=False, description="when extending, also add frequent multi-character jieba words as tokens")
+    add_words: bool = Field(default=True, description="when extending, also add frequent multi-character jieba words as tokens")
     word_min_count: int = Field(default=5, ge=1, description="add_words: a word's least count in the training texts")
     max_new_words: int = Field(default=5000, ge=0, description="add_words: at most this many words, most frequent first")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from typing import Literal
@@ -20,6 +19,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from . import run_folder
 from .config import ModelConfig, TrainingConfig, _Strict, build_config_of
 from .errors import EcomsftError
 
@@ -163,7 +163,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
     from transformers import AutoTokenizer, DataCollatorForLanguageModeling, set_seed
 
     from .baseline import cjk_share
-    from .models.resolve import resolve_model
+    from .models.resolve import loading, resolve_model
     from .models.vocab import adapt_vocabulary
     from .run import prepare_output, removed_on_failure, train_keeping_checkpoints
     from .tracking import tracking_callbacks
@@ -176,10 +176,11 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
         texts = read_corpus(cfg.data)
         model_path = resolve_model(cfg.model.name)
         set_seed(cfg.training.seed)
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        if tokenizer.mask_token is None:
-            raise EcomsftError("the tokenizer has no mask token, so masked-LM pretraining is impossible", where=model_path)
-        model = _load_mlm(model_path)
+        with loading(cfg.model.name):
+            tokenizer = AutoTokenizer.from_pretrained(model_path)
+            if tokenizer.mask_token is None:
+                raise EcomsftError("the tokenizer has no mask token, so masked-LM pretraining is impossible", where=model_path)
+            model = _load_mlm(model_path)
         rng = np.random.default_rng(cfg.training.seed)
         order = rng.permutation(len(texts))
         n_valid = max(1, int(round(cfg.data.valid_ratio * len(texts))))
@@ -234,9 +235,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict:
         shutil.rmtree(partial, ignore_errors=True)
         raise EcomsftError(f"could not save the model ({err.strerror or err}); nothing was written", where=str(output)) from None
     shutil.rmtree(partial / "checkpoints", ignore_errors=True)
-    if output.exists():
-        shutil.rmtree(output)
-    os.replace(partial, output)
+    run_folder.finish(partial, output, "pretrain")
     return metrics
 
 

@@ -19,7 +19,7 @@ from .data.pairs import load_pairs
 from .data.splitting import split_grouped_by_query
 from .distributed import is_main_process
 from .errors import EcomsftError
-from .models.resolve import resolve_model
+from .models.resolve import loading, resolve_model
 from .run import (RunResult, adapt_model, finish_run, precision_name, predict_logits, prepare_output, removed_on_failure,
                   train_keeping_checkpoints, versions)
 from .tasks import relevance
@@ -92,8 +92,9 @@ def train_relevance(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         model_path = resolve_model(cfg.model.name)
         speed.set_threads(cfg.training.threads)
         set_seed(cfg.training.seed)
-        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
-        model = relevance.build_model(model_path, head)
+        with loading(cfg.model.name):
+            tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+            model = relevance.build_model(model_path, head)
         texts = list(dict.fromkeys(splits["train"]["text"].tolist() + splits["train"]["text_pair"].tolist()))
         model, vocab, embedding_lr = adapt_model(cfg, tokenizer, model, texts)
         trainable_parameters, _ = speed.parameter_counts(model)

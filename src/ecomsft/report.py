@@ -17,6 +17,7 @@ import pandas as pd
 
 from .errors import EcomsftError
 from .metrics import apply_temperature
+from .models.vocab import describe_extension
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -214,8 +215,7 @@ def _headline(metrics: dict) -> str:
     timings = metrics["timings"]
     vocab = ""
     if model.get("added_tokens"):
-        vocab = (f" Vocabulary extended by {model['added_tokens']} tokens: unknown-token rate "
-                 f"{100 * model['unk_rate_before']:.1f}% → {100 * model['unk_rate_after']:.1f}%.")
+        vocab = f" Vocabulary: {html.escape(describe_extension(model))}."
     return (
         f'<div class="headline"><b>{html.escape(metrics["task"])}</b> of {len(metrics["labels"])} labels with '
         f'<b>{html.escape(model["name"])}</b> ({model["parameters"] / 1e6:.1f}M parameters). '

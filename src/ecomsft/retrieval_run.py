@@ -21,7 +21,7 @@ from .config import RunConfig
 from .distributed import is_main_process
 from .errors import EcomsftError
 from .inference.index import embed, exact_top_k
-from .models.resolve import resolve_model
+from .models.resolve import loading, resolve_model
 from .models.vocab import adapt_vocabulary
 from .ranking_metrics import pointwise_report, ranking_report, retrieval_report
 from .relevance_run import read_pair_splits
@@ -67,13 +67,19 @@ def training_pairs(frame: pd.DataFrame, grading: Grading | None, catalog: list[s
     columns = {"anchor": frame["text"].tolist(), "positive": frame["text_pair"].tolist()}
     if "negative" in frame:
         rng = np.random.default_rng(seed)
+        products = list(dict.fromkeys(text for text in catalog if text))
         negatives = frame["negative"].tolist()
         for i, value in enumerate(negatives):
-            while not value or value == columns["positive"][i]:
-                value = catalog[int(rng.integers(len(catalog)))]
-                if len(catalog) < 2:
-                    break
-            negatives[i] = value
+            positive = columns["positive"][i]
+            if value and value != positive:
+                continue
+            if len(products) < 2 and (not products or products[0] == positive):
+                raise EcomsftError("no hard negative can be drawn: the catalogue holds no product other than the "
+                                   f"positive '{positive[:60]}'; fill data.negative_column or give a larger catalogue")
+            j = int(rng.integers(len(products)))
+            if products[j] == positive:  # uniform among the other products, drawn once: never loops
+                j = (j + 1 + int(rng.integers(len(products) - 1))) % len(products)
+            negatives[i] = products[j]
         columns["negative"] = negatives
     return Dataset.from_dict(columns)
 
@@ -129,7 +135,8 @@ def train_retrieval(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         data_info["training_pairs"] = len(train_set)
         model_path = resolve_model(cfg.model.name)
         set_seed(cfg.training.seed)
-        model = build_bi_encoder(model_path, cfg.task.shared_towers, cfg.model.max_length)
+        with loading(cfg.model.name):
+            model = build_bi_encoder(model_path, cfg.task.shared_towers, cfg.model.max_length)
         texts = list(dict.fromkeys(list(train_set["anchor"]) + list(train_set["positive"])))
         vocab = {}
         for transformer in _transformers(model):

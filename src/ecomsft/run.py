@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import shutil
 import time
@@ -19,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import speed
+from . import run_folder, speed
 from .config import RunConfig
 from .data.labels import LabelSet
 from .distributed import is_main_process
 from .errors import EcomsftError
 from .losses import ClassLoss
 from .metrics import apply_temperature, expected_calibration_error, fit_temperature, full_report, tune_threshold
-from .models.resolve import resolve_model
-from .models.vocab import adapt_vocabulary
+from .models.resolve import loading, resolve_model
+from .models.vocab import adapt_vocabulary, describe_extension
 from .tasks import classification
 
 log = logging.getLogger("ecomsft")
@@ -66,14 +65,12 @@ def prepare_output(folder: str, overwrite: bool, resume: bool) -> tuple[Path, Pa
     partial = output.with_name(output.name + ".partial")
     if not is_main_process():  # rank 0 checks, clears and writes; the others only compute
         return output, partial
-    if output.exists() and not overwrite:
-        what = "a finished run" if is_finished_run(output) else "files"
-        raise EcomsftError(f"output folder already holds {what}; pass --overwrite or another --output", where=str(output))
+    run_folder.check_replaceable(output, overwrite)
     if resume:
         if not (partial / "checkpoints").is_dir():
             raise EcomsftError("nothing to resume: no interrupted run here", where=str(partial))
-    elif partial.exists():
-        shutil.rmtree(partial)
+    else:
+        run_folder.clear_partial(partial)
     return output, partial
 
 
@@ -127,8 +124,7 @@ def adapt_model(cfg: RunConfig, tokenizer, model, train_texts: list[str]):
         raise EcomsftError(f"max_length {cfg.model.max_length} is above the model's limit of {limit} tokens", where=cfg.model.name)
     vocab = adapt_vocabulary(tokenizer, model, train_texts, cfg.model)
     if vocab["added_tokens"]:
-        log.info("vocabulary: unknown-token rate %.1f%% -> %.1f%% after adding %d tokens",
-                 100 * vocab["unk_rate_before"], 100 * vocab["unk_rate_after"], vocab["added_tokens"])
+        log.info("vocabulary: %s", describe_extension(vocab))
     embedding_lr = cfg.training.embedding_lr
     # Tokens added now, or by `ecomsft pretrain` of this model (its config says how many).
     if embedding_lr is None and (vocab["added_tokens"] or getattr(model.config, "ecomsft_added_tokens", 0)):
@@ -159,9 +155,7 @@ def finish_run(partial: Path, output: Path, cfg: RunConfig, metrics: dict, predi
         write_report(partial, name=output.name)
     except Exception as err:  # the model and metrics are what matter; the report can be re-made
         log.warning("report.html could not be written (%s: %s); retry with: ecomsft report %s", type(err).__name__, err, output)
-    if output.exists():
-        shutil.rmtree(output)
-    os.replace(partial, output)
+    run_folder.finish(partial, output, metrics.get("task", "run"))
     return RunResult(output, metrics)
 
 
@@ -244,8 +238,9 @@ def train_classifier(config: RunConfig, *, resume: bool = False) -> RunResult:
         model_path = resolve_model(cfg.model.name)
         speed.set_threads(cfg.training.threads)
         set_seed(cfg.training.seed)
-        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
-        model = classification.build_model(model_path, labels)
+        with loading(cfg.model.name):
+            tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+            model = classification.build_model(model_path, labels)
         model, vocab, embedding_lr = adapt_model(cfg, tokenizer, model, data.vocab_texts())
         trainable_parameters, _ = speed.parameter_counts(model)
         datasets = data.encode(tokenizer)

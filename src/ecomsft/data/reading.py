@@ -64,19 +64,51 @@ def decode_bytes(raw: bytes, source: str, encoding: str | None = None) -> tuple[
         bad_offset = utf8_error.start
     try:
         # GB18030 is a superset of GBK and GB2312, the encodings of Chinese Windows and shop exports.
-        return raw.decode("gb18030"), "gb18030"
+        text = raw.decode("gb18030")
+        if not _latin_decoded_as_gb18030(text):
+            return text, "gb18030"
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
 
     best = from_bytes(raw).best()
-    if best is not None:
+    guess = best.encoding.replace("_", "").lower() if best is not None else None
+    if guess is not None and guess not in _CHINESE_ENCODINGS | _WESTERN_ENCODINGS:
         return str(best), best.encoding
+    try:
+        # Western European text: on a few short reviews the guesser picks any of the Latin code
+        # pages; the Windows one (a superset of Latin-1's letters, with € and curly quotes) is what
+        # spreadsheets export.
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        if best is not None and guess not in _CHINESE_ENCODINGS:
+            return str(best), best.encoding
     line = raw[:bad_offset].count(b"\n") + 1
     raise EcomsftError(
         "unknown text encoding (not UTF-8 nor GBK/GB18030); pass --set data.encoding=NAME",
         where=f"{source}:{line}",
     )
+
+
+_CHINESE_ENCODINGS = {"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "hz", "cp936", "cp950"}
+_WESTERN_ENCODINGS = {"latin1", "iso88591", "iso88599", "iso885910", "iso885913", "iso885914", "iso885915",
+                      "iso88593", "iso88594", "cp1252", "windows1252", "maclatin", "macroman"}
+_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _latin_decoded_as_gb18030(text: str) -> bool:
+    """True when GB18030 "decoded" a Latin-1/cp1252 file: every accented letter then swallows the
+    byte after it into one CJK character glued to Latin letters ("Cr\u732bme" for "Crème"), whereas
+    real Chinese text keeps its characters next to other characters and punctuation."""
+    places = [m.start() for m in _CJK_CHAR.finditer(text)]
+    if not places:
+        return False
+
+    def latin(i: int) -> bool:
+        return 0 <= i < len(text) and text[i].isascii() and text[i].isalpha()
+
+    glued = sum(1 for i in places if latin(i - 1) or latin(i + 1))
+    return glued > 0.5 * len(places)
 
 
 def sniff_file_encoding(path: Path) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 from ..data.examples import examples_from_table
 from ..data.reading import TEXT_FORMATS, Table, read_table, sniff_file_encoding
 from ..errors import EcomsftError
+from ..run_folder import write_text_atomic
 from .predictor import Predictor
 
 APPENDABLE = {".csv", ".tsv", ".jsonl"}
@@ -139,10 +140,15 @@ def predict_file(
         if suffix not in APPENDABLE:
             raise EcomsftError(f"--resume needs a csv, tsv or jsonl output, not {suffix}", where=str(output))
         if state_file.is_file() and partial.is_file():
-            saved = json.loads(state_file.read_text())
+            try:
+                saved = json.loads(state_file.read_text(encoding="utf-8"))
+                done = {key: int(saved["done"][key]) for key in state}
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                raise EcomsftError("the resume state of the interrupted run is unreadable; run without --resume "
+                                   "to score from the start", where=str(state_file)) from None
             if saved.get("identity") != identity:
                 raise EcomsftError("the interrupted run scored another input or chunk size; run without --resume", where=str(output))
-            state = saved["done"]
+            state = done
     total = count_rows(input)
     bar = _progress_bar(total, progress)
     try:
@@ -198,7 +204,7 @@ def _write_appending(predictor, input, partial, state_file, identity, state, suf
             handle.flush()
             os.fsync(handle.fileno())
             state = {"chunks": index + 1, "rows": state["rows"] + len(frame), "bytes": handle.tell()}
-            state_file.write_text(json.dumps({"identity": identity, "done": state}))
+            write_text_atomic(state_file, json.dumps({"identity": identity, "done": state}))
             scored += len(frame)
             _advance(bar, len(frame), started, scored)
     return state["rows"]

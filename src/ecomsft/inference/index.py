@@ -9,14 +9,13 @@ catalogue holds ``FAISS_FROM`` products or more (less memory per query batch, sa
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .. import run_folder
 from ..errors import EcomsftError
 
 FAISS_FROM = 100_000
@@ -91,15 +90,14 @@ def build_index(run_or_model: str | Path, catalog: str, output: str | Path, *, i
     from ..data.pairs import load_catalog
 
     output = Path(output)
-    if output.exists() and not overwrite:
-        raise EcomsftError("output folder already exists; pass --overwrite or another --output", where=str(output))
+    run_folder.check_replaceable(output, overwrite)
     products = load_catalog(catalog, id_column=id_column, text_column=text_column)
     encoder, encoder_path = load_encoder(run_or_model)
     started = time.perf_counter()
     vectors = embed(encoder, products["text"].tolist(), "document", batch_size, progress)
     seconds = time.perf_counter() - started
     partial = output.with_name(output.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    run_folder.clear_partial(partial)
     partial.mkdir(parents=True)
     np.save(partial / "embeddings.npy", vectors)
     products.to_parquet(partial / "products.parquet", index=False)
@@ -107,9 +105,7 @@ def build_index(run_or_model: str | Path, catalog: str, output: str | Path, *, i
             "dimensions": int(vectors.shape[1]), "embed_seconds": seconds,
             "search": "faiss" if len(products) >= FAISS_FROM and _has_faiss() else "numpy"}
     (partial / INDEX_MARKER).write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
-    if output.exists():
-        shutil.rmtree(output)
-    os.replace(partial, output)
+    run_folder.finish(partial, output, "index")
     return info
 
 

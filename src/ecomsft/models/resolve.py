@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -73,3 +74,27 @@ def resolve_model(name: str) -> str:
         f"is unreachable (tried '{hub_id}' in the local cache and online); download it where there is "
         "network and pass its folder: --model /path/to/model"
     )
+
+
+@contextmanager
+def loading(name: str):
+    """The errors ``from_pretrained`` raises for a model the user named (a hub id that does not
+    exist, a gated or private repository, a folder missing a file), as one line naming it."""
+    from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
+
+    try:
+        yield
+    except GatedRepoError:
+        raise EcomsftError("the model is gated on the Hugging Face hub: accept its terms there and log in "
+                           "(hf auth login), or pass a local folder", where=name) from None
+    except RepositoryNotFoundError:
+        raise EcomsftError("no such model on the Hugging Face hub (or it is private): check the id, "
+                           "or pass a local folder", where=name) from None
+    except EntryNotFoundError as err:
+        raise EcomsftError(f"the model lacks a file it needs ({_first_line(err)})", where=name) from None
+    except OSError as err:
+        raise EcomsftError(f"cannot load the model: {_first_line(err)}", where=name) from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")

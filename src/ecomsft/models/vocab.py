@@ -242,3 +242,20 @@ def adapt_vocabulary(tokenizer, model, texts: list[str], cfg) -> dict:
                       added_words=len(extension.words), new_rows_init=extension.init_counts,
                       unk_rate_after=after.unk_rate, tokens_per_text_after=after.tokens / max(len(texts), 1))
     return report
+
+
+INIT_NAMES = {"gloss": "from dictionary glosses", "cooccurrence": "by co-occurrence", "mean": "at the mean row"}
+
+
+def describe_extension(vocab: dict) -> str:
+    """One line on a run's vocabulary extension (its metrics' ``model`` section), for people."""
+    if "added_words" in vocab:
+        added = f"{vocab['added_characters']:,} characters and {vocab['added_words']:,} words added"
+    else:  # a run folder written before words existed
+        added = f"{vocab['added_tokens']:,} tokens added"
+    starts = ", ".join(f"{n:,} {INIT_NAMES.get(name, name)}" for name, n in (vocab.get("new_rows_init") or {}).items())
+    line = f"{added}{f' ({starts})' if starts else ''}; unknown-token rate " \
+           f"{100 * vocab['unk_rate_before']:.1f}% -> {100 * vocab['unk_rate_after']:.1f}%"
+    if vocab.get("tokens_per_text_after") is not None:
+        line += f", {vocab['tokens_per_text_before']:.1f} -> {vocab['tokens_per_text_after']:.1f} tokens per text"
+    return line

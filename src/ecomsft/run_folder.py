@@ -1,0 +1,80 @@
+"""Folders that ecomsft writes (runs, pretrained models, comparisons, indexes), and the rule that
+guards every deletion: only a folder that ecomsft itself wrote may be replaced.
+
+Every such folder carries a marker file, ``.ecomsft``; folders written before the marker existed
+are recognised by the files that only ecomsft writes together. Anything else is refused with one
+line, ``--overwrite`` or not: a typo in ``--output`` must never delete a user's work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .errors import EcomsftError
+
+MARKER = ".ecomsft"
+# Folders written before the marker: a run or pretrained model, an index, a comparison.
+_LEGACY_SIGNS = (("metrics.json", "model"), ("index.json", "embeddings.npy"), ("leaderboard.csv", "report.html"))
+
+
+def mark(folder: Path, kind: str) -> None:
+    """Mark ``folder`` (created by ecomsft) as ecomsft's own."""
+    from . import __version__
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text(json.dumps({"kind": kind, "ecomsft": __version__}) + "\n", encoding="utf-8")
+
+
+def is_ours(folder: Path) -> bool:
+    if (folder / MARKER).is_file():
+        return True
+    return any(all((folder / name).exists() for name in sign) for sign in _LEGACY_SIGNS)
+
+
+def check_replaceable(folder: Path, overwrite: bool) -> None:
+    """Refuse, in one line, unless ``folder`` is absent or (with ``overwrite``) ecomsft's own."""
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return  # nothing to lose
+    if not folder.is_dir() or not is_ours(folder):
+        what = "a file" if not folder.is_dir() else "files that ecomsft did not write"
+        raise EcomsftError(f"output folder holds {what}; it is never replaced, --overwrite or not: "
+                           "choose another --output", where=str(folder))
+    if not overwrite:
+        raise EcomsftError("output folder already holds a finished run; pass --overwrite or another --output",
+                           where=str(folder))
+
+
+def clear_partial(partial: Path) -> None:
+    """Remove an earlier work folder ``<output>.partial`` of ours (an interrupted run's)."""
+    if not partial.exists():
+        return
+    if partial.is_dir() and not any(partial.iterdir()) or is_ours(partial) or (partial / "checkpoints").is_dir():
+        shutil.rmtree(partial)
+        return
+    raise EcomsftError("a folder of that name that ecomsft did not write is in the way; move it", where=str(partial))
+
+
+def finish(partial: Path, output: Path, kind: str) -> None:
+    """Mark the finished work folder and give it its name, replacing an earlier folder of ours."""
+    mark(partial, kind)
+    if output.exists():
+        if not is_ours(output):  # appeared while we worked: never ours to delete
+            raise EcomsftError(f"output folder appeared meanwhile and is not an ecomsft run; the result is kept in {partial}",
+                               where=str(output))
+        shutil.rmtree(output)
+    os.replace(partial, output)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, then one rename, so a crash
+    never leaves half a file (resume state, metrics) for the next command to trust."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
