@@ -26,6 +26,21 @@ def big_input(tmp_path):
     return path
 
 
+def interrupt_at_chunk(predictor, monkeypatch, chunk: int):
+    """Make ``predictor`` raise KeyboardInterrupt when asked for chunk number ``chunk`` (1-based)."""
+    calls = {"n": 0}
+    real = predictor.predict_proba
+
+    def failing(texts, pairs=None, progress=None):
+        calls["n"] += 1
+        if calls["n"] == chunk:
+            raise KeyboardInterrupt
+        return real(texts, pairs)
+
+    monkeypatch.setattr(predictor, "predict_proba", failing)
+    return real
+
+
 def test_chunked_equals_one_pass_in_every_format(predictor, big_input, tmp_path):
     whole = predict_file(predictor, big_input, tmp_path / "one.csv", chunk_rows=10_000)
     assert whole == 230
@@ -44,16 +59,7 @@ def test_chunked_equals_one_pass_in_every_format(predictor, big_input, tmp_path)
 
 def test_interrupted_and_resumed_gives_the_same_file(predictor, big_input, tmp_path, monkeypatch):
     predict_file(predictor, big_input, tmp_path / "ref.csv", chunk_rows=40)
-    calls = {"n": 0}
-    real = predictor.predict_proba
-
-    def failing(texts, pairs=None, progress=None):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return real(texts, pairs)
-
-    monkeypatch.setattr(predictor, "predict_proba", failing)
+    real = interrupt_at_chunk(predictor, monkeypatch, 4)
     out = tmp_path / "out.csv"
     with pytest.raises(KeyboardInterrupt):
         predict_file(predictor, big_input, out, chunk_rows=40)
@@ -76,16 +82,7 @@ def test_bad_outputs(predictor, big_input, tmp_path):
 
 
 def test_corrupt_resume_state_is_a_clear_error(predictor, big_input, tmp_path, monkeypatch):
-    real = predictor.predict_proba
-    calls = {"n": 0}
-
-    def failing(texts, pairs=None, progress=None):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(texts, pairs)
-
-    monkeypatch.setattr(predictor, "predict_proba", failing)
+    interrupt_at_chunk(predictor, monkeypatch, 2)
     out = tmp_path / "out.csv"
     with pytest.raises(KeyboardInterrupt):
         predict_file(predictor, big_input, out, chunk_rows=40)
