@@ -34,7 +34,7 @@ def main() -> None:
 
     from ecomsft.config import build_config
     from ecomsft.data.splitting import stratified_split
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     out = Path(args.output)
     split = fixed_split(args.data, None, out / "split")

@@ -31,7 +31,7 @@ SHORT_REVIEW = "物流很快，质量不错"
 
 def find_or_train_run(run: str | None) -> Path:
     from ecomsft.quickstart import quickstart_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     if run:
         return Path(run)

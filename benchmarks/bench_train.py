@@ -124,7 +124,7 @@ def run_row(kind: str, extra: dict, args, folder: Path) -> dict:
     count_collated_batches()
     if kind == "ecomsft":
         from ecomsft.config import build_config
-        from ecomsft.run import train as ecomsft_train
+        from ecomsft.runner import run as ecomsft_train
 
         result = ecomsft_train(build_config(None, {
             "data.train": str(folder / "train.csv"), "data.test": str(folder / "test.csv"), "data.valid_ratio": 0.0,

@@ -35,7 +35,7 @@ def main() -> None:
     if not Path(args.data).is_file():
         sys.exit(f"skipped: {args.data} is absent (the shared data sets are not part of a clone)")
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     out = Path(args.output)
     split = fixed_split(args.data, args.samples, out / "split")

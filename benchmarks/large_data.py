@@ -41,7 +41,7 @@ def sample():
         time.sleep(0.2)
 threading.Thread(target=sample, daemon=True).start()
 from ecomsft.config import build_config
-from ecomsft.run import train
+from ecomsft.runner import run as train
 started = time.perf_counter()
 result = train(build_config(None, json.loads(sys.argv[1])))
 seconds = time.perf_counter() - started

@@ -63,8 +63,9 @@ def main() -> None:
         sys.exit(f"skipped: {args.data} is absent (the shared data sets are not part of a clone)")
 
     from ecomsft.config import build_config
-    from ecomsft.pretrain import build_pretrain_config, pretrain
-    from ecomsft.run import train
+    from ecomsft.api import pretrain
+    from ecomsft.tasks.pretraining.config import build_pretrain_config
+    from ecomsft.runner import run as train
 
     out = Path(args.output)
     split = fixed_split(args.data, args.samples, out / "split")
@@ -92,7 +93,7 @@ def main() -> None:
         # The pretraining corpus is the training split only: validation and test stay unseen.
         dapt = pretrain(build_pretrain_config(None, {
             **common, "data.files": [split["train"]], "data.text_column": "review", "model.name": "minilm",
-            "training.max_steps": args.pretrain_steps, "output": str(out / "dapt")}))
+            "training.max_steps": args.pretrain_steps, "output": str(out / "dapt")})).metrics
         dapt_seconds = time.perf_counter() - started  # vocabulary extension included
     if dapt:
         print(json.dumps({"dapt_seconds": dapt_seconds, **{k: dapt.get(k) for k in ("valid_loss", "valid_perplexity")}}), flush=True)

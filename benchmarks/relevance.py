@@ -57,7 +57,7 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     runs = {}
     for task, key, epochs, lr in (("relevance", "cross", args.epochs, args.lr), ("retrieval", "bi", args.bi_epochs, args.bi_lr)):

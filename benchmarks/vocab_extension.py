@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)

@@ -69,14 +69,14 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
-    from ecomsft import cli
+    from ecomsft import cli, render
 
     out, err = io.StringIO(), io.StringIO()
     argv = sys.argv
     sys.argv = ["ecomsft", *map(str, args)]
     code = 0
-    cli.console.file, cli.err_console.file = out, err
-    cli.console.width = cli.err_console.width = 250
+    render.console.file, render.err_console.file = out, err
+    render.console.width = render.err_console.width = 250
     try:
         with redirect_stdout(out), redirect_stderr(err):
             cli.main()
@@ -84,7 +84,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:
         sys.argv = argv
-        cli.console.file, cli.err_console.file = sys.stdout, sys.stderr
+        render.console.file, render.err_console.file = sys.stdout, sys.stderr
     return code, out.getvalue(), err.getvalue()
 
 
@@ -102,7 +102,7 @@ def tiny_overrides(model_dir, data, output, **extra) -> dict:
 def tiny_run(tiny_model_dir, tmp_path_factory):
     """A finished run of the tiny model on separable reviews (English and Chinese)."""
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     folder = tmp_path_factory.mktemp("run")
     data = folder / "reviews.csv"

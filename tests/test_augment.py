@@ -52,7 +52,7 @@ def test_augment_frame_keeps_labels_and_is_deterministic():
 
 def test_train_with_augmentation_and_the_augment_command(tiny_model_dir, reviews_csv, tmp_path):
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     from .conftest import tiny_overrides
 

@@ -159,7 +159,7 @@ def test_run_records_how_rows_started_and_predicts_with_words(tiny_model_dir, tm
 
     import ecomsft
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     from .conftest import make_reviews, tiny_overrides
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 import ecomsft
 from ecomsft.config import build_config
-from ecomsft.run import train
+from ecomsft.runner import run as train
 
 from .conftest import run_cli
 

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
-from ecomsft.losses import ClassLoss, balanced_class_weights, focal_loss
-from ecomsft.run import train
+from ecomsft.training.losses import ClassLoss, balanced_class_weights, focal_loss
+from ecomsft.runner import run as train
 
 from .conftest import make_reviews, tiny_overrides
 
@@ -65,7 +65,7 @@ def test_run_trains_with_the_chosen_loss(tiny_model_dir, tmp_path, extra):
 
 
 def test_balanced_sampling_draws_classes_equally(tiny_model_dir, tmp_path):
-    from ecomsft.losses import balanced_sample_weights
+    from ecomsft.training.losses import balanced_sample_weights
 
     weights = torch.tensor(balanced_sample_weights([0, 0, 0, 0, 1]))
     assert weights.tolist() == [0.25] * 4 + [1.0]
@@ -79,7 +79,7 @@ def test_balanced_sampling_draws_classes_equally(tiny_model_dir, tmp_path):
     result = train(build_config(None, tiny_overrides(tiny_model_dir, data, tmp_path / "run",
                                                      **{"training.balanced_sampling": True, "baseline": False})))
     assert result.metrics["training"]["balanced_sampling"] is True
-    from ecomsft.training import ClassificationTrainer
+    from ecomsft.training.trainer import ClassificationTrainer
 
     trainer = ClassificationTrainer.__new__(ClassificationTrainer)
     trainer.sample_weights = balanced_sample_weights([0, 1, 1])

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from ecomsft.config import build_config
-from ecomsft.data.arrow_splits import duplicates, read_arrow_splits, wants_memory_mapped
+from ecomsft.tasks.classification.arrow_splits import duplicates, read_arrow_splits, wants_memory_mapped
 from ecomsft.data.quality import duplicate_report
 from ecomsft.errors import EcomsftError
-from ecomsft.run import train
+from ecomsft.runner import run as train
 
 from .conftest import make_reviews, run_cli, tiny_overrides
 
@@ -58,7 +58,7 @@ def test_generated_file_trains_with_parallel_tokenization_like_the_pandas_path(t
 
 
 def test_chunked_predictions_and_sampled_baseline(tiny_model_dir, tmp_path, monkeypatch):
-    from ecomsft.data import arrow_splits
+    from ecomsft.tasks.classification import arrow_splits
 
     monkeypatch.setattr(arrow_splits, "SAMPLE_ROWS", 50)
     data = tmp_path / "reviews.csv"
@@ -150,7 +150,7 @@ def test_cli_run_and_options_it_refuses(tiny_model_dir, tmp_path):
 
 
 def test_auto_switches_on_file_size(tmp_path, monkeypatch):
-    from ecomsft.data import arrow_splits
+    from ecomsft.tasks.classification import arrow_splits
 
     data = tmp_path / "reviews.csv"
     make_reviews(50).to_csv(data, index=False)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ecomsft.metrics import full_report, scalar_metrics, tune_threshold
+from ecomsft.evaluation.classification import full_report, scalar_metrics, tune_threshold
 
 
 def test_binary_metrics_by_hand():

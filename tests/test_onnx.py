@@ -28,7 +28,7 @@ def test_onnx_matches_torch(tiny_run):
 
 def test_missing_export_is_explained(tiny_model_dir, tmp_path):
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     from .conftest import make_reviews, tiny_overrides
 

@@ -10,8 +10,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
-from ecomsft.pretrain import WholeWordMaskCollator, build_pretrain_config, pretrain, word_ids_by_jieba
-from ecomsft.run import train
+from ecomsft.api import pretrain
+from ecomsft.tasks.pretraining.config import build_pretrain_config
+from ecomsft.tasks.pretraining.masking import WholeWordMaskCollator, word_ids_by_jieba
+from ecomsft.runner import run as train
 
 from .conftest import run_cli, tiny_overrides
 
@@ -102,7 +104,7 @@ def test_pretrain_bad_input(tiny_model_dir, tmp_path):
 def test_model_without_masked_lm_form(tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from ecomsft.pretrain import _load_mlm
+    from ecomsft.tasks.pretraining.task import load_mlm as _load_mlm
 
     folder = tmp_path / "gpt"
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32)).save_pretrained(folder)

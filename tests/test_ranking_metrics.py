@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from ecomsft.data.splitting import split_grouped_by_query
-from ecomsft.ranking_metrics import (expected_reciprocal_rank, pointwise_report, query_metrics, ranking_report,
+from ecomsft.evaluation.ranking import (expected_reciprocal_rank, pointwise_report, query_metrics, ranking_report,
                                      retrieval_report)
-from ecomsft.tasks.grading import Grading
-from ecomsft.config import TaskConfig
+from ecomsft.models.heads import Grading
+from ecomsft.tasks.relevance.config import RelevanceSection
 
 LOG3 = math.log2(3)
 
@@ -81,10 +81,10 @@ def test_pointwise_report():
 
 
 def test_grading_numeric_and_named():
-    numeric = Grading.from_config(TaskConfig(type="relevance"), [1.0, 2.0, 3.0])
+    numeric = Grading.from_config(RelevanceSection(), [1.0, 2.0, 3.0])
     assert numeric.gain([1.0, 2.0, 3.0]).tolist() == [0.0, 1.0, 3.0]  # 2^(g-1) - 1
     assert numeric.relevant([1.9, 2.0]).tolist() == [False, True]  # the middle of 1..3
-    named = Grading.from_config(TaskConfig(type="relevance", gains={"E": 1.0, "S": 0.1, "I": 0.0}), ["E", "I"])
+    named = Grading.from_config(RelevanceSection(gains={"E": 1.0, "S": 0.1, "I": 0.0}), ["E", "I"])
     assert named.gain(named.values(["E", "S", "I"])).tolist() == [1.0, 0.1, 0.0]
     assert named.relevant(named.values(["E", "S", "I"])).tolist() == [True, True, False]
     assert Grading.from_dict(named.to_dict()) == named

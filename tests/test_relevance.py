@@ -28,7 +28,7 @@ def pairs_csv(tmp_path_factory):
 @pytest.fixture(scope="module")
 def relevance_run(tiny_model_dir, pairs_csv, tmp_path_factory):
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     out = tmp_path_factory.mktemp("relevance") / "run"
     return train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, out)))
@@ -85,7 +85,7 @@ def test_ranker_and_rank_command(relevance_run, pairs_csv, tmp_path):
 
 def test_named_grades_with_a_classification_head(tiny_model_dir, tmp_path):
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     frame = make_pairs(60, seed=1)
     frame["esci"] = np.where(frame["relevance"] >= 2, "Exact", np.where(frame.index % 2 == 0, "Irrelevant", "Complement"))
@@ -104,8 +104,8 @@ def test_pairwise_loss_batches_hold_whole_queries_and_the_loss_ranks(tiny_model_
     import torch
 
     from ecomsft.config import build_config
-    from ecomsft.run import train
-    from ecomsft.training import QueryGroupedSampler, RankingTrainer
+    from ecomsft.runner import run as train
+    from ecomsft.training.trainer import QueryGroupedSampler, RankingTrainer
 
     sampler = QueryGroupedSampler([0, 1, 0, 2, 1, 2, 2], seed=0)
     for _ in range(2):
@@ -136,7 +136,7 @@ def test_pairwise_loss_batches_hold_whole_queries_and_the_loss_ranks(tiny_model_
 @pytest.mark.parametrize("shared", [True, False])
 def test_retrieval_run_index_and_search(tiny_model_dir, pairs_csv, tmp_path, shared):
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     result = train(build_config(None, relevance_overrides(
         tiny_model_dir, pairs_csv, tmp_path / "run", **{"task.type": "retrieval", "task.shared_towers": shared,
@@ -162,7 +162,7 @@ def test_retrieval_run_index_and_search(tiny_model_dir, pairs_csv, tmp_path, sha
 
 def test_retrieval_with_hard_negatives_and_no_grades(tiny_model_dir, tmp_path):
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     frame = make_pairs(40, seed=2)
     frame = frame[frame["relevance"] >= 2].drop(columns=["relevance"])
@@ -233,7 +233,7 @@ def test_duplicate_pairs_with_different_grades(tmp_path):
 
 def test_single_candidate_queries_are_kept_for_pointwise_metrics(tiny_model_dir, tmp_path):
     from ecomsft.config import build_config
-    from ecomsft.run import train
+    from ecomsft.runner import run as train
 
     frame = make_pairs(40, seed=3)
     singles = pd.DataFrame({"search_term": [f"only {i}" for i in range(30)], "product_title": "good great", "relevance": 3.0})
@@ -287,8 +287,8 @@ def test_rank_route_of_the_server(relevance_run, tiny_run):
 def test_blend_with_the_zero_shot_encoder(tiny_model_dir, pairs_csv, tmp_path):
     from ecomsft.config import build_config
     from ecomsft.inference.ranker import Ranker
-    from ecomsft.ranking_baselines import cosine_pair_scores
-    from ecomsft.run import train
+    from ecomsft.evaluation.ranking_baselines import cosine_pair_scores
+    from ecomsft.runner import run as train
 
     result = train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, tmp_path / "run",
                                                           **{"task.blend_zero_shot": True, "training.epochs": 1,
@@ -310,7 +310,7 @@ def test_compare_refuses_ranking_tasks(tmp_path):
 
 
 def test_hard_negative_sampler_never_loops():
-    from ecomsft.retrieval_run import training_pairs
+    from ecomsft.tasks.retrieval.task import training_pairs
 
     frame = pd.DataFrame({"text": ["q1", "q2"], "text_pair": ["drill", "drill"], "negative": ["", "drill"]})
     pairs = training_pairs(frame, None, ["drill", "drill", "hose"], seed=0)

@@ -5,7 +5,7 @@ import pytest
 from ecomsft import run_folder
 from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
-from ecomsft.run import train
+from ecomsft.runner import run as train
 
 from .conftest import make_reviews, run_cli, tiny_overrides
 

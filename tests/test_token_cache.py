@@ -10,8 +10,8 @@ from transformers import AutoTokenizer
 from ecomsft.config import build_config
 from ecomsft.data import token_cache
 from ecomsft.data.labels import LabelSet
-from ecomsft.run import train
-from ecomsft.tasks.classification import encode
+from ecomsft.runner import run as train
+from ecomsft.tasks.classification.model import encode
 
 from .conftest import make_reviews, tiny_overrides
 

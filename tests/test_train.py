@@ -10,7 +10,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 import ecomsft
 from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
-from ecomsft.run import train
+from ecomsft.runner import run as train
 
 from .conftest import make_reviews, run_cli, tiny_overrides
 
@@ -164,7 +164,7 @@ def test_multi_label_run(tiny_model_dir, tmp_path):
 def test_interrupted_run_resumes(tiny_model_dir, tmp_path, monkeypatch):
     from transformers import TrainerCallback
 
-    import ecomsft.training as training
+    import ecomsft.training.trainer as training
 
     data = tmp_path / "d.csv"
     make_reviews(96).to_csv(data, index=False)

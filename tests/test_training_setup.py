@@ -6,7 +6,7 @@ from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, EarlyStoppingCallback
 
 from ecomsft.config import TrainingConfig
-from ecomsft.training import build_trainer
+from ecomsft.training.trainer import build_trainer
 
 
 def test_embedding_rate_early_stopping_and_sequential_eval(tiny_model_dir, tmp_path):
@@ -27,7 +27,7 @@ def test_embedding_rate_early_stopping_and_sequential_eval(tiny_model_dir, tmp_p
 
 
 def test_auto_precision_on_a_cpu_follows_its_matrix_units(monkeypatch):
-    from ecomsft import training
+    from ecomsft.training import trainer as training
     from ecomsft.errors import EcomsftError
 
     monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
@@ -59,7 +59,7 @@ def test_accumulated_micro_batches_give_the_gradient_of_the_whole_batch(tiny_mod
     """One step of batch 8 against batch 4 x 2 accumulation steps (the same rows, no dropout): the same
     loss and gradient norm. Before MeanLossTrainer both came out twice as large (transformers #47688),
     and so did every step's gradient under ``--nproc 2``."""
-    from ecomsft.losses import ClassLoss
+    from ecomsft.training.losses import ClassLoss
 
     for class_loss in (None, ClassLoss(focal_gamma=2.0)):  # the model's cross-entropy, and focal loss
         whole = _first_step(tiny_model_dir, tmp_path, 8, 1, class_loss)

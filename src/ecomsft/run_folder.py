@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
+from .distributed import is_main_process
 from .errors import EcomsftError
 
 MARKER = ".ecomsft"
@@ -68,13 +70,88 @@ def finish(partial: Path, output: Path, kind: str) -> None:
     os.replace(partial, output)
 
 
+def kind_of(folder: Path) -> str | None:
+    """What ecomsft wrote in ``folder`` (run, pretrain, comparison, index), or None if not ours."""
+    folder = Path(folder)
+    marker = folder / MARKER
+    if marker.is_file():
+        try:
+            return json.loads(marker.read_text(encoding="utf-8")).get("kind") or "run"
+        except (OSError, ValueError):
+            return "run"
+    if (folder / "metrics.json").is_file() and (folder / "model").is_dir():
+        return "run"
+    if (folder / "index.json").is_file():
+        return "index"
+    if (folder / "leaderboard.csv").is_file():
+        return "comparison"
+    return None
+
+
+def is_finished_run(folder: Path) -> bool:
+    """A finished training run of any task: its model and metrics.json."""
+    folder = Path(folder)
+    return (folder / "metrics.json").is_file() and (folder / "model").is_dir()
+
+
+class RunFolder:
+    """A run's folder: built in ``<output>.partial/`` and given its name only when everything is
+    written, so that a folder named like a run is always a finished one. An interrupted run keeps
+    its ``.partial`` folder with checkpoints, which ``resume`` continues. With several processes,
+    the first checks, clears and writes; the others only compute."""
+
+    def __init__(self, output: str | Path):
+        self.output = Path(output)
+        self.partial = self.output.with_name(self.output.name + ".partial")
+        self.checkpoints = self.partial / "checkpoints"
+        self.created = False
+
+    def prepare(self, overwrite: bool, resume: bool) -> "RunFolder":
+        """Refuse to replace anything that is not ours (or ours, without ``overwrite``); with
+        ``resume`` the interrupted run's checkpoints must be there."""
+        if not is_main_process():
+            return self
+        check_replaceable(self.output, overwrite)
+        if resume:
+            if not self.checkpoints.is_dir():
+                raise EcomsftError("nothing to resume: no interrupted run here", where=str(self.partial))
+        else:
+            clear_partial(self.partial)
+            self.created = True
+        return self
+
+    @contextmanager
+    def removed_on_failure(self):
+        """The set-up: if it fails, the ``.partial`` folder it created is removed (nothing half-written stays)."""
+        try:
+            yield self
+        except BaseException:
+            if self.created and self.partial.exists():
+                shutil.rmtree(self.partial, ignore_errors=True)
+            raise
+
+    def write(self, name: str, text: str) -> None:
+        write_text_atomic(self.partial / name, text)
+
+    def finish(self, kind: str) -> Path:
+        """Remove the checkpoints, mark the folder ours and give it its name."""
+        shutil.rmtree(self.checkpoints, ignore_errors=True)
+        finish(self.partial, self.output, kind)
+        return self.output
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``path`` whole or not at all: a temporary file beside it, then one rename, so a crash
     never leaves half a file (resume state, metrics) for the next command to trust."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """``write_text_atomic`` for bytes."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with open(temporary, "wb") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)

@@ -59,11 +59,11 @@ def pick_column(columns: list[str], source: str, wanted: str | None, guesses: tu
     )
 
 
-def _pick_column(table: Table, wanted: str | None, guesses: tuple[str, ...], role: str, flag: str) -> str:
+def table_column(table: Table, wanted: str | None, guesses: tuple[str, ...], role: str, flag: str) -> str:
     return pick_column(list(table.frame.columns), table.source, wanted, guesses, role, flag)
 
 
-def _is_missing(value) -> bool:
+def is_missing(value) -> bool:
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):
@@ -71,7 +71,7 @@ def _is_missing(value) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _label_name(value) -> str:
+def label_name(value) -> str:
     """Labels are names: 1, 1.0 and "1" are the same label '1'."""
     if isinstance(value, bool):
         return str(value).lower()
@@ -89,12 +89,12 @@ def _label_name(value) -> str:
 
 def _multi_labels(value, delimiter: str | None) -> list[str]:
     if isinstance(value, (list, tuple)):
-        return sorted({_label_name(v) for v in value if not _is_missing(v)})
+        return sorted({label_name(v) for v in value if not is_missing(v)})
     text = str(value)
     if delimiter is None:
         delimiter = next((d for d in DELIMITER_GUESSES if d in text), None)
     parts = text.split(delimiter) if delimiter else [text]
-    return sorted({_label_name(p) for p in parts if p.strip()})
+    return sorted({label_name(p) for p in parts if p.strip()})
 
 
 def load_examples(source: str, *, encoding: str | None = None, **options) -> Examples:
@@ -118,23 +118,23 @@ def examples_from_table(
     empty_text: str = "drop",
 ) -> Examples:
     frame = table.frame
-    text_col = _pick_column(table, text_column, TEXT_COLUMN_GUESSES, "text", "--text-column")
-    out = pd.DataFrame({"text": frame[text_col].map(lambda v: "" if _is_missing(v) else str(v))})
+    text_col = table_column(table, text_column, TEXT_COLUMN_GUESSES, "text", "--text-column")
+    out = pd.DataFrame({"text": frame[text_col].map(lambda v: "" if is_missing(v) else str(v))})
     out["_row"] = range(len(frame))
     if text_pair_column is not None:
-        pair_col = _pick_column(table, text_pair_column, (), "text pair", "--text-pair-column")
-        out["text_pair"] = frame[pair_col].map(lambda v: "" if _is_missing(v) else str(v))
+        pair_col = table_column(table, text_pair_column, (), "text pair", "--text-pair-column")
+        out["text_pair"] = frame[pair_col].map(lambda v: "" if is_missing(v) else str(v))
 
     label_col = None
     if require_labels or guess_labels or label_column is not None:
         try:
-            label_col = _pick_column(table, label_column, LABEL_COLUMN_GUESSES, "label", "--label-column")
+            label_col = table_column(table, label_column, LABEL_COLUMN_GUESSES, "label", "--label-column")
         except EcomsftError:
             if require_labels or label_column is not None:
                 raise
         if label_col is not None:
             raw = frame[label_col]
-            missing = raw.map(_is_missing)
+            missing = raw.map(is_missing)
             if missing.any():
                 row = int(missing.to_numpy().nonzero()[0][0])
                 raise EcomsftError(
@@ -151,7 +151,7 @@ def examples_from_table(
                         "a list of labels in a single-label task; set task.multi_label: true",
                         where=table.where(row, label_col),
                     )
-                out["label"] = raw.map(_label_name)
+                out["label"] = raw.map(label_name)
 
     empty = out["text"].str.strip() == ""
     if "text_pair" in out:

@@ -7,13 +7,17 @@ duplicate-id catalogues. Everything after trusts what comes out.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..errors import EcomsftError
-from .examples import _is_missing, _pick_column, examples_from_table, load_table
+from .examples import is_missing, table_column, examples_from_table, load_table
+from .splitting import split_grouped_by_query
+
+log = logging.getLogger("ecomsft")
 
 QUERY_GUESSES = ("query", "search_term", "search term", "search", "keyword", "keywords", "q", "anchor", "question")
 PRODUCT_GUESSES = ("product", "product_title", "product title", "title", "item", "item_title", "document", "doc",
@@ -39,7 +43,7 @@ class Pairs:
 
 def _optional_column(table, wanted, guesses, role, flag):
     try:
-        return _pick_column(table, wanted, guesses, role, flag)
+        return table_column(table, wanted, guesses, role, flag)
     except EcomsftError:
         if wanted is not None:
             raise
@@ -50,10 +54,10 @@ def load_pairs(source: str, data, gains: dict[str, float] | None, *, require_lab
                deduplicate: bool = True) -> Pairs:
     """Read query-product rows; ``data`` is the run's DataConfig (columns, encoding, empty texts)."""
     table = load_table(source, data.encoding)
-    query_col = _pick_column(table, data.text_column, QUERY_GUESSES, "query", "--text-column")
-    product_col = _pick_column(table, data.text_pair_column, tuple(g for g in PRODUCT_GUESSES if g != query_col),
+    query_col = table_column(table, data.text_column, QUERY_GUESSES, "query", "--text-column")
+    product_col = table_column(table, data.text_pair_column, tuple(g for g in PRODUCT_GUESSES if g != query_col),
                                "product", "--text-pair-column")
-    label_col = (_pick_column if require_labels else _optional_column)(
+    label_col = (table_column if require_labels else _optional_column)(
         table, data.label_column, GRADE_GUESSES, "grade (relevance label)", "--label-column")
     examples = examples_from_table(table, text_column=query_col, text_pair_column=product_col, label_column=label_col,
                                    require_labels=label_col is not None, empty_text=data.empty_text)
@@ -63,9 +67,9 @@ def load_pairs(source: str, data, gains: dict[str, float] | None, *, require_lab
     else:
         frame = frame.drop(columns=["label"], errors="ignore")
     if data.negative_column is not None:
-        neg_col = _pick_column(table, data.negative_column, (), "hard-negative", "--set data.negative_column")
+        neg_col = table_column(table, data.negative_column, (), "hard-negative", "--set data.negative_column")
         negatives = table.frame[neg_col].to_numpy()[frame["_row"].to_numpy()]
-        frame["negative"] = ["" if _is_missing(v) else str(v) for v in negatives]
+        frame["negative"] = ["" if is_missing(v) else str(v) for v in negatives]
     pairs = Pairs(frame, examples.source, examples.encoding, list(examples.notes), examples.dropped_empty)
     if "label" in frame and deduplicate:
         _merge_duplicate_pairs(pairs, table, label_col, gains, data.drop_conflicts)
@@ -130,15 +134,15 @@ def load_catalog(source: str, *, id_column: str | None = None, text_column: str 
                  encoding: str | None = None) -> pd.DataFrame:
     """Products to search: columns ``id`` and ``text``. Without an id column, a product is its text."""
     table = load_table(source, encoding)
-    text_col = _pick_column(table, text_column, PRODUCT_GUESSES, "product text", "--text-column")
+    text_col = table_column(table, text_column, PRODUCT_GUESSES, "product text", "--text-column")
     id_col = _optional_column(table, id_column, tuple(g for g in ID_GUESSES if g != text_col), "product id", "--id-column")
-    texts = table.frame[text_col].map(lambda v: "" if _is_missing(v) else str(v))
+    texts = table.frame[text_col].map(lambda v: "" if is_missing(v) else str(v))
     keep = (texts.str.strip() != "").to_numpy()
     if id_col is None:
         ids = texts
     else:
         raw = table.frame[id_col]
-        ids = raw.map(lambda v: "" if _is_missing(v) else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
+        ids = raw.map(lambda v: "" if is_missing(v) else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
         missing = (ids == "").to_numpy() & keep
         if missing.any():
             raise EcomsftError("empty product id", where=table.where(int(np.flatnonzero(missing)[0]), id_col))
@@ -155,3 +159,38 @@ def load_catalog(source: str, *, id_column: str | None = None, text_column: str 
     if catalog.empty:
         raise EcomsftError("the catalogue has no products with text", where=table.source)
     return catalog.reset_index(drop=True)
+
+
+def read_pair_splits(cfg, require_labels: bool = True) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Train/valid/test pairs: the given files, or one file split by whole queries (seeded)."""
+    data, seed = cfg.data, cfg.training.seed
+
+    def load(source):
+        pairs = load_pairs(source, data, cfg.task.gains, require_labels=require_labels, deduplicate=data.deduplicate)
+        for note in pairs.notes:
+            log.warning(note)
+        return pairs
+
+    train = load(data.train)
+    info: dict = {"train_source": train.source, "encoding": train.encoding, "dropped_empty": train.dropped_empty,
+                  "dropped_duplicates": train.dropped_duplicates, "averaged_pairs": train.averaged_pairs,
+                  "dropped_conflicts": train.dropped_conflicts}
+    frame = train.frame
+    if data.max_samples and len(frame) > data.max_samples:
+        frame, _, _ = split_grouped_by_query(frame, 0.0, 1 - data.max_samples / len(frame), seed)
+    splits = {"train": frame}
+    for name in ("valid", "test"):
+        if getattr(data, name):
+            splits[name] = load(getattr(data, name)).frame
+    if "valid" not in splits and "test" not in splits:
+        splits["train"], splits["valid"], splits["test"] = split_grouped_by_query(frame, data.valid_ratio, data.test_ratio, seed)
+    elif "valid" not in splits:
+        splits["train"], splits["valid"], _ = split_grouped_by_query(frame, data.valid_ratio, 0.0, seed)
+    elif "test" not in splits:
+        splits["train"], _, splits["test"] = split_grouped_by_query(frame, 0.0, data.test_ratio, seed)
+    info["sizes"] = {name: len(part) for name, part in splits.items()}
+    info["queries"] = {name: int(part["text"].nunique()) for name, part in splits.items()}
+    train_queries = set(splits["train"]["text"])
+    info["queries_also_in_train"] = {name: int(splits[name]["text"].drop_duplicates().isin(train_queries).sum())
+                                     for name in ("valid", "test")}
+    return splits, info

@@ -102,7 +102,7 @@ def _score(predictor: Predictor, table: Table, text_column, text_pair_column) ->
     return frame
 
 
-def _encode_rows(frame: pd.DataFrame, suffix: str, header: bool) -> bytes:
+def encode_rows(frame: pd.DataFrame, suffix: str, header: bool) -> bytes:
     if suffix == ".jsonl":
         text = frame.to_json(orient="records", lines=True, force_ascii=False)
         text = text if text.endswith("\n") else text + "\n"
@@ -200,7 +200,7 @@ def _write_appending(predictor, input, partial, state_file, identity, state, suf
                 _advance(bar, len(table.frame), started, 0)
                 continue
             frame = _score(predictor, table, text_column, text_pair_column)
-            handle.write(_encode_rows(frame, suffix, header=index == 0))
+            handle.write(encode_rows(frame, suffix, header=index == 0))
             handle.flush()
             os.fsync(handle.fileno())
             state = {"chunks": index + 1, "rows": state["rows"] + len(frame), "bytes": handle.tell()}

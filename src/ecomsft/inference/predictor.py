@@ -9,7 +9,8 @@ import numpy as np
 
 from ..data.labels import LabelSet
 from ..errors import EcomsftError
-from ..tasks.classification import probabilities
+from ..schema import RunMetrics
+from ..models.heads import probabilities
 
 
 def model_folder(run: str | Path) -> Path:
@@ -98,7 +99,7 @@ class Predictor:
     def metrics(self) -> dict:
         if self.run_dir is None or not (self.run_dir / "metrics.json").is_file():
             return {}
-        return json.loads((self.run_dir / "metrics.json").read_text(encoding="utf-8"))
+        return RunMetrics.read(self.run_dir).as_dict()
 
     def predict_proba(self, texts: list[str], text_pairs: list[str] | None = None, progress=None) -> np.ndarray:
         """Class probabilities, one row per text, columns in ``self.labels.names`` order."""

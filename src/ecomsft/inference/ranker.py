@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EcomsftError
+from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
+from ..schema import RunMetrics
 
 
 def run_task(run: str | Path) -> str:
@@ -53,7 +55,7 @@ class Ranker:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from ..tasks.relevance import RelevanceHead
+        from ..models.heads import RelevanceHead
 
         self.kind = "cross-encoder"
         self.head = RelevanceHead.from_dict(config["ecomsft_relevance"])
@@ -63,15 +65,13 @@ class Ranker:
         self.model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True).to(self.device).eval()
         self.zero_shot = None
         if self.head.blend:  # trained with task.blend_zero_shot: the score is the blend with the bundled encoder
-            from ..ranking_baselines import zero_shot_encoder
-
             self.zero_shot = zero_shot_encoder()
 
     @property
     def metrics(self) -> dict:
         if self.run_dir is None or not (self.run_dir / "metrics.json").is_file():
             return {}
-        return json.loads((self.run_dir / "metrics.json").read_text(encoding="utf-8"))
+        return RunMetrics.read(self.run_dir).as_dict()
 
     def score(self, queries: list[str], products: list[str]) -> np.ndarray:
         queries, products = [str(q) for q in queries], [str(p) for p in products]
@@ -80,8 +80,6 @@ class Ranker:
         if not queries:
             return np.zeros(0)
         if self.kind == "bi-encoder":
-            from ..ranking_baselines import cosine_pair_scores
-
             return cosine_pair_scores(self.encoder, queries, products, self.batch_size)
         import torch
 
@@ -95,8 +93,6 @@ class Ranker:
                 logits = self.model(**batch).logits.float().cpu().numpy()
             out[idx] = self.head.scores(logits)
         if self.zero_shot is not None:
-            from ..ranking_baselines import cosine_pair_scores
-
             out = self.head.blended(out, cosine_pair_scores(self.zero_shot, queries, products, self.batch_size))
         return out
 
@@ -112,18 +108,18 @@ def rank_file(ranker: Ranker, input: str | Path, output: str | Path, *, text_col
     """Score every (query, product) row of ``input``; write it with ``score`` and ``rank`` (1 = best
     within its query) added, rows in the input's order. Rows with an empty query or product get
     neither. The output appears only when completely written."""
-    from ..data.examples import _pick_column, examples_from_table
+    from ..data.examples import table_column, examples_from_table
     from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES
     from ..data.reading import read_table
-    from .batch import WRITERS, _encode_rows
+    from .batch import WRITERS, encode_rows
 
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in WRITERS:
         raise EcomsftError(f"cannot write '{suffix}' files (use one of {', '.join(sorted(WRITERS))})", where=str(output))
     table = read_table(input)
-    query_col = _pick_column(table, text_column, QUERY_GUESSES, "query", "--text-column")
-    product_col = _pick_column(table, text_pair_column, tuple(g for g in PRODUCT_GUESSES if g != query_col),
+    query_col = table_column(table, text_column, QUERY_GUESSES, "query", "--text-column")
+    product_col = table_column(table, text_pair_column, tuple(g for g in PRODUCT_GUESSES if g != query_col),
                                "product", "--text-pair-column")
     examples = examples_from_table(table, text_column=query_col, text_pair_column=product_col, require_labels=False,
                                    empty_text="drop")
@@ -139,6 +135,6 @@ def rank_file(ranker: Ranker, input: str | Path, output: str | Path, *, text_col
     if suffix == ".parquet":
         frame.to_parquet(partial, index=False)
     else:
-        partial.write_bytes(_encode_rows(frame, suffix, header=True))
+        partial.write_bytes(encode_rows(frame, suffix, header=True))
     os.replace(partial, output)
     return len(frame)

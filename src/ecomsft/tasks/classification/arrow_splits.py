@@ -27,18 +27,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import EcomsftError
-from .builtin import is_builtin
-from .examples import (
+from ...data.builtin import is_builtin
+from ...data.examples import (
     LABEL_COLUMN_GUESSES,
     TEXT_COLUMN_GUESSES,
-    _is_missing,
-    _label_name,
+    is_missing,
+    label_name,
     pick_column,
 )
-from .labels import LabelSet
-from .reading import TEXT_FORMATS, RowPlaces, sniff_file_encoding
-from .token_cache import datasets_progress_bars, ecomsft_cache, tokenizer_fingerprint
+from ...data.labels import LabelSet
+from ...data.reading import TEXT_FORMATS, RowPlaces, sniff_file_encoding
+from ...data.splitting import stratified_split
+from ...data.token_cache import datasets_progress_bars, ecomsft_cache, tokenizer_fingerprint
+from ...distributed import world_size
+from ...errors import EcomsftError
+from .frame_splits import predictions_frame
 
 log = logging.getLogger("ecomsft")
 
@@ -142,7 +145,7 @@ def open_arrow(path: str, *, encoding: str | None = None, text_column: str | Non
 
 
 def _text(value) -> str:
-    return "" if _is_missing(value) else str(value)
+    return "" if is_missing(value) else str(value)
 
 
 @dataclass
@@ -168,7 +171,7 @@ def _marks(batch: dict, text_col: str, pair_col: str | None, label_col: str) -> 
         keys = [k + "\x1f" + p for k, p in zip(keys, pairs)]
     hashes = [int.from_bytes(hashlib.blake2b(k.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little", signed=True)
               for k in keys]
-    labels = [_MISSING if _is_missing(v) else _LIST if isinstance(v, (list, dict)) else _label_name(v) for v in batch[label_col]]
+    labels = [_MISSING if is_missing(v) else _LIST if isinstance(v, (list, dict)) else label_name(v) for v in batch[label_col]]
     return {"hash": hashes, "empty": empty, "label": labels}
 
 
@@ -246,7 +249,7 @@ def tokenized(file: ArrowFile, rows: np.ndarray, name: str, tokenizer, max_lengt
         ids = tokenizer(texts, pairs, truncation=True, max_length=max_length)
         out = {"input_ids": ids["input_ids"], "attention_mask": ids["attention_mask"],
                "length": [len(x) for x in ids["input_ids"]],
-               "labels": [label_ids[_label_name(v)] for v in batch[label_col]]}
+               "labels": [label_ids[label_name(v)] for v in batch[label_col]]}
         if pair_col:
             out["token_type_ids"] = ids["token_type_ids"]
         if keep_text:
@@ -333,7 +336,6 @@ class ArrowSplits:
 
     def write_predictions(self, path: Path, probs: np.ndarray, threshold: float, chunk: int = 50_000) -> None:
         """predictions.csv written a chunk at a time from the tokenized test file (which kept the texts)."""
-        from .frame_splits import predictions_frame
 
         test = self.encoded["test"]
         names = np.array(self.labels.names, dtype=object)
@@ -367,7 +369,6 @@ def read_arrow_splits(cfg, progress: bool = True) -> ArrowSplits:
 
 
 def _read_arrow_splits(cfg) -> ArrowSplits:
-    from .splitting import stratified_split
 
     data = cfg.data
     if cfg.task.multi_label:
@@ -434,7 +435,6 @@ def _read_arrow_splits(cfg) -> ArrowSplits:
 
 def main_process_first():
     """With several processes, rank 0 converts and tokenizes first and the others then read its cache."""
-    from ..distributed import world_size
 
     if world_size() == 1:
         return nullcontext()

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from .data.examples import load_examples
-from .data.labels import LabelSet
-from .inference.predictor import Predictor, model_folder
-from .metrics import full_report
+from ..config import DataConfig
+from ..data.examples import load_examples
+from ..data.labels import LabelSet
+from ..data.pairs import load_pairs
+from ..errors import EcomsftError
+from ..evaluation.classification import full_report
+from ..evaluation.ranking import pointwise_report, ranking_report
+from ..models.heads import Grading
+from .predictor import Predictor, model_folder
+from .ranker import Ranker, run_task
 
 
 def evaluate(
@@ -24,8 +31,6 @@ def evaluate(
     batch_size: int = 64,
 ) -> dict:
     from transformers import AutoConfig
-
-    from .inference.ranker import run_task
 
     if run_task(run) != "classification":
         return evaluate_ranking(run, data, text_column=text_column, text_pair_column=text_pair_column,
@@ -56,15 +61,6 @@ def evaluate_ranking(run: str | Path, data: str, *, text_column: str | None = No
                      label_column: str | None = None, encoding: str | None = None, batch_size: int = 64) -> dict:
     """A relevance or retrieval run's ranking metrics on another graded (query, product) file, judged
     with the grading it was trained with."""
-    import json
-
-    from .config import DataConfig
-    from .data.pairs import load_pairs
-    from .errors import EcomsftError
-    from .inference.ranker import Ranker
-    from .ranking_metrics import pointwise_report, ranking_report
-    from .tasks.grading import Grading
-
     ranker = Ranker(run, batch_size=batch_size)
     if ranker.kind == "cross-encoder":
         grading = ranker.head.grading

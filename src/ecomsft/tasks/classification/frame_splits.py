@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import EcomsftError
-from .examples import Examples, load_examples
-from .labels import LabelSet
-from .quality import drop_duplicates, duplicate_report, overlap
-from .splitting import stratified_split
+from ...data.augment import augment_frame
+from ...data.examples import Examples, load_examples
+from ...data.labels import LabelSet
+from ...data.quality import drop_duplicates, duplicate_report, overlap
+from ...data.splitting import stratified_split
+from ...errors import EcomsftError
+from . import model
 
 log = logging.getLogger("ecomsft")
 
@@ -61,8 +63,6 @@ def read_splits(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
             frame, data.valid_ratio, data.test_ratio, cfg.training.seed
         )
     if cfg.augment.copies:
-        from .augment import augment_frame
-
         before = len(splits["train"])
         splits["train"] = augment_frame(splits["train"], cfg.augment.rates(), cfg.augment.copies, cfg.training.seed)
         info["augmented_rows"] = len(splits["train"]) - before
@@ -112,16 +112,12 @@ class FrameSplits:
         return self.frames["train"]["text"].tolist()
 
     def encode(self, tokenizer) -> dict:
-        from ..tasks import classification
-
-        return {name: classification.encode(tokenizer, frame, self.labels, self.cfg.model.max_length, self._source(name),
+        return {name: model.encode(tokenizer, frame, self.labels, self.cfg.model.max_length, self._source(name),
                                             cache=self.cfg.data.cache_tokenized)
                 for name, frame in self.frames.items()}
 
     def gold(self, name: str) -> np.ndarray:
-        from ..tasks.classification import gold_array
-
-        return gold_array(self.frames[name]["label"], self.labels)
+        return model.gold_array(self.frames[name]["label"], self.labels)
 
     def baseline_inputs(self) -> tuple[list[str], np.ndarray, list[str], np.ndarray, dict | None]:
         """(train texts, train ids, test texts, test ids, the sample sizes when sampled: never here)."""

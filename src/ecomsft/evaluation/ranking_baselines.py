@@ -11,6 +11,9 @@ import re
 
 import numpy as np
 
+from ..models.resolve import bundled_model_path
+from .ranking import pointwise_report, ranking_report
+
 _WORD = re.compile(r"[0-9a-z]+(?:[.'][0-9a-z]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -95,7 +98,6 @@ def zero_shot_encoder():
     """The bundled all-MiniLM-L6-v2 as a sentence encoder (mean pooling, normalized)."""
     from sentence_transformers import SentenceTransformer
 
-    from .models.resolve import bundled_model_path
 
     return SentenceTransformer(bundled_model_path(), device="cpu")
 
@@ -108,8 +110,6 @@ def score_baselines(train, test, grading, ks: list[int], seed: int, corpus=None,
     frames). Numeric grades also get RMSE/MAE, through a line fitted on up to ``calibration_rows``
     training rows. ``test_cosines``: the zero-shot cosines of ``test``'s rows when already computed.
     """
-    from .ranking_metrics import pointwise_report, ranking_report
-
     corpus = list(corpus) if corpus is not None else list(train["text_pair"]) + list(test["text_pair"])
     bm25 = BM25Index(corpus + list(test["text_pair"]))
     encoder = zero_shot_encoder()

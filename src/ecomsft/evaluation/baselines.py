@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 
-from .metrics import scalar_metrics
+from .classification import scalar_metrics
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 

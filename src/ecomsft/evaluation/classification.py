@@ -11,15 +11,7 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits))
+from ..models.heads import sigmoid, softmax
 
 
 def _single_label(y_true: np.ndarray, probs: np.ndarray) -> dict[str, float]:

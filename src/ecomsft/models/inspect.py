@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models.resolve import resolve_model
-from ..models.vocab import coverage
-from .examples import examples_from_table, load_table
-from .quality import duplicate_report
+from ..data.examples import examples_from_table, load_table
+from ..data.quality import duplicate_report
+from .resolve import resolve_model
+from .vocab import coverage
 
 
 def inspect_data(

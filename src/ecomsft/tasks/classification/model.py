@@ -1,16 +1,13 @@
-"""Text classification, single-label (sentiment, stars, category) and multi-label (aspects, tags).
-
-The task's surface, shared by every task: build the model, encode a table into a dataset, turn logits
-into probabilities, and compute metrics.
-"""
+"""The classifier's model pieces: build it, encode a table into a dataset, and the Trainer's metrics."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ..data.labels import LabelSet
-from ..metrics import scalar_metrics, sigmoid, softmax
+from ...data.labels import LabelSet
+from ...evaluation.classification import scalar_metrics
+from ...models.heads import probabilities
 
 
 def build_model(model_path: str, labels: LabelSet):
@@ -51,7 +48,7 @@ def encode(tokenizer, frame: pd.DataFrame, labels: LabelSet | None, max_length: 
     """
     from datasets import Dataset
 
-    from ..data import token_cache
+    from ...data import token_cache
 
     def build() -> Dataset:
         encoded = tokenize(tokenizer, frame, max_length)
@@ -66,10 +63,6 @@ def encode(tokenizer, frame: pd.DataFrame, labels: LabelSet | None, max_length: 
     if labels is not None and "label" in frame:
         dataset = dataset.add_column("labels", labels.encode(frame["label"].tolist(), source))
     return dataset
-
-
-def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
-    return sigmoid(logits) if multi_label else softmax(logits)
 
 
 def gold_array(frame_labels, labels: LabelSet) -> np.ndarray:

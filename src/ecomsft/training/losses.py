@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import EcomsftError
+from ..errors import EcomsftError
 
 
 def balanced_class_weights(label_ids, n_classes: int) -> list[float]:

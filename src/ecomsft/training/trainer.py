@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
-from .config import TrainingConfig
-from .distributed import per_process_batch, world_size
-from .errors import EcomsftError
+from ..config import TrainingConfig
+from ..distributed import per_process_batch, world_size
+from ..errors import EcomsftError
 from .tracking import report_to, tracking_callbacks
 
 LOWER_IS_BETTER = ("loss", "log_loss", "hamming_loss", "rmse", "mae")
@@ -55,6 +55,17 @@ class TimeBudget(TrainerCallback):
             control.should_training_stop = True
             control.should_evaluate = control.should_save = True
         return control
+
+
+class StepCounter(TrainerCallback):
+    """Remembers the step training started from (a resumed run's checkpoint step: the Trainer has
+    restored its state when training begins), so that throughput counts only the steps this
+    process trained."""
+
+    first_step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.first_step = state.global_step
 
 
 class MeanLossTrainer(Trainer):
@@ -248,13 +259,16 @@ def build_trainer(
     metric_for_best_model: str | None = None,
     sample_weights=None,
     trainer_class=None,
+    data_collator=None,
+    arguments: dict | None = None,
     **trainer_options,
 ) -> Trainer:
-    """``metric_for_best_model``: the task's default when the config names none."""
+    """``metric_for_best_model``: the task's default when the config names none; ``arguments``:
+    more ``TrainingArguments``; ``data_collator``: padding by default."""
     has_valid = valid_dataset is not None and len(valid_dataset) > 0
     extra = {"label_names": ["labels", "query_id"]} if "query_id" in train_dataset.column_names else {}
     args = training_arguments(cfg, checkpoint_dir, len(train_dataset), has_valid, metric_for_best_model=metric_for_best_model,
-                              **extra)
+                              **extra, **(arguments or {}))
     callbacks = tracking_callbacks(tracking_dir) if tracking_dir is not None else []
     if cfg.max_seconds:
         callbacks.append(TimeBudget(cfg.max_seconds))
@@ -267,7 +281,7 @@ def build_trainer(
         train_dataset=train_dataset,
         eval_dataset=valid_dataset if has_valid else None,
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=data_collator or DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
         callbacks=callbacks,
         embedding_lr=embedding_lr,
@@ -275,3 +289,18 @@ def build_trainer(
         sample_weights=sample_weights,
         **trainer_options,
     )
+
+
+def predict_logits(trainer, dataset) -> np.ndarray:
+    """The trainer's logits for ``dataset``, in its order; batches sorted by length pad little.
+    The trainer's metrics are not computed (they may be bound to the validation split)."""
+    order = np.argsort(np.asarray(dataset.with_format("numpy")["length"]), kind="stable")
+    compute_metrics, trainer.compute_metrics = trainer.compute_metrics, None
+    try:
+        logits = trainer.predict(dataset.select(order)).predictions
+    finally:
+        trainer.compute_metrics = compute_metrics
+    logits = np.asarray(logits[0] if isinstance(logits, tuple) else logits, dtype=np.float64)
+    out = np.empty_like(logits)
+    out[order] = logits
+    return out

@@ -11,8 +11,8 @@ import logging
 
 import torch
 
-from .config import TrainingConfig
-from .errors import EcomsftError
+from ..config import TrainingConfig
+from ..errors import EcomsftError
 
 log = logging.getLogger("ecomsft")
 

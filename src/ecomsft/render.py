@@ -1,0 +1,201 @@
+"""Everything the command line prints, in one place: each function takes what an API call returned
+and renders it with rich. Metrics are read through the typed schema (``schema.RunMetrics``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from rich.console import Console
+from rich.table import Table
+
+from .models.vocab import describe_extension
+from .schema import RunMetrics
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class LineHandler(logging.Handler):
+    """ecomsft's log records as dim (info) or yellow (warning) lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("ecomsft"):
+            style = "yellow" if record.levelno >= logging.WARNING else "dim"
+            err_console.print(f"[{style}]{record.getMessage()}[/{style}]", highlight=False)
+
+
+def error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+
+
+def warning(message: str) -> None:
+    err_console.print(f"[yellow]warning: {message}[/yellow]", highlight=False)
+
+
+def line(text: str) -> None:
+    console.print(text, highlight=False)
+
+
+def fmt(value, spec: str = ".4f") -> str:
+    return "—" if value is None or value != value else format(value, spec)
+
+
+def _ranking_summary(run_dir, metrics: RunMetrics) -> None:
+    extra = metrics.model_extra or {}
+    relevance = metrics.task == "relevance"
+    sections = [("re-ranking each test query's candidates", metrics.test if relevance else extra.get("test_reranking"),
+                 metrics.baselines if relevance else extra.get("baselines_reranking"))]
+    if not relevance:
+        sections.insert(0, (f"retrieval from {metrics.data['catalog_products']} products", metrics.test, metrics.baselines))
+    for title, test, baselines in sections:
+        if not test:
+            continue
+        baselines = {k: v for k, v in (baselines or {}).items() if v}
+        if test is metrics.test and extra.get("test_blend"):
+            baselines = {"blend with zero-shot": extra["test_blend"], **baselines}
+        names = [k for k in test if isinstance(test[k], float) and not k.startswith(("precision@", "queries"))]
+        table = Table(title=f"test: {title} ({test.get('ranked_queries', test.get('queries'))} queries)")
+        table.add_column("metric")
+        table.add_column(f"fine-tuned {metrics.model.name}", justify="right")
+        for name in baselines:
+            table.add_column(name.replace("_", " "), justify="right")
+        for name in names:
+            table.add_row(name, fmt(test.get(name)), *(fmt(b.get(name)) for b in baselines.values()))
+        console.print(table)
+    timings = metrics.timings
+    console.print(f"trained {metrics.training.steps} steps in {timings.train_seconds:.0f} s "
+                  f"({timings.train_samples_per_second or 0:.1f} pairs/s); whole run {timings.total_seconds:.0f} s; "
+                  f"grading: {metrics.grading}")
+    console.print(f"run folder: [bold]{run_dir}[/bold] (open report.html first)")
+    if relevance:
+        console.print(f"re-rank with: ecomsft rank {run_dir} --input candidates.csv --output ranked.csv")
+    else:
+        console.print(f"search with: ecomsft index {run_dir} --catalog products.csv --output products.index; "
+                      f"ecomsft search products.index \"a query\"")
+
+
+def _pretraining_summary(run_dir, metrics: RunMetrics) -> None:
+    extra = metrics.model_extra or {}
+    console.print(
+        f"held-out masked-LM loss {extra['valid_loss_before']:.3f} -> {extra['valid_loss']:.3f} "
+        f"(perplexity {extra['valid_perplexity_before']:.1f} -> {extra['valid_perplexity']:.1f}); "
+        f"{metrics.training.steps} steps in {metrics.timings.train_seconds:.0f} s")
+    console.print(f"model folder: [bold]{run_dir}/model[/bold]  (use it as --model for ecomsft train)")
+
+
+def run_summary(result) -> None:
+    """The test metrics beside the baselines, timings and where to go next."""
+    metrics = RunMetrics.model_validate(result.metrics)
+    if metrics.ranking:
+        _ranking_summary(result.run_dir, metrics)
+        return
+    if metrics.labels is None:
+        _pretraining_summary(result.run_dir, metrics)
+        return
+    test, base, names = metrics.test or {}, metrics.baseline_tfidf_lr, metrics.labels
+    multi = metrics.multi_label
+    keys = (["subset_accuracy", "f1_micro", "f1_macro", "hamming_loss"] if multi else
+            ["accuracy", "precision_macro", "recall_macro", "f1_macro"])
+    if not multi and len(names) == 2:
+        keys += ["precision", "recall", "f1"]
+    table = Table(title=f"test metrics ({metrics.data['sizes'].get('test', 0)} held-out rows)")
+    table.add_column("metric")
+    table.add_column(f"fine-tuned {metrics.model.name}", justify="right")
+    if base:
+        table.add_column("tfidf-lr baseline", justify="right")
+    for key in keys:
+        label = key if multi or len(names) != 2 or key == "accuracy" or key.endswith("macro") else f"{key} ({names[1]})"
+        table.add_row(label, fmt(test.get(key)), *([fmt(base.get(key))] if base else []))
+    console.print(table)
+    timings = metrics.timings
+    console.print(f"trained {metrics.training.steps} steps in {timings.train_seconds:.0f} s "
+                  f"({timings.train_samples_per_second or 0:.1f} samples/s); whole run {timings.total_seconds:.0f} s")
+    if metrics.model.added_tokens:
+        console.print(f"vocabulary: {describe_extension(metrics.model.model_dump())}")
+    console.print(f"run folder: [bold]{result.run_dir}[/bold] (open report.html first)")
+    console.print(f"predict with: ecomsft predict {result.run_dir} \"some review text\"")
+
+
+def leaderboard(board, output) -> None:
+    table = Table(title=f"leaderboard ({output})")
+    for column in ("candidate", "status", "accuracy", "macro-F1", "train s", "infer/s", "params", "MB"):
+        table.add_column(column, justify="left" if column in ("candidate", "status") else "right")
+    for r in board.itertuples():
+        table.add_row(r.candidate, r.status, fmt(r.accuracy), fmt(r.f1_macro), fmt(r.train_seconds, ".0f"),
+                      fmt(r.infer_samples_per_second, ".0f"), fmt(r.parameters, ",.0f"), fmt(r.size_mb, ".1f"))
+    console.print(table)
+    console.print(f"wrote {output}/leaderboard.csv, leaderboard.png and report.html")
+
+
+def predictions(texts: list[str], results: list[dict]) -> None:
+    for text, result in zip(texts, results):
+        label = "|".join(result["label"]) if isinstance(result["label"], list) else result["label"]
+        probs = "  ".join(f"{k}={v:.3f}" for k, v in result["probabilities"].items())
+        console.print(f"[bold]{label}[/bold]\t{probs}\t{text}", highlight=False)
+
+
+def search_results(queries: list[str], results: list[list[dict]], as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps([{"query": q, "results": r} for q, r in zip(queries, results)], ensure_ascii=False))
+        return
+    for query, hits in zip(queries, results):
+        table = Table(title=query)
+        for column in ("rank", "id", "product", "score"):
+            table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+        for hit in hits:
+            table.add_row(str(hit["rank"]), hit["id"] if hit["id"] != hit["text"] else "", hit["text"], f"{hit['score']:.4f}")
+        console.print(table)
+
+
+def metric_table(title: str, report: dict) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in report.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+    console.print(table)
+
+
+def run_list(found: list[dict], folder) -> None:
+    if not found:
+        console.print(f"no finished runs under {folder}")
+        return
+    table = Table()
+    for column in ("run", "finished", "task", "model", "test rows", "accuracy", "macro-F1", "NDCG@10", "tfidf-lr acc."):
+        table.add_column(column, justify="left" if column in ("run", "task", "model", "finished") else "right")
+    for r in found:
+        table.add_row(r["run"], r["finished"], str(r["task"]), str(r["model"]), str(r["test_rows"]),
+                      fmt(r["accuracy"]), fmt(r["f1_macro"]), fmt(r["ndcg@10"]), fmt(r["baseline_accuracy"]))
+    console.print(table)
+
+
+def data_report(info: dict, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(info, ensure_ascii=False))
+        return
+    console.print(f"[bold]{info['source']}[/bold]  encoding {info['encoding']}  rows {info['rows']}  columns: {', '.join(info['columns'])}")
+    console.print(f"text column '{info['text_column']}', label column '{info['label_column']}', empty texts {info['empty_texts']}")
+    dup = info["duplicates"]
+    console.print("duplicates: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dup.items() if k != "rows"))
+    lengths = Table(title="text length")
+    for col in ("", "p50", "p90", "p95", "p99", "mean"):
+        lengths.add_column(col, justify="right")
+    lengths.add_row("characters", *(f"{info['chars'][k]:.0f}" for k in ("p50", "p90", "p95", "p99", "mean")))
+    if "tokens" in info:
+        lengths.add_row(f"{info['tokens']['model']} tokens", *(f"{info['tokens'][k]:.0f}" for k in ("p50", "p90", "p95", "p99", "mean")))
+    console.print(lengths)
+    if "tokens" in info:
+        rate = info["tokens"]["unk_rate"]
+        hint = " (high: training extends the vocabulary)" if rate > 0.02 else ""
+        console.print(f"unknown-token rate with {info['tokens']['model']}: {100 * rate:.1f}%{hint}")
+    if "labels" in info:
+        labels = Table(title="labels")
+        labels.add_column("label")
+        labels.add_column("rows", justify="right")
+        labels.add_column("share", justify="right")
+        total = sum(info["labels"].values())
+        for name, count in info["labels"].items():
+            labels.add_row(name, str(count), f"{100 * count / total:.1f}%")
+        console.print(labels)

@@ -1,0 +1,186 @@
+"""One run of any task, top to bottom: set-up, train, evaluate, write the run folder.
+
+The task (``tasks/<name>``, looked up in the registry by ``task.type``) says how its data is read,
+its model built, trained, evaluated and saved; everything around that is here, once for all tasks.
+The folder is built in ``<output>.partial/`` and renamed only when everything is written
+(``run_folder.RunFolder``); an interrupted run keeps its checkpoints, which ``resume=True`` continues.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import RunConfig
+from .distributed import is_main_process
+from .errors import EcomsftError
+from .models.resolve import loading, resolve_model
+from .models.vocab import adapt_vocabulary, describe_extension
+from .run_folder import RunFolder
+from .schema import ModelInfo, RunMetrics, Timings, TrainingInfo
+from .tasks import get_task
+
+log = logging.getLogger("ecomsft")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+
+    @property
+    def test(self) -> dict:
+        return self.metrics.get("test") or {}
+
+
+def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
+    """Train and evaluate as ``cfg`` says; returns the finished run folder and its metrics."""
+    import torch
+    from transformers import set_seed
+
+    from .training import speed
+    from .training.trainer import StepCounter
+
+    started = time.perf_counter()
+    task = get_task(cfg.task.type)(cfg)
+    folder = RunFolder(cfg.output).prepare(cfg.overwrite, resume)
+
+    # 1. Set-up: data, model, vocabulary, Trainer. A failure here leaves nothing behind.
+    with folder.removed_on_failure():
+        data_info = task.load_data()
+        log.info("data: %s", ", ".join(f"{k} {v}" for k, v in data_info.get("sizes", {}).items()))
+        model_path = resolve_model(cfg.model.name)
+        speed.set_threads(cfg.training.threads)
+        set_seed(cfg.training.seed)
+        with loading(cfg.model.name):
+            model = task.build_model(model_path)
+        vocab, embedding_lr = adapt_model(cfg, task, model)
+        model = task.prepare_model(model, vocab["added_tokens"])
+        trainable, _ = speed.parameter_counts(model)
+        folder.partial.mkdir(parents=True, exist_ok=True)
+        trainer = task.build_trainer(model, folder.partial, embedding_lr)
+
+    # 2. Training: an interruption keeps the checkpoints.
+    embeddings = task.language_models(model)[0][1].get_input_embeddings().weight.detach().clone()
+    steps = StepCounter()
+    trainer.add_callback(steps)
+    train_started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=True if resume else None)
+    except KeyboardInterrupt:
+        raise EcomsftError(f"interrupted; checkpoints are kept in {folder.partial}, continue with --resume") from None
+    train_seconds = time.perf_counter() - train_started
+    model = task.finish_model(trainer)
+    vocab.update(embedding_shift(embeddings, task.language_models(model)[0][1].get_input_embeddings().weight,
+                                 vocab["added_tokens"]))
+
+    # 3. Evaluation, and the classical baselines on the same split.
+    eval_started = time.perf_counter()
+    evaluation = task.evaluate(trainer)
+    eval_seconds = time.perf_counter() - eval_started
+    baselines = task.baselines(evaluation) if cfg.baseline and is_main_process() else {}
+
+    trained = trainer.state.global_step - steps.first_step
+    metrics = RunMetrics(
+        task=evaluation.fields.pop("task", task.name),
+        model=ModelInfo(name=cfg.model.name, path=model_path, max_length=cfg.model.max_length, **vocab,
+                        parameters=speed.parameter_counts(model)[1], trainable_parameters=trainable,
+                        **task.model_info(model)),
+        data=data_info,
+        validation=evaluation.validation,
+        test=evaluation.test,
+        **evaluation.fields,
+        **baselines,
+        timings=Timings(train_seconds=train_seconds, eval_seconds=eval_seconds,
+                        total_seconds=time.perf_counter() - started, trained_steps=trained,
+                        train_samples_per_second=trained * cfg.training.batch_size
+                        * cfg.training.gradient_accumulation_steps / max(train_seconds, 1e-9)),
+        training=TrainingInfo(steps=trainer.state.global_step, epochs=trainer.state.epoch,
+                              best_checkpoint_metric=trainer.state.best_metric, embedding_lr=embedding_lr,
+                              precision=precision_name(trainer), **task.training_info(trainer)),
+        versions=versions(),
+        device="cuda" if torch.cuda.is_available() else "cpu",
+    )
+    # 4. The run folder (the first process only): model, config, log, predictions, metrics, report.
+    if is_main_process():
+        write_run_folder(folder, cfg, task, trainer, evaluation, metrics)
+    return RunResult(folder.output, metrics.as_dict())
+
+
+def adapt_model(cfg: RunConfig, task, model) -> tuple[dict, float | None]:
+    """Check the length limit and extend the vocabulary where the texts need it (each of the
+    task's language models); returns (the vocabulary report, the embedding learning rate or None)."""
+    vocab: dict = {"added_tokens": 0}
+    texts = task.vocabulary_texts()
+    for tokenizer, language_model in task.language_models(model):
+        limit = model_limit(tokenizer, language_model.config)
+        if cfg.model.max_length > limit:
+            raise EcomsftError(f"max_length {cfg.model.max_length} is above the model's limit of {limit} tokens",
+                               where=cfg.model.name)
+        vocab = adapt_vocabulary(tokenizer, language_model, texts, cfg.model)
+    if vocab["added_tokens"]:
+        log.info("vocabulary: %s", describe_extension(vocab))
+    embedding_lr = cfg.training.embedding_lr
+    # Tokens added now, or by `ecomsft pretrain` of this model (its config says how many).
+    young = vocab["added_tokens"] or any(getattr(m.config, "ecomsft_added_tokens", 0) for _, m in task.language_models(model))
+    if embedding_lr is None and young:
+        embedding_lr = 20 * cfg.training.lr
+    return vocab, embedding_lr
+
+
+def write_run_folder(folder: RunFolder, cfg: RunConfig, task, trainer, evaluation, metrics: RunMetrics) -> None:
+    """The run folder's files, metrics.json last of the essentials, then the folder takes its name."""
+    import json
+
+    task.save(trainer, folder.partial / "model")
+    folder.write("config.yaml", cfg.to_yaml())
+    folder.write("training_log.json", json.dumps(trainer.state.log_history, indent=1))
+    if callable(evaluation.predictions):  # written in chunks by its owner (data larger than memory)
+        evaluation.predictions(folder.partial / "predictions.csv")
+    elif evaluation.predictions is not None:
+        evaluation.predictions.to_csv(folder.partial / "predictions.csv", index=False)
+    metrics.write(folder.partial)
+    try:
+        from .report import write_report
+
+        write_report(folder.partial, name=folder.output.name)
+    except Exception as err:  # the model and metrics are what matter; the report can be re-made
+        log.warning("report.html could not be written (%s: %s); retry with: ecomsft report %s",
+                    type(err).__name__, err, folder.output)
+    folder.finish(metrics.task)
+
+
+def embedding_shift(before, after, added: int) -> dict[str, float]:
+    """How far embedding rows moved in training (mean L2 distance): new rows must learn, not sit."""
+    moved = (after.detach().cpu() - before.cpu()).norm(dim=1)
+    shift = {"pretrained_rows_shift": float(moved[: len(moved) - added].mean())}
+    if added:
+        shift["new_rows_shift"] = float(moved[len(moved) - added:].mean())
+    return shift
+
+
+def model_limit(tokenizer, model_config) -> int:
+    limit = getattr(tokenizer, "model_max_length", None) or 10**9
+    if limit > 100_000:
+        limit = getattr(model_config, "max_position_embeddings", 512)
+    return int(limit)
+
+
+def precision_name(trainer) -> str:
+    return "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
+
+
+def versions() -> dict[str, str]:
+    import datasets
+    import sklearn
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {"ecomsft": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "datasets": datasets.__version__,
+            "scikit-learn": sklearn.__version__}

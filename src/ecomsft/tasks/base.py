@@ -1,0 +1,110 @@
+"""The surface every task offers to the runner (``runner.run``), and what it hands back.
+
+A task is one class, constructed with the run's resolved configuration; the runner calls it in
+this order, and the task keeps what it needs between calls on ``self``:
+
+    load_data -> build_model -> language_models (vocabulary, length limit) -> prepare_model
+    -> build_trainer -> [the runner trains] -> finish_model -> evaluate -> baselines -> save
+
+Everything else (the run folder, seeds, threads, the hub's errors, vocabulary extension, timing,
+throughput, the metrics skeleton, config.yaml, training_log.json, report.html) is the runner's,
+written once for all tasks. Light at import: torch and transformers load inside the methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from ..config import RunConfig, TaskSection
+
+
+@dataclass
+class Evaluation:
+    """What a task's evaluation gives the run folder."""
+
+    validation: dict | None = None  # metrics on the validation split
+    test: dict | None = None  # metrics on the test split
+    fields: dict[str, Any] = field(default_factory=dict)  # the task's own metrics.json fields
+    # predictions.csv: a frame, or a function that writes the file itself (data larger than memory)
+    predictions: pd.DataFrame | Callable[[Path], None] | None = None
+
+
+class Task:
+    """One task: its config section, data, model, Trainer, evaluation, baselines and saved form."""
+
+    name: ClassVar[str]
+    section: ClassVar[type[TaskSection]] = TaskSection
+    # Shared config keys (dotted) this task does not use -> why; set to anything but their default,
+    # they are refused before any work starts.
+    unused: ClassVar[dict[str, str]] = {}
+    # Defaults of shared keys that differ for this task (applied where the configuration is silent).
+    defaults: ClassVar[dict[str, Any]] = {}
+    predictor: ClassVar[str] = ""  # the inference class that uses a finished run (for the docs and /v1/info)
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+
+    @classmethod
+    def check(cls, cfg: RunConfig) -> None:
+        """Checks of the whole configuration for this task; raise ``ValueError`` with the key."""
+        if isinstance(cfg.data.train, list):
+            raise ValueError(f"data.train: task '{cls.name}' takes one training file")
+
+    def metric_for_best_model(self) -> str:
+        return self.cfg.training.metric_for_best_model or "f1_macro"
+
+    # set-up, inside the run folder's failure guard
+    def load_data(self) -> dict:
+        """Read and check the splits (kept on ``self``); returns metrics.json's ``data``."""
+        raise NotImplementedError
+
+    def build_model(self, model_path: str):
+        raise NotImplementedError
+
+    def language_models(self, model) -> list[tuple[Any, Any]]:
+        """(tokenizer, transformers model) pairs whose vocabulary and length limit apply."""
+        raise NotImplementedError
+
+    def vocabulary_texts(self) -> list[str]:
+        """Training texts the vocabulary must cover."""
+        raise NotImplementedError
+
+    def prepare_model(self, model, added_tokens: int):
+        """The config's freezing and LoRA options; returns the model to train."""
+        from ..training import speed  # torch
+
+        return speed.prepare(model, self.cfg.training, added_tokens)
+
+    def build_trainer(self, model, workdir: Path, embedding_lr: float | None):
+        """A ``transformers.Trainer`` (or subclass) writing checkpoints into ``workdir/checkpoints``."""
+        raise NotImplementedError
+
+    # after training
+    def finish_model(self, trainer):
+        """The trained model to evaluate and save (LoRA merged); sets ``trainer.model``."""
+        from ..training import speed
+
+        trainer.model = speed.finish(trainer.model)
+        return trainer.model
+
+    def evaluate(self, trainer) -> Evaluation:
+        raise NotImplementedError
+
+    def baselines(self, evaluation: Evaluation) -> dict[str, Any]:
+        """metrics.json fields of the classical baselines on the same test split (main process only)."""
+        return {}
+
+    def training_info(self, trainer) -> dict:
+        """metrics.json ``training`` fields of this task (the loss, ...)."""
+        return {}
+
+    def model_info(self, model) -> dict:
+        return {}
+
+    def save(self, trainer, model_dir: Path) -> None:
+        raise NotImplementedError

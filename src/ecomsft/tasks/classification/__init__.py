@@ -1,0 +1,5 @@
+"""Task ``classification`` (single- and multi-label)."""
+
+from .task import ClassificationTask
+
+TASK = ClassificationTask

@@ -1,0 +1,141 @@
+"""Text classification, single-label (sentiment, stars, category) and multi-label (aspects, tags):
+an encoder with a sequence-classification head, beside a tfidf-lr baseline on the same split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ...distributed import is_main_process
+from ..base import Evaluation, Task
+from .config import ClassificationSection
+
+log = logging.getLogger("ecomsft")
+
+
+class ClassificationTask(Task):
+    name = "classification"
+    section = ClassificationSection
+    predictor = "ecomsft.inference.predictor.Predictor"
+    unused = {
+        "data.negative_column": "hard negatives are for retrieval",
+        "data.catalog": "a catalogue is for retrieval",
+    }
+
+    @classmethod
+    def check(cls, cfg) -> None:
+        super().check(cfg)
+        if cfg.training.balanced_sampling and cfg.task.multi_label:
+            raise ValueError("training.balanced_sampling is for single-label classification")
+
+    def load_data(self) -> dict:
+        """Frames in memory, or memory-mapped Arrow files for data larger than memory
+        (``data.memory_mapped``); both offer the same methods."""
+        from .arrow_splits import read_arrow_splits, wants_memory_mapped
+        from .frame_splits import FrameSplits
+
+        cfg = self.cfg
+        if wants_memory_mapped(cfg):
+            self.data = read_arrow_splits(cfg, progress=cfg.training.progress_bar and is_main_process())
+        else:
+            self.data = FrameSplits(cfg)
+        self.labels = self.data.labels
+        info = self.data.info
+        dup, leak = info["duplicates"], info["overlap_with_train"]
+        if dup.get("exact_duplicates") or dup.get("conflicting_texts") or any(leak.values()):
+            log.warning(
+                "data: %d exact duplicate rows, %d texts with conflicting labels%s; texts also in train: valid %d, test %d",
+                dup.get("exact_duplicates", 0), dup.get("conflicting_texts", 0),
+                " (dropped before splitting)" if cfg.data.deduplicate else "", leak["valid"], leak["test"],
+            )
+        return info
+
+    def build_model(self, model_path: str):
+        from transformers import AutoTokenizer
+
+        from .model import build_model
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+        return build_model(model_path, self.labels)
+
+    def language_models(self, model):
+        return [(self.tokenizer, model)]
+
+    def vocabulary_texts(self) -> list[str]:
+        return self.data.vocab_texts()
+
+    def build_trainer(self, model, workdir: Path, embedding_lr):
+        from ...training.losses import ClassLoss, balanced_sample_weights
+        from ...training.trainer import build_trainer
+        from .model import metrics_function
+
+        cfg = self.cfg
+        self.datasets = self.data.encode(self.tokenizer)
+        train_ids = self.data.gold("train")
+        self.threshold = cfg.task.threshold if cfg.task.threshold is not None else 0.5
+        return build_trainer(
+            model, self.tokenizer, self.datasets["train"], self.datasets["valid"], cfg.training, str(workdir / "checkpoints"),
+            metrics_function(self.labels, self.threshold), embedding_lr, tracking_dir=workdir,
+            class_loss=ClassLoss.from_config(cfg.training, train_ids, len(self.labels), self.labels.multi_label),
+            sample_weights=balanced_sample_weights(train_ids) if cfg.training.balanced_sampling else None,
+            metric_for_best_model=self.metric_for_best_model(),
+        )
+
+    def evaluate(self, trainer) -> Evaluation:
+        from ...evaluation.classification import (apply_temperature, expected_calibration_error, fit_temperature,
+                                                  full_report, tune_threshold)
+        from ...models.heads import probabilities
+        from ...training.trainer import predict_logits
+
+        labels, multi = self.labels, self.labels.multi_label
+        sizes = self.data.sizes()
+        gold = {name: self.data.gold(name) for name in ("valid", "test") if sizes[name]}
+        probs = {name: probabilities(predict_logits(trainer, self.datasets[name]), multi) for name in gold}
+        if multi and self.cfg.task.threshold is None and "valid" in probs:
+            self.threshold = tune_threshold(gold["valid"], probs["valid"])
+        results = {name: full_report(gold[name], probs[name], labels.names, multi, self.threshold) for name in gold}
+        self.calibration = None
+        if not multi and "valid" in probs and "test" in probs:
+            temperature = fit_temperature(gold["valid"], probs["valid"])
+            self.calibration = {
+                "temperature": temperature,
+                "test_ece": expected_calibration_error(gold["test"], probs["test"]),
+                "test_ece_calibrated": expected_calibration_error(gold["test"], apply_temperature(probs["test"], temperature)),
+            }
+
+        def predictions(path: Path) -> None:
+            self.data.write_predictions(path, probs["test"], self.threshold)
+
+        return Evaluation(
+            validation=results.get("valid"), test=results.get("test"),
+            fields={"task": "multi_label_classification" if multi else "classification", "labels": labels.names,
+                    "threshold": self.threshold if multi else None, "calibration": self.calibration},
+            predictions=predictions if "test" in probs else None,
+        )
+
+    def baselines(self, evaluation: Evaluation) -> dict:
+        from ...evaluation.baselines import run_tfidf_lr
+
+        if evaluation.test is None:
+            return {}
+        train_texts, train_y, test_texts, test_y, sampled = self.data.baseline_inputs()
+        baseline, _ = run_tfidf_lr(train_texts, train_y, test_texts, test_y, len(self.labels), self.labels.multi_label,
+                                   self.threshold, self.cfg.training.seed)
+        if sampled:
+            baseline["sampled_rows"] = sampled
+        return {"baseline_tfidf_lr": baseline}
+
+    def training_info(self, trainer) -> dict:
+        return {"loss": trainer.class_loss.describe() if trainer.class_loss else "model default",
+                "balanced_sampling": self.cfg.training.balanced_sampling}
+
+    def save(self, trainer, model_dir: Path) -> None:
+        config = trainer.model.config
+        config.ecomsft_threshold = self.threshold
+        config.ecomsft_max_length = self.cfg.model.max_length
+        config.ecomsft_temperature = self.calibration["temperature"] if self.calibration else None
+        trainer.save_model(str(model_dir))
+        self.tokenizer.save_pretrained(str(model_dir))
+

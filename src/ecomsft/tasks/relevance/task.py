@@ -1,0 +1,149 @@
+"""Search relevance with a cross-encoder: graded (query, product) pairs, a query-grouped split,
+ranking evaluation per query beside BM25 and the zero-shot encoder. The model loads with plain
+``AutoModelForSequenceClassification``; ``ecomsft rank`` and ``/v1/rank`` use it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ...data.pairs import read_pair_splits
+from ...errors import EcomsftError
+from ...models.heads import RelevanceHead
+from ..base import Evaluation, Task
+from .config import RelevanceSection
+
+log = logging.getLogger("ecomsft")
+
+_NOT_PAIRS = "relevance reads (query, product, grade) pairs"
+_POINTWISE = "the relevance loss is MSE or cross-entropy over grades (task.pairwise_weight adds RankNet)"
+
+
+class RelevanceTask(Task):
+    name = "relevance"
+    section = RelevanceSection
+    predictor = "ecomsft.inference.ranker.Ranker"
+    unused = {
+        "data.negative_column": "hard negatives are for retrieval",
+        "data.catalog": "a catalogue is for retrieval",
+        "data.label_delimiter": _NOT_PAIRS,
+        "data.memory_mapped": "memory-mapped data is for single-label classification",
+        "data.num_proc": "memory-mapped data is for single-label classification",
+        "training.class_weight": _POINTWISE,
+        "training.focal_gamma": _POINTWISE,
+        "training.balanced_sampling": _POINTWISE,
+        **{f"augment.{key}": "augmentation is for classification" for key in
+           ("copies", "swap", "delete", "insert", "synonym", "char_noise")},
+    }
+
+    def metric_for_best_model(self) -> str:
+        return self.cfg.training.metric_for_best_model or f"ndcg@{max(self.cfg.task.ks)}"
+
+    def load_data(self) -> dict:
+        self.splits, info = read_pair_splits(self.cfg)
+        if info["sizes"]["train"] < 2:
+            raise EcomsftError("fewer than two training pairs", where=self.cfg.data.train)
+        self.head = RelevanceHead.from_training(self.cfg.task, self.splits["train"]["label"])
+        self.ks = sorted(set(self.cfg.task.ks))
+        log.info("queries: %s; %s", ", ".join(f"{k} {v}" for k, v in info["queries"].items()), self.head.grading.describe())
+        return info
+
+    def build_model(self, model_path: str):
+        from transformers import AutoTokenizer
+
+        from .model import build_model
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
+        return build_model(model_path, self.head)
+
+    def language_models(self, model):
+        return [(self.tokenizer, model)]
+
+    def vocabulary_texts(self) -> list[str]:
+        train = self.splits["train"]
+        return list(dict.fromkeys(train["text"].tolist() + train["text_pair"].tolist()))
+
+    def build_trainer(self, model, workdir: Path, embedding_lr):
+        from ...training.trainer import RankingTrainer, build_trainer
+        from .model import encode, metrics_function
+
+        cfg, head = self.cfg, self.head
+        pairwise = cfg.task.pairwise_weight > 0
+        self.datasets = {name: encode(self.tokenizer, part, head, cfg.model.max_length, cache=cfg.data.cache_tokenized,
+                                      query_ids=pairwise)
+                         for name, part in self.splits.items()}
+        return build_trainer(
+            model, self.tokenizer, self.datasets["train"], self.datasets["valid"], cfg.training, str(workdir / "checkpoints"),
+            metrics_function(self.splits["valid"], head, self.ks), embedding_lr, tracking_dir=workdir,
+            metric_for_best_model=self.metric_for_best_model(), trainer_class=RankingTrainer,
+            pairwise_weight=cfg.task.pairwise_weight,
+            target_values=(head.class_values().tolist() if head.kind == "classification" else None),
+        )
+
+    def evaluate(self, trainer) -> Evaluation:
+        from ...training.trainer import predict_logits
+        from .model import evaluate_scores
+
+        head, ks, splits = self.head, self.ks, self.splits
+        results, self.scores = {}, {}
+        for name in ("valid", "test"):
+            if len(splits[name]):
+                logits = predict_logits(trainer, self.datasets[name])
+                self.scores[name] = head.scores(logits)
+                results[name], _ = evaluate_scores(splits[name], self.scores[name], head, ks, logits)
+        self.cosines = None
+        if self.cfg.task.blend_zero_shot and "valid" in self.scores and "test" in self.scores:
+            from ...evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
+
+            encoder = zero_shot_encoder()
+            self.cosines = {name: cosine_pair_scores(encoder, splits[name]["text"], splits[name]["text_pair"])
+                            for name in ("valid", "test")}
+            head.fit_blend(self.scores["valid"], self.cosines["valid"], splits["valid"]["label"])
+            self.scores["blend"] = head.blended(self.scores["test"], self.cosines["test"])
+            results["test_blend"], _ = evaluate_scores(splits["test"], self.scores["blend"], head, ks)
+            log.info("blend with the zero-shot cosine (fitted on validation): %s", head.blend)
+        evaluation = Evaluation(validation=results.get("valid"), test=results.get("test"),
+                                fields={"head": head.kind, "grading": head.grading.describe(), "ks": ks,
+                                        "test_blend": results.get("test_blend"), "blend": head.blend})
+        if "test" in self.scores:
+            extra = {"blend": self.scores["blend"]} if "blend" in self.scores else {}
+            evaluation.predictions = _predictions(splits["test"], self.scores["test"], extra)
+        return evaluation
+
+    def baselines(self, evaluation: Evaluation) -> dict:
+        from ...evaluation.ranking_baselines import score_baselines
+
+        if "test" not in self.scores:
+            return {}
+        corpus = pd.concat([part["text_pair"] for part in self.splits.values()])
+        baselines, scores = score_baselines(self.splits["train"], self.splits["test"], self.head.grading, self.ks,
+                                            self.cfg.training.seed, corpus=corpus,
+                                            test_cosines=self.cosines["test"] if self.cosines else None)
+        for name, values in scores.items():  # each baseline's scores beside the model's in predictions.csv
+            evaluation.predictions[f"score_{name}"] = np.round(values, 6)
+        return {"baselines": baselines}
+
+    def training_info(self, trainer) -> dict:
+        pairwise = self.cfg.task.pairwise_weight
+        return {"loss": ("MSE" if self.head.kind == "regression" else "cross-entropy")
+                + (f" + {pairwise:g} x RankNet over same-query pairs" if pairwise > 0 else "")}
+
+    def save(self, trainer, model_dir: Path) -> None:
+        config = trainer.model.config
+        config.ecomsft_task = "relevance"
+        config.ecomsft_relevance = self.head.to_dict()
+        config.ecomsft_max_length = self.cfg.model.max_length
+        trainer.save_model(str(model_dir))
+        self.tokenizer.save_pretrained(str(model_dir))
+
+
+def _predictions(frame: pd.DataFrame, scores: np.ndarray, extra_scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    out = pd.DataFrame({"query": frame["text"].to_numpy(), "product": frame["text_pair"].to_numpy(),
+                        "gold": frame["label"].to_numpy(), "score": np.round(scores, 6)})
+    out["rank"] = out.groupby("query", sort=False)["score"].rank(ascending=False, method="first").astype(int)
+    for name, values in extra_scores.items():
+        out[f"score_{name}"] = np.round(values, 6)
+    return out

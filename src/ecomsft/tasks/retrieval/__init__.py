@@ -1,0 +1,5 @@
+"""Task ``retrieval`` (a bi-encoder for search and recommendation)."""
+
+from .task import RetrievalTask
+
+TASK = RetrievalTask

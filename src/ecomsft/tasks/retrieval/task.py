@@ -1,0 +1,269 @@
+"""Retrieval with a bi-encoder: (query, product) pairs, a query-grouped split, sentence-transformers
+training with in-batch negatives, evaluation by retrieving each held-out query's products from the
+whole catalogue, beside BM25 and the zero-shot encoder.
+
+Training is sentence-transformers' own (``SentenceTransformerTrainer`` with
+``MultipleNegativesRankingLoss``: every other product in a batch is a negative, plus the row's hard
+negative when the data has one). Queries and products share one encoder, or get one each
+(``task.shared_towers: false``, a ``Router`` of two towers). The validation split chooses the best
+checkpoint (NDCG@largest k of its queries against the catalogue) and drives early stopping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ...data.pairs import load_catalog, read_pair_splits
+from ...errors import EcomsftError
+from ...evaluation.ranking import pointwise_report, ranking_report, retrieval_report
+from ...inference.index import embed, exact_top_k
+from ...models.heads import Grading
+from ..base import Evaluation, Task
+from .config import RetrievalSection
+
+log = logging.getLogger("ecomsft")
+
+_IN_BATCH = "the bi-encoder learns from in-batch negatives (MultipleNegativesRankingLoss), not class weights"
+
+
+class RetrievalTask(Task):
+    name = "retrieval"
+    section = RetrievalSection
+    predictor = "ecomsft.inference.index.Index (ecomsft index / search) and ecomsft.inference.ranker.Ranker"
+    unused = {
+        "data.label_delimiter": "retrieval reads (query, product) pairs",
+        "data.memory_mapped": "memory-mapped data is for single-label classification",
+        "data.num_proc": "memory-mapped data is for single-label classification",
+        "data.cache_tokenized": "sentence-transformers tokenizes each batch itself",
+        "training.class_weight": _IN_BATCH,
+        "training.focal_gamma": _IN_BATCH,
+        "training.balanced_sampling": _IN_BATCH,
+        "training.group_by_length": "batches are drawn without duplicate products (BatchSamplers.NO_DUPLICATES)",
+        "training.lora_r": "LoRA is not wired for bi-encoders; train in full or use training.freeze_layers",
+        **{f"augment.{key}": "augmentation is for classification" for key in
+           ("copies", "swap", "delete", "insert", "synonym", "char_noise")},
+    }
+
+    def metric_for_best_model(self) -> str:
+        return self.cfg.training.metric_for_best_model or f"ndcg@{max(self.cfg.task.ks)}"
+
+    def load_data(self) -> dict:
+        cfg = self.cfg
+        self.splits, info = read_pair_splits(cfg, require_labels=False)
+        train = self.splits["train"]
+        self.grading = Grading.from_config(cfg.task, train["label"]) if "label" in train else None
+        if cfg.data.catalog:
+            self.catalog = load_catalog(cfg.data.catalog, encoding=cfg.data.encoding)["text"].tolist()
+        else:
+            self.catalog = list(dict.fromkeys(pd.concat([part["text_pair"] for part in self.splits.values()])))
+        info["catalog_products"] = len(self.catalog)
+        self.train_set = training_pairs(train, self.grading, self.catalog, cfg.training.seed)
+        if len(self.train_set) < 2:
+            raise EcomsftError("fewer than two (query, relevant product) training pairs", where=str(cfg.data.train))
+        info["training_pairs"] = len(self.train_set)
+        self.ks = sorted(set(cfg.task.ks))
+        return info
+
+    def build_model(self, model_path: str):
+        return build_bi_encoder(model_path, self.cfg.task.shared_towers, self.cfg.model.max_length)
+
+    def language_models(self, model):
+        return [(t.tokenizer, t.auto_model) for t in transformer_modules(model)]
+
+    def vocabulary_texts(self) -> list[str]:
+        return list(dict.fromkeys(list(self.train_set["anchor"]) + list(self.train_set["positive"])))
+
+    def prepare_model(self, model, added_tokens: int):
+        from ...training import speed
+
+        training = self.cfg.training
+        for _, language_model in self.language_models(model):
+            speed.freeze(language_model, training.freeze_embeddings, training.freeze_layers)
+        return model
+
+    def _validation_evaluator(self):
+        """NDCG@k (and the rest) of the validation queries against the catalogue, or None."""
+        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+        queries, gains = relevant_products(self.splits["valid"], self.grading)
+        if not queries:
+            return None
+        position = {text: str(i) for i, text in enumerate(self.catalog)}
+        relevant = {str(q): {position[p] for p in g if p in position} for q, g in enumerate(gains)}
+        relevant = {q: docs for q, docs in relevant.items() if docs}
+        if not relevant:
+            return None
+        return InformationRetrievalEvaluator(
+            queries={q: queries[int(q)] for q in relevant}, corpus={i: t for t, i in position.items()},
+            relevant_docs=relevant, ndcg_at_k=self.ks, mrr_at_k=[max(self.ks)], map_at_k=[max(self.ks)],
+            accuracy_at_k=self.ks, precision_recall_at_k=self.ks, batch_size=self.cfg.training.eval_batch_size,
+            name="valid", write_csv=False)
+
+    def build_trainer(self, model, workdir: Path, embedding_lr):
+        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers.base.sampler import BatchSamplers
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+        from transformers import EarlyStoppingCallback
+
+        from ...training.tracking import tracking_callbacks
+        from ...training.trainer import TimeBudget, training_arguments
+
+        cfg = self.cfg
+        extra = {}
+        if not cfg.task.shared_towers:
+            extra["router_mapping"] = {"anchor": "query", "positive": "document", "negative": "document"}
+        if embedding_lr:
+            extra["learning_rate_mapping"] = {r".*word_embeddings.*": embedding_lr}
+        evaluator = self._validation_evaluator()
+        metric = self.metric_for_best_model()
+        args = training_arguments(cfg.training, str(workdir / "checkpoints"), len(self.train_set), evaluator is not None,
+                                  arguments_class=SentenceTransformerTrainingArguments, group_by_length=False,
+                                  batch_sampler=BatchSamplers.NO_DUPLICATES,
+                                  metric_for_best_model=f"valid_cosine_{metric}", **extra)
+        callbacks = tracking_callbacks(workdir)
+        if cfg.training.max_seconds:
+            callbacks.append(TimeBudget(cfg.training.max_seconds))
+        if evaluator is not None and cfg.training.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
+        return SentenceTransformerTrainer(model=model, args=args, train_dataset=self.train_set, evaluator=evaluator,
+                                          loss=MultipleNegativesRankingLoss(model), callbacks=callbacks)
+
+    def evaluate(self, trainer) -> Evaluation:
+        from ...evaluation.ranking_baselines import cosine_pair_scores, fit_grade_line
+
+        model, cfg, grading, ks, catalog = trainer.model, self.cfg, self.grading, self.ks, self.catalog
+        batch = cfg.training.eval_batch_size
+        test = self.splits["test"]
+        self.queries, self.gains = relevant_products(test, grading)
+        results = {"test": None, "test_reranking": None, "valid": None}
+        if self.queries:
+            vectors = embed(model, catalog, "document", batch, progress=cfg.training.progress_bar)
+            results["test"] = retrieval_metrics(model, self.queries, self.gains, catalog, vectors, ks, batch)
+            valid_queries, valid_gains = relevant_products(self.splits["valid"], grading)
+            if valid_queries:
+                results["valid"] = retrieval_metrics(model, valid_queries, valid_gains, catalog, vectors, ks, batch)
+        predictions = None
+        if grading is not None and len(test):
+            scores = cosine_pair_scores(model, test["text"], test["text_pair"], batch)
+            values = grading.values(test["label"])
+            results["test_reranking"], _ = ranking_report(test["text"], grading.gain(values), grading.relevant(values),
+                                                          scores, ks)
+            if not grading.named:
+                sample = self.splits["train"].sample(min(2000, len(self.splits["train"])), random_state=cfg.training.seed)
+                a, b = fit_grade_line(cosine_pair_scores(model, sample["text"], sample["text_pair"], batch),
+                                      grading.values(sample["label"]))
+                results["test_reranking"].update(pointwise_report(values, a * scores + b))
+            predictions = pd.DataFrame({"query": test["text"].to_numpy(), "product": test["text_pair"].to_numpy(),
+                                        "gold": test["label"].to_numpy(), "score": np.round(scores, 6)})
+        return Evaluation(validation=results["valid"], test=results["test"], predictions=predictions,
+                          fields={"grading": grading.describe() if grading else "every row is a relevant pair", "ks": ks,
+                                  "test_reranking": results["test_reranking"]})
+
+    def baselines(self, evaluation: Evaluation) -> dict:
+        from ...evaluation.ranking_baselines import BM25Index, score_baselines, zero_shot_encoder
+
+        ks, batch, catalog = self.ks, self.cfg.training.eval_batch_size, self.catalog
+        baselines: dict = {}
+        if self.queries:
+            bm25 = BM25Index(catalog)
+            baselines["bm25"] = retrieval_report([[bm25.texts[i] for i in row] for row in bm25.retrieve(self.queries, max(ks))],
+                                                 self.gains, ks)
+            zero_shot = zero_shot_encoder()
+            baselines["zero_shot_cosine"] = retrieval_metrics(
+                zero_shot, self.queries, self.gains, catalog, embed(zero_shot, catalog, "document", batch), ks, batch)
+        reranking = None
+        if self.grading is not None and len(self.splits["test"]):
+            reranking, _ = score_baselines(self.splits["train"], self.splits["test"], self.grading, ks, self.cfg.training.seed,
+                                           corpus=catalog)
+        return {"baselines": baselines or None, "baselines_reranking": reranking}
+
+    def training_info(self, trainer) -> dict:
+        return {"loss": "MultipleNegativesRankingLoss"}
+
+    def model_info(self, model) -> dict:
+        return {"shared_towers": self.cfg.task.shared_towers}
+
+    def save(self, trainer, model_dir: Path) -> None:
+        trainer.model.save(str(model_dir))
+        info = {"task": "retrieval", "max_length": self.cfg.model.max_length, "shared_towers": self.cfg.task.shared_towers,
+                "grading": self.grading.to_dict() if self.grading else None}
+        (model_dir / "ecomsft.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+
+def build_bi_encoder(model_path: str, shared_towers: bool, max_length: int):
+    """A sentence encoder from any model folder: its own pooling when it is a sentence-transformers
+    model, mean pooling otherwise; two towers behind a ``Router`` when not shared."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Router, Transformer
+
+    if shared_towers:
+        model = SentenceTransformer(model_path)
+    else:
+        def tower():
+            transformer = Transformer(model_path, max_seq_length=max_length)
+            return [transformer, Pooling(transformer.get_embedding_dimension(), "mean")]
+
+        model = SentenceTransformer(modules=[Router.for_query_document(query_modules=tower(), document_modules=tower()),
+                                             Normalize()])
+    model.max_seq_length = max_length
+    return model
+
+
+def transformer_modules(model) -> list:
+    from sentence_transformers.sentence_transformer.modules import Transformer
+
+    return [m for m in model.modules() if isinstance(m, Transformer)]
+
+
+def training_pairs(frame: pd.DataFrame, grading: Grading | None, catalog: list[str], seed: int):
+    """anchor/positive(/negative) rows: every row, or with grades only the relevant ones. A row
+    without a hard negative gets a random catalogue product in its place."""
+    from datasets import Dataset
+
+    if grading is not None:
+        frame = frame[grading.relevant(grading.values(frame["label"]))]
+    columns = {"anchor": frame["text"].tolist(), "positive": frame["text_pair"].tolist()}
+    if "negative" in frame:
+        rng = np.random.default_rng(seed)
+        products = list(dict.fromkeys(text for text in catalog if text))
+        negatives = frame["negative"].tolist()
+        for i, value in enumerate(negatives):
+            positive = columns["positive"][i]
+            if value and value != positive:
+                continue
+            if len(products) < 2 and (not products or products[0] == positive):
+                raise EcomsftError("no hard negative can be drawn: the catalogue holds no product other than the "
+                                   f"positive '{positive[:60]}'; fill data.negative_column or give a larger catalogue")
+            j = int(rng.integers(len(products)))
+            if products[j] == positive:  # uniform among the other products, drawn once: never loops
+                j = (j + 1 + int(rng.integers(len(products) - 1))) % len(products)
+            negatives[i] = products[j]
+        columns["negative"] = negatives
+    return Dataset.from_dict(columns)
+
+
+def relevant_products(frame: pd.DataFrame, grading: Grading | None) -> tuple[list[str], list[dict]]:
+    """Each query of ``frame`` and its relevant products with their gains (1 each without grades)."""
+    queries, gains = [], []
+    for query, group in frame.groupby("text", sort=False):
+        if grading is None:
+            relevant = dict.fromkeys(group["text_pair"], 1.0)
+        else:
+            values = grading.values(group["label"])
+            keep = grading.relevant(values)
+            relevant = {p: max(float(g), 1e-6) for p, g in zip(group["text_pair"][keep], grading.gain(values)[keep])}
+        if relevant:
+            queries.append(query)
+            gains.append(relevant)
+    return queries, gains
+
+
+def retrieval_metrics(encoder, queries: list[str], gains: list[dict], catalog: list[str], catalog_vectors: np.ndarray,
+                      ks: list[int], batch_size: int) -> dict:
+    positions, _ = exact_top_k(embed(encoder, queries, "query", batch_size), catalog_vectors, max(ks))
+    return retrieval_report([[catalog[i] for i in row] for row in positions], gains, ks)
