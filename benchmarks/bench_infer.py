@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _measure import forward_flops, matmul_peak_gflops
 
 SHORT_REVIEW = "物流很快，质量不错"

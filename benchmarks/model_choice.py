@@ -62,10 +62,10 @@ def main() -> None:
     if not Path(args.data).is_file():
         sys.exit(f"skipped: {args.data} is absent (the shared data sets are not part of a clone)")
 
-    from ecomsft.config import build_config
     from ecomsft.api import pretrain
-    from ecomsft.tasks.pretraining.config import build_pretrain_config
+    from ecomsft.config import build_config
     from ecomsft.runner import run as train
+    from ecomsft.tasks.pretraining.config import build_pretrain_config
 
     out = Path(args.output)
     split = fixed_split(args.data, args.samples, out / "split")

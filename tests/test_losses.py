@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
-from ecomsft.training.losses import ClassLoss, balanced_class_weights, focal_loss
 from ecomsft.runner import run as train
+from ecomsft.training.losses import ClassLoss, balanced_class_weights, focal_loss
 
 from .conftest import make_reviews, tiny_overrides
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from ecomsft.config import build_config
-from ecomsft.tasks.classification.arrow_splits import duplicates, read_arrow_splits, wants_memory_mapped
 from ecomsft.data.quality import duplicate_report
 from ecomsft.errors import EcomsftError
 from ecomsft.runner import run as train
+from ecomsft.tasks.classification.arrow_splits import duplicates, read_arrow_splits, wants_memory_mapped
 
 from .conftest import make_reviews, run_cli, tiny_overrides
 

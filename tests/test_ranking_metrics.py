@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from ecomsft.data.splitting import split_grouped_by_query
-from ecomsft.evaluation.ranking import (expected_reciprocal_rank, pointwise_report, query_metrics, ranking_report,
-                                     retrieval_report)
+from ecomsft.evaluation.ranking import expected_reciprocal_rank, pointwise_report, query_metrics, ranking_report, retrieval_report
 from ecomsft.models.heads import Grading
 from ecomsft.tasks.relevance.config import RelevanceSection
 

@@ -286,8 +286,8 @@ def test_rank_route_of_the_server(relevance_run, tiny_run):
 
 def test_blend_with_the_zero_shot_encoder(tiny_model_dir, pairs_csv, tmp_path):
     from ecomsft.config import build_config
-    from ecomsft.inference.ranker import Ranker
     from ecomsft.evaluation.ranking_baselines import cosine_pair_scores
+    from ecomsft.inference.ranker import Ranker
     from ecomsft.runner import run as train
 
     result = train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, tmp_path / "run",

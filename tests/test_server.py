@@ -6,7 +6,8 @@ import json
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ecomsft.inference.predictor import Predictor
 from ecomsft.inference.server import ServeSettings, create_app

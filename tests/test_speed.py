@@ -6,10 +6,10 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, set_seed
 
-from ecomsft.training import speed
 from ecomsft.config import TrainingConfig, build_config
 from ecomsft.errors import EcomsftError
 from ecomsft.runner import run as train
+from ecomsft.training import speed
 
 from .conftest import tiny_overrides
 

@@ -27,8 +27,8 @@ def test_embedding_rate_early_stopping_and_sequential_eval(tiny_model_dir, tmp_p
 
 
 def test_auto_precision_on_a_cpu_follows_its_matrix_units(monkeypatch):
-    from ecomsft.training import trainer as training
     from ecomsft.errors import EcomsftError
+    from ecomsft.training import trainer as training
 
     monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(training, "cpu_has_bf16_matrix_units", lambda: True)

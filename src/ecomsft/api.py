@@ -13,10 +13,30 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, build_config, flatten_config
+from pydantic import ValidationError
+
+from . import runner
+from .compare import compare as compare_candidates
+from .config import AugmentConfig, RunConfig, build_config, flatten_config
+from .data.augment import augment_frame
+from .data.examples import load_examples
+from .distributed import launch
 from .errors import EcomsftError
+from .inference.batch import WRITERS, encode_rows
+from .inference.batch import predict_file as score_file
+from .inference.evaluate import evaluate as score_labelled_file
+from .inference.index import Index, build_index
+from .inference.onnx_export import export_onnx, onnx_path
+from .inference.predictor import Predictor, model_folder
+from .inference.ranker import Ranker, run_task
+from .inference.ranker import rank_file as rank_candidates
+from .models.inspect import inspect_data as inspect_file
+from .quickstart import quickstart_config
+from .report import write_report
 from .run_folder import write_bytes_atomic, write_text_atomic
 from .runner import RunResult
+from .schema import list_runs
+from .tasks.pretraining.config import build_pretrain_config
 
 ConfigLike = RunConfig | dict[str, Any] | str | Path | None
 
@@ -52,15 +72,11 @@ def train(config: ConfigLike, *, resume: bool = False, nproc: int = 1, **overrid
     if nproc > 1:
         launch_processes(cfg, nproc, resume)
         return None
-    from .runner import run
-
-    return run(cfg, resume=resume)
+    return runner.run(cfg, resume=resume)
 
 
 def launch_processes(cfg: RunConfig, nproc: int, resume: bool = False) -> None:
     """``ecomsft train`` of the resolved ``cfg`` in ``nproc`` processes on this machine."""
-    from .distributed import launch
-
     if nproc < 1:
         raise EcomsftError(f"--nproc must be 1 or more (got {nproc})")
     if cfg.training.batch_size % nproc:
@@ -76,8 +92,6 @@ def launch_processes(cfg: RunConfig, nproc: int, resume: bool = False) -> None:
 
 def pretrain(config: ConfigLike = None, *, resume: bool = False, **overrides: Any) -> RunResult:
     """Masked-LM pretraining (task ``pretraining``); accepts the earlier pretraining config shape too."""
-    from .runner import run
-    from .tasks.pretraining.config import build_pretrain_config
 
     if isinstance(config, RunConfig):
         config = config.model_dump()
@@ -85,32 +99,25 @@ def pretrain(config: ConfigLike = None, *, resume: bool = False, **overrides: An
         cfg = build_pretrain_config(None, {**flatten_config(config), **_dotted(overrides)})
     else:
         cfg = build_pretrain_config(config, _dotted(overrides))
-    return run(cfg, resume=resume)
+    return runner.run(cfg, resume=resume)
 
 
 def quickstart(fast: bool = False, output: str | None = None, overwrite: bool = True,
                overrides: dict[str, Any] | None = None) -> RunResult:
     """The bundled MiniLM on the bundled Chinese shop reviews (README, "Quickstart")."""
-    from .quickstart import quickstart_config
-    from .runner import run
-
-    return run(quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides))
+    return runner.run(quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides))
 
 
 def compare(config: ConfigLike, models: list[str], output: str | Path = "runs/compare", **overrides: Any):
     """Train each candidate on the same split and budget; the leaderboard (also written to ``output``)."""
-    from .compare import compare as run_compare
 
-    return run_compare(resolve_config(config, _dotted(overrides)), models, output)
+    return compare_candidates(resolve_config(config, _dotted(overrides)), models, output)
 
 
 def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
                  text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
                  calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
     """Score a file of texts into ``output`` in chunks (resumable); returns the rows written."""
-    from .inference.batch import predict_file as score_file
-    from .inference.predictor import Predictor
-
     predictor = Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
     return score_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
                       chunk_rows=chunk_rows, resume=resume, progress=progress)
@@ -119,40 +126,31 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text
 def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
               text_pair_column: str | None = None, batch_size: int = 64) -> int:
     """Score and rank each query's candidates of ``input`` into ``output``; returns the rows written."""
-    from .inference.ranker import Ranker
-    from .inference.ranker import rank_file as rank
 
-    return rank(Ranker(run, batch_size=batch_size), input, output, text_column=text_column,
+    return rank_candidates(Ranker(run, batch_size=batch_size), input, output, text_column=text_column,
                 text_pair_column=text_pair_column)
 
 
 def index(run: str | Path, catalog: str, output: str | Path, **options: Any) -> dict:
     """Embed a product catalogue into a saved index; returns its description."""
-    from .inference.index import build_index
-
     return build_index(run, catalog, output, **options)
 
 
 def search(index_folder: str | Path, queries: list[str], k: int = 10) -> list[list[dict]]:
     """The top ``k`` products of a saved index for each query."""
-    from .inference.index import Index
 
     return Index(index_folder).search(queries, k=k)
 
 
 def export(run: str | Path, int8: bool = False) -> Path:
     """Export the run's model to ONNX (and int8); returns the file written."""
-    from .inference.onnx_export import export_onnx
-
     return export_onnx(run, int8=int8)
 
 
 def evaluate(run: str | Path, data: str, *, output: str | Path | None = None, **options: Any) -> dict:
     """The run's metrics on another labelled file (labels matched by name); with ``output``, also
     written there as JSON."""
-    from .inference.evaluate import evaluate as score
-
-    report = score(run, data, **options)
+    report = score_labelled_file(run, data, **options)
     if output is not None:
         write_text_atomic(Path(output), json.dumps(report, indent=2, ensure_ascii=False))
     return report
@@ -160,36 +158,25 @@ def evaluate(run: str | Path, data: str, *, output: str | Path | None = None, **
 
 def report(run: str | Path) -> Path:
     """Re-create the run's report.html."""
-    from .report import write_report
 
     return write_report(run)
 
 
 def runs(folder: str | Path = "runs") -> list[dict]:
     """The finished runs under ``folder``, newest first, with their main test metrics."""
-    from .schema import list_runs
-
     return list_runs(folder)
 
 
 def inspect_data(file: str, **options: Any) -> dict:
     """Rows, columns, labels, lengths, empties, duplicates, encoding and the unknown-token rate."""
-    from .models.inspect import inspect_data as inspect
 
-    return inspect(file, **options)
+    return inspect_file(file, **options)
 
 
 def augment_file(file: str, output: str | Path, *, text_column: str | None = None, label_column: str | None = None,
                  augment: dict[str, Any] | None = None, seed: int = 42) -> tuple[int, int]:
     """Write the rows of ``file`` and their augmented copies (column ``augmented`` names the
     operation) to ``output``; returns (rows, copies written)."""
-    from pydantic import ValidationError
-
-    from .config import AugmentConfig
-    from .data.augment import augment_frame
-    from .data.examples import load_examples
-    from .inference.batch import WRITERS, encode_rows
-
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in WRITERS:
@@ -214,17 +201,11 @@ def augment_file(file: str, output: str | Path, *, text_column: str | None = Non
 def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch",
             calibrated: bool = False) -> list[dict]:
     """Labels and class probabilities of ``texts`` (``load(run).predict`` in one call)."""
-    from .inference.predictor import Predictor
-
     return Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated).predict(texts)
 
 
 def check_servable(settings) -> None:
     """Fail in one line, before a server starts, when the run cannot be served as asked."""
-    from .inference.onnx_export import onnx_path
-    from .inference.predictor import model_folder
-    from .inference.ranker import Ranker, run_task
-
     run = Path(settings.run)
     if settings.backend != "torch" and not onnx_path(run, settings.backend == "onnx-int8").is_file():
         raise EcomsftError(f"no ONNX export in {run}; run: ecomsft export {run}"
@@ -239,7 +220,7 @@ def check_servable(settings) -> None:
 
 def serve(settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve a run over HTTP until stopped (uvicorn; ``workers`` processes, each with its model)."""
-    import uvicorn
+    import uvicorn  # the serving stack (uvicorn, fastapi) loads only to serve
 
     from .inference.server import SETTINGS_ENV, create_app
 

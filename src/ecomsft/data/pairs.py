@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EcomsftError
-from .examples import is_missing, table_column, examples_from_table, load_table
+from .examples import examples_from_table, is_missing, load_table, table_column
 from .splitting import split_grouped_by_query
 
 log = logging.getLogger("ecomsft")

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-from ..models.heads import sigmoid, softmax
+from ..models.heads import softmax
 
 
 def _single_label(y_true: np.ndarray, probs: np.ndarray) -> dict[str, float]:

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .. import run_folder
+from ..data.pairs import load_catalog
 from ..errors import EcomsftError
+from ..models.resolve import resolve_model
 
 FAISS_FROM = 100_000
 INDEX_MARKER = "index.json"
@@ -42,7 +44,6 @@ def load_encoder(run_or_model: str | Path):
         return model, str(folder)
     if path.with_name(path.name + ".partial").exists():
         raise EcomsftError("this run did not finish (see its .partial folder)", where=str(path))
-    from ..models.resolve import resolve_model
 
     resolved = resolve_model(str(run_or_model))
     return SentenceTransformer(resolved, device=None), resolved
@@ -87,7 +88,6 @@ def build_index(run_or_model: str | Path, catalog: str, output: str | Path, *, i
                 text_column: str | None = None, batch_size: int = 64, overwrite: bool = False,
                 progress: bool = False) -> dict:
     """Embed every product of ``catalog`` into the index folder ``output``; returns its summary."""
-    from ..data.pairs import load_catalog
 
     output = Path(output)
     run_folder.check_replaceable(output, overwrite)

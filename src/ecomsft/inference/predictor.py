@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..data.labels import LabelSet
 from ..errors import EcomsftError
-from ..schema import RunMetrics
 from ..models.heads import probabilities
+from ..schema import RunMetrics
 
 
 def model_folder(run: str | Path) -> Path:
@@ -79,7 +78,7 @@ class Predictor:
     def _onnx_forward(self, int8: bool):
         import onnxruntime as ort
 
-        from .onnx_export import onnx_path
+        from .onnx_export import onnx_path  # onnx_export imports this module
 
         path = onnx_path(self.model_dir, int8)
         if not path.is_file():

@@ -10,9 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..data.examples import examples_from_table, table_column
+from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES
+from ..data.reading import read_table
 from ..errors import EcomsftError
 from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
+from ..models.heads import RelevanceHead
 from ..schema import RunMetrics
+from .batch import WRITERS, encode_rows
+from .index import load_encoder
 
 
 def run_task(run: str | Path) -> str:
@@ -43,7 +49,6 @@ class Ranker:
         self.batch_size = batch_size
         self.run_dir = folder.parent if folder.name == "model" else None
         if (folder / "ecomsft.json").is_file():
-            from .index import load_encoder
 
             self.kind = "bi-encoder"
             self.encoder, self.encoder_folder = load_encoder(folder)
@@ -55,7 +60,6 @@ class Ranker:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from ..models.heads import RelevanceHead
 
         self.kind = "cross-encoder"
         self.head = RelevanceHead.from_dict(config["ecomsft_relevance"])
@@ -108,10 +112,6 @@ def rank_file(ranker: Ranker, input: str | Path, output: str | Path, *, text_col
     """Score every (query, product) row of ``input``; write it with ``score`` and ``rank`` (1 = best
     within its query) added, rows in the input's order. Rows with an empty query or product get
     neither. The output appears only when completely written."""
-    from ..data.examples import table_column, examples_from_table
-    from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES
-    from ..data.reading import read_table
-    from .batch import WRITERS, encode_rows
 
     output = Path(output)
     suffix = output.suffix.lower()

@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pydantic import BaseModel, ConfigDict, Field
 
 from .batching import MicroBatcher
+from .predictor import Predictor
+from .ranker import Ranker, run_task
 
 API_KEY_ENV = "ECOMSFT_API_KEY"
 SETTINGS_ENV = "ECOMSFT_SERVE_SETTINGS"
@@ -126,8 +128,6 @@ class BodyLimit:
 def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     """The application for one run; ``predictor`` (a Predictor, or a Ranker for relevance and
     retrieval runs) may be given (tests), else it is loaded at start-up."""
-    from .predictor import Predictor
-    from .ranker import Ranker, run_task
 
     registry = CollectorRegistry()
     requests = Counter("ecomsft_requests_total", "HTTP requests", ["route", "status"], registry=registry)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from ...distributed import is_main_process
 from ..base import Evaluation, Task
 from .config import ClassificationSection
@@ -84,8 +82,13 @@ class ClassificationTask(Task):
         )
 
     def evaluate(self, trainer) -> Evaluation:
-        from ...evaluation.classification import (apply_temperature, expected_calibration_error, fit_temperature,
-                                                  full_report, tune_threshold)
+        from ...evaluation.classification import (
+            apply_temperature,
+            expected_calibration_error,
+            fit_temperature,
+            full_report,
+            tune_threshold,
+        )
         from ...models.heads import probabilities
         from ...training.trainer import predict_logits
 

@@ -1,0 +1,96 @@
+"""The layering of docs/architecture.md: a module imports only from its own layer or below, and
+the top-level imports have no cycle."""
+
+import ast
+from pathlib import Path
+
+import ecomsft
+
+ROOT = Path(ecomsft.__file__).parent
+# Lowest first. A module may import its own layer and the layers before it.
+LAYERS = [
+    {"errors", "distributed"},
+    {"run_folder", "schema", "config"},
+    {"data"},
+    {"models"},
+    {"evaluation"},
+    {"inference"},
+    {"training"},
+    {"tasks"},
+    {"report"},
+    {"runner"},
+    {"compare", "quickstart"},
+    {"api"},
+    {"render", "cli", "__main__", "__init__"},
+]
+RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+# config asks the task registry for a task's section by name (tasks/__init__.py imports nothing of ecomsft).
+ALLOWED_UPWARD = {("config", "tasks")}
+
+
+def _unit(module: str) -> str:
+    """ecomsft.data.reading -> data; ecomsft.api -> api."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _imports(path: Path, top_level_only: bool = False):
+    module = "ecomsft." + ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            names = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
+            for name in names:
+                if name.startswith("ecomsft"):
+                    yield module, name, node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("ecomsft"):
+                    yield module, alias.name, node.lineno
+
+
+def test_no_module_imports_a_higher_layer():
+    wrong = []
+    for path in ROOT.rglob("*.py"):
+        for source, target, line in _imports(path):
+            a, b = _unit(source), _unit(target)
+            if a in RANK and b in RANK and RANK[b] > RANK[a] and (a, b) not in ALLOWED_UPWARD:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} {source} imports {target}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_data_imports_neither_tasks_nor_models():
+    for path in (ROOT / "data").rglob("*.py"):
+        for _, target, line in _imports(path):
+            assert _unit(target) not in ("tasks", "models", "training", "inference"), f"{path}:{line} {target}"
+
+
+def test_top_level_imports_have_no_cycle():
+    graph: dict[str, set[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        for source, target, _ in _imports(path, top_level_only=True):
+            graph.setdefault(source, set()).add(target)
+
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for child in graph.get(node, ()):
+            if child == node or child.startswith(node + "."):  # a package importing its own modules
+                continue
+            assert state.get(child) != 1, " -> ".join([*trail, node, child])
+            if child not in state:
+                visit(child, [*trail, node])
+        state[node] = 2
+
+    for node in list(graph):
+        if node not in state:
+            visit(node, [])
