@@ -94,6 +94,24 @@ def is_finished_run(folder: Path) -> bool:
     return (folder / "metrics.json").is_file() and (folder / "model").is_dir()
 
 
+def model_of(run: str | Path) -> Path | None:
+    """The model folder of a run folder, or the folder itself when it is a model folder; None if neither."""
+    path = Path(run)
+    folder = path / "model" if (path / "model").is_dir() else path
+    return folder if any((folder / name).is_file() for name in ("config.json", "modules.json")) else None
+
+
+def trained_model(run: str | Path) -> Path:
+    """``model_of``, or one line saying why there is none (an interrupted run, or not a run at all)."""
+    folder = model_of(run)
+    if folder is not None:
+        return folder
+    path = Path(run)
+    if path.with_name(path.name + ".partial").exists():
+        raise EcomsftError("this run did not finish (see its .partial folder; train again with --resume)", where=str(path))
+    raise EcomsftError("not a run folder nor a model folder (no model/config.json)", where=str(path))
+
+
 class RunFolder:
     """A run's folder: built in ``<output>.partial/`` and given its name only when everything is
     written, so that a folder named like a run is always a finished one. An interrupted run keeps

@@ -29,8 +29,8 @@ def load_encoder(run_or_model: str | Path):
     from sentence_transformers import SentenceTransformer
 
     path = Path(run_or_model)
-    folder = path / "model" if (path / "model").is_dir() else path
-    if (folder / "config.json").is_file() or (folder / "modules.json").is_file():
+    folder = run_folder.model_of(path)
+    if folder is not None:
         info = folder / "ecomsft.json"
         if (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -89,23 +89,21 @@ def build_index(run_or_model: str | Path, catalog: str, output: str | Path, *, i
                 progress: bool = False) -> dict:
     """Embed every product of ``catalog`` into the index folder ``output``; returns its summary."""
 
-    output = Path(output)
-    run_folder.check_replaceable(output, overwrite)
+    folder = run_folder.RunFolder(output).prepare(overwrite, resume=False)
     products = load_catalog(catalog, id_column=id_column, text_column=text_column)
     encoder, encoder_path = load_encoder(run_or_model)
     started = time.perf_counter()
     vectors = embed(encoder, products["text"].tolist(), "document", batch_size, progress)
     seconds = time.perf_counter() - started
-    partial = output.with_name(output.name + ".partial")
-    run_folder.clear_partial(partial)
+    partial = folder.partial
     partial.mkdir(parents=True)
     np.save(partial / "embeddings.npy", vectors)
     products.to_parquet(partial / "products.parquet", index=False)
     info = {"encoder": encoder_path, "run": str(run_or_model), "catalog": str(catalog), "products": len(products),
             "dimensions": int(vectors.shape[1]), "embed_seconds": seconds,
             "search": "faiss" if len(products) >= FAISS_FROM and _has_faiss() else "numpy"}
-    (partial / INDEX_MARKER).write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
-    run_folder.finish(partial, output, "index")
+    folder.write(INDEX_MARKER, json.dumps(info, indent=2, ensure_ascii=False))
+    folder.finish("index")
     return info
 
 

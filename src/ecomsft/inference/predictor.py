@@ -9,18 +9,16 @@ import numpy as np
 from ..data.labels import LabelSet
 from ..errors import EcomsftError
 from ..models.heads import probabilities
+from ..run_folder import trained_model
 from ..schema import RunMetrics
 
 
 def model_folder(run: str | Path) -> Path:
-    path = Path(run)
-    if (path / "model" / "config.json").is_file():
-        return path / "model"
-    if (path / "config.json").is_file():
-        return path
-    if path.with_name(path.name + ".partial").exists():
-        raise EcomsftError("this run did not finish (see its .partial folder; train again with --resume)", where=str(path))
-    raise EcomsftError("not a run folder nor a model folder (no model/config.json)", where=str(path))
+    """A classifier's model folder (``config.json`` inside), or one line saying why there is none."""
+    folder = trained_model(run)
+    if not (folder / "config.json").is_file():
+        raise EcomsftError("not a classifier's run folder (no model/config.json)", where=str(run))
+    return folder
 
 
 class Predictor:

@@ -16,6 +16,7 @@ from ..data.reading import read_table
 from ..errors import EcomsftError
 from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
 from ..models.heads import RelevanceHead
+from ..run_folder import model_of, trained_model
 from ..schema import RunMetrics
 from .batch import WRITERS, encode_rows
 from .index import load_encoder
@@ -23,8 +24,7 @@ from .index import load_encoder
 
 def run_task(run: str | Path) -> str:
     """'relevance', 'retrieval' or 'classification', from the run's model folder."""
-    path = Path(run)
-    folder = path / "model" if (path / "model").is_dir() else path
+    folder = model_of(run) or Path(run)
     if (folder / "ecomsft.json").is_file():
         return "retrieval"
     if (folder / "config.json").is_file():
@@ -40,12 +40,7 @@ class Ranker:
     with ``task.blend_zero_shot``; a bi-encoder's is the cosine of the two embeddings."""
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None):
-        path = Path(run)
-        folder = path / "model" if (path / "model").is_dir() else path
-        if not folder.is_dir() or not any((folder / f).is_file() for f in ("config.json", "modules.json")):
-            if path.with_name(path.name + ".partial").exists():
-                raise EcomsftError("this run did not finish (see its .partial folder; train again with --resume)", where=str(path))
-            raise EcomsftError("not a run folder (no model/ inside)", where=str(path))
+        folder = trained_model(run)
         self.batch_size = batch_size
         self.run_dir = folder.parent if folder.name == "model" else None
         if (folder / "ecomsft.json").is_file():
@@ -56,7 +51,7 @@ class Ranker:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8")) if (folder / "config.json").is_file() else {}
         if config.get("ecomsft_task") != "relevance":
             raise EcomsftError("not a relevance or retrieval run (train one with task.type: relevance or retrieval); "
-                               "a classifier predicts with: ecomsft predict", where=str(path))
+                               "a classifier predicts with: ecomsft predict", where=str(run))
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
