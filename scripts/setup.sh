@@ -12,4 +12,9 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.spl
     .venv/bin/python -m pip install -q "torch==$TORCH_VERSION" 2> >(quiet >&2)
 fi
 .venv/bin/python -m pip install -q -e ".[test]" 2> >(quiet >&2)
+# Optional: Chromium for the report's browser test (root and apt-get only; the test skips without it).
+if [ "${ECOMSFT_SETUP_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+        || echo "chromium could not be installed: the report's browser test will skip"
+fi
 .venv/bin/python -c "import ecomsft, torch; print(f'ecomsft {ecomsft.__version__} ready in .venv (torch {torch.__version__})')"

@@ -158,6 +158,19 @@ def test_retrieval_run_index_and_search(tiny_model_dir, pairs_csv, tmp_path, sha
     code, _, stderr = run_cli("rank", result.run_dir, "--input", pairs_csv, "--output", tmp_path / "r.parquet")
     assert code == 0, stderr
     assert "rank" in pd.read_parquet(tmp_path / "r.parquet")
+    # A bi-encoder whose weights are pickled (pytorch_model.bin) is refused: safetensors only.
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(result.run_dir, pickled)
+    for weights in pickled.rglob("model.safetensors"):
+        torch.save(load_file(weights), weights.with_name("pytorch_model.bin"))
+        weights.unlink()
+    code, _, stderr = run_cli("index", pickled, "--catalog", catalog, "--output", tmp_path / "idx2")
+    assert code == 2 and stderr.count("error:") == 1 and "Traceback" not in stderr and "safetensors" in stderr.lower()
 
 
 def test_retrieval_with_hard_negatives_and_no_grades(tiny_model_dir, tmp_path):

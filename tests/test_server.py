@@ -78,8 +78,9 @@ def test_malformed_json_and_body_limit(tiny_run, predictor):
 
 def test_api_key(tiny_run, predictor):
     with make_client(tiny_run, predictor, api_key="s3cret") as client:
-        assert client.get("/health").status_code == 200
-        for route in ("/ready", "/v1/info", "/metrics"):
+        # Orchestrators probe liveness and readiness without the key (issue 18).
+        assert client.get("/health").status_code == 200 and client.get("/ready").status_code == 200
+        for route in ("/v1/info", "/metrics"):
             assert client.get(route).status_code == 401
         assert client.post("/v1/predict", json={"texts": ["a"]}).status_code == 401
         wrong = client.post("/v1/predict", json={"texts": ["a"]}, headers={"Authorization": "Bearer nope"})

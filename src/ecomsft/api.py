@@ -218,14 +218,27 @@ def check_servable(settings) -> None:
         Ranker(run)
 
 
+def read_api_key(path: str | Path) -> str:
+    """The first line of a key file (kept out of argv and of the environment JSON of the workers)."""
+    try:
+        key = Path(path).read_text(encoding="utf-8").splitlines()[0].strip() if Path(path).stat().st_size else ""
+    except (OSError, UnicodeDecodeError) as err:
+        raise EcomsftError(f"cannot read the API key file ({type(err).__name__})", where=str(path)) from None
+    if not key:
+        raise EcomsftError("the API key file is empty", where=str(path))
+    return key
+
+
 def serve(settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve a run over HTTP until stopped (uvicorn; ``workers`` processes, each with its model)."""
     import uvicorn  # the serving stack (uvicorn, fastapi) loads only to serve
 
-    from .inference.server import SETTINGS_ENV, create_app
+    from .inference.server import API_KEY_ENV, SETTINGS_ENV, create_app
 
-    if workers > 1:
+    if workers > 1:  # the workers read the settings, and the key, from their environment (not argv)
         os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        if settings.api_key:
+            os.environ[API_KEY_ENV] = settings.api_key
         uvicorn.run("ecomsft.inference.server:app_from_env", factory=True, host=host, port=port,
                     workers=workers, timeout_graceful_shutdown=30)
     else:

@@ -332,9 +332,11 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     backend: Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export (classification)")] = BackendChoice.torch,
     workers: Annotated[int, typer.Option(help="server processes, each with its own model")] = 1,
-    api_key: Annotated[Optional[str], typer.Option(help="require 'Authorization: Bearer KEY' (or set ECOMSFT_API_KEY)")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="require 'Authorization: Bearer KEY' (visible in ps: prefer ECOMSFT_API_KEY or --api-key-file)")] = None,
+    api_key_file: Annotated[Optional[Path], typer.Option(help="read the API key from this file (its first line)")] = None,
     max_batch_size: Annotated[int, typer.Option(help="texts per model batch")] = 32,
     max_wait_ms: Annotated[float, typer.Option(help="how long a request waits for others to batch with")] = 5.0,
+    max_queue: Annotated[int, typer.Option(help="texts waiting for the model; beyond it 503 with Retry-After")] = 1024,
     microbatch: Annotated[bool, typer.Option("--microbatch/--no-microbatch", help="batch concurrent requests together")] = True,
     max_texts: Annotated[int, typer.Option(help="texts per request")] = 64,
     max_chars: Annotated[int, typer.Option(help="characters per text")] = 2000,
@@ -348,7 +350,9 @@ def serve(
     from . import api
     from .inference.server import ServeSettings
 
-    settings = ServeSettings(run=str(run), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
+    if api_key_file is not None:
+        api_key = api.read_api_key(api_key_file)
+    settings = ServeSettings(run=str(run), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
                              microbatch=microbatch, max_texts=max_texts, max_chars=max_chars,
                              max_body_bytes=max_body_bytes, api_key=api_key, backend=backend.value)
     api.check_servable(settings)  # fails in one line before the server starts

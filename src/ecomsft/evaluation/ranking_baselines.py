@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from ..models.resolve import bundled_model_path
+from ..models.resolve import SAFETENSORS_ONLY, bundled_model_path
 from .ranking import pointwise_report, ranking_report
 
 _WORD = re.compile(r"[0-9a-z]+(?:[.'][0-9a-z]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
@@ -99,7 +99,7 @@ def zero_shot_encoder():
     from sentence_transformers import SentenceTransformer
 
 
-    return SentenceTransformer(bundled_model_path(), device="cpu")
+    return SentenceTransformer(bundled_model_path(), device="cpu", model_kwargs=SAFETENSORS_ONLY)
 
 
 def score_baselines(train, test, grading, ks: list[int], seed: int, corpus=None,

@@ -18,7 +18,7 @@ import pandas as pd
 from .. import run_folder
 from ..data.pairs import load_catalog
 from ..errors import EcomsftError
-from ..models.resolve import resolve_model
+from ..models.resolve import SAFETENSORS_ONLY, loading, resolve_model
 
 FAISS_FROM = 100_000
 INDEX_MARKER = "index.json"
@@ -38,7 +38,8 @@ def load_encoder(run_or_model: str | Path):
                 raise EcomsftError("this run is a classifier or a cross-encoder, not a bi-encoder; "
                                    "build indexes with a retrieval run (task.type: retrieval) or a model such as minilm",
                                    where=str(path))
-        model = SentenceTransformer(str(folder), device=None)
+        with loading(str(folder)):
+            model = SentenceTransformer(str(folder), device=None, model_kwargs=SAFETENSORS_ONLY)
         if info.is_file():
             model.max_seq_length = json.loads(info.read_text(encoding="utf-8")).get("max_length", model.max_seq_length)
         return model, str(folder)
@@ -46,7 +47,8 @@ def load_encoder(run_or_model: str | Path):
         raise EcomsftError("this run did not finish (see its .partial folder)", where=str(path))
 
     resolved = resolve_model(str(run_or_model))
-    return SentenceTransformer(resolved, device=None), resolved
+    with loading(str(run_or_model)):
+        return SentenceTransformer(resolved, device=None, model_kwargs=SAFETENSORS_ONLY), resolved
 
 
 def embed(encoder, texts: list[str], kind: str, batch_size: int = 64, progress: bool = False) -> np.ndarray:

