@@ -88,6 +88,11 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def failed_in_one_line(code: int, err: str) -> bool:
+    """A user's mistake: exit code 2, exactly one ``error:`` line, and no traceback."""
+    return code == 2 and err.count("error:") == 1 and "Traceback" not in err
+
+
 def tiny_overrides(model_dir, data, output, **extra) -> dict:
     values = {
         "data.train": str(data), "model.name": str(model_dir), "output": str(output),

@@ -91,3 +91,73 @@ def test_corrupt_resume_state_is_a_clear_error(predictor, big_input, tmp_path, m
     state.write_text('{"identity": {"input": "x"}, "done": {"chunks": 1', encoding="utf-8")  # cut mid-write
     with pytest.raises(EcomsftError, match="resume state of the interrupted run is unreadable"):
         predict_file(predictor, big_input, out, chunk_rows=40, resume=True)
+
+
+def test_jsonl_records_with_different_keys_keep_the_csv_columns(predictor, tmp_path):
+    import json
+
+    records = [{"id": i, "text": "good product" if i % 2 else "broken awful"} for i in range(30)]
+    for record in records[12:]:
+        del record["id"]  # later records lack a key: empty cells, never a shifted column
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    predict_file(predictor, source, tmp_path / "out.csv", chunk_rows=10)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out.columns[:2]) == ["id", "text"] and out["text"].tolist() == [r["text"] for r in records]
+    assert out["id"][:12].tolist() == list(range(12)) and out["id"][12:].isna().all()
+    assert set(out["predicted"]) <= {"positive", "negative"}
+    records[25]["shop"] = "a key first seen late"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    for suffix in (".csv", ".parquet"):
+        with pytest.raises(EcomsftError, match="key 'shop' first appears"):
+            predict_file(predictor, source, tmp_path / f"bad{suffix}", chunk_rows=10)
+        assert not (tmp_path / f"bad{suffix}").exists()
+    predict_file(predictor, source, tmp_path / "ok.jsonl", chunk_rows=10)  # JSON lines keep their own keys
+    assert pd.read_json(tmp_path / "ok.jsonl", lines=True)["shop"].notna().sum() == 1
+
+
+def test_rank_is_chunked_and_resumable_with_ranks_across_chunks(relevance_ranker, tmp_path, monkeypatch):
+    from ecomsft.inference.ranker import rank_file
+
+    from .conftest import make_pairs
+
+    pairs = make_pairs(30, seed=4).sample(frac=1.0, random_state=0)  # a query's rows scattered over chunks
+    source = tmp_path / "candidates.csv"
+    pairs.to_csv(source, index=False)
+    rank_file(relevance_ranker, source, tmp_path / "one.csv", chunk_rows=100_000)
+    rank_file(relevance_ranker, source, tmp_path / "chunks.csv", chunk_rows=17)
+    one, chunks = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "chunks.csv")
+    assert one.equals(chunks)
+    for _, group in one.groupby("search_term"):
+        assert sorted(group["rank"]) == list(range(1, len(group) + 1))
+        assert group.sort_values("rank")["score"].is_monotonic_decreasing
+    real, calls = relevance_ranker.score, {"n": 0}
+
+    def failing(queries, products):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(queries, products)
+
+    monkeypatch.setattr(relevance_ranker, "score", failing)
+    with pytest.raises(KeyboardInterrupt):
+        rank_file(relevance_ranker, source, tmp_path / "resumed.csv", chunk_rows=17)
+    assert not (tmp_path / "resumed.csv").exists()
+    monkeypatch.setattr(relevance_ranker, "score", real)
+    rank_file(relevance_ranker, source, tmp_path / "resumed.csv", chunk_rows=17, resume=True)
+    assert pd.read_csv(tmp_path / "resumed.csv").equals(one)
+
+
+@pytest.fixture(scope="module")
+def relevance_ranker(tiny_model_dir, tmp_path_factory):
+    from ecomsft.config import build_config
+    from ecomsft.inference.ranker import Ranker
+    from ecomsft.runner import run
+
+    from .conftest import make_pairs, tiny_overrides
+
+    folder = tmp_path_factory.mktemp("ranker")
+    make_pairs(40).to_csv(folder / "pairs.csv", index=False)
+    result = run(build_config(None, tiny_overrides(tiny_model_dir, folder / "pairs.csv", folder / "run",
+                                                   **{"task.type": "relevance", "training.epochs": 1, "baseline": False})))
+    return Ranker(result.run_dir)

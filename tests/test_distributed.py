@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from .conftest import make_reviews, run_cli
+from .conftest import failed_in_one_line, make_reviews, run_cli
 
 
 def test_two_processes_match_one(tiny_model_dir, tmp_path):
@@ -35,4 +35,17 @@ def test_two_processes_match_one(tiny_model_dir, tmp_path):
 def test_nproc_errors_are_one_line(tiny_model_dir, tmp_path):
     code, _, stderr = run_cli("train", "--data", tmp_path / "missing.csv", "--model", tiny_model_dir,
                               "--output", tmp_path / "out", "--nproc", "0")
-    assert code == 2 and "--nproc must be 1 or more" in stderr
+    assert failed_in_one_line(code, stderr) and "--nproc must be 1 or more" in stderr
+
+
+def test_pretraining_in_two_processes_is_written_once(tiny_model_dir, tmp_path):
+    corpus = tmp_path / "corpus.csv"
+    pd.DataFrame({"text": [f"物流很快 质量不错 第{i}次购买" for i in range(120)]}).to_csv(corpus, index=False)
+    code, _, stderr = run_cli("pretrain", "--data", corpus, "--model", tiny_model_dir, "--output", tmp_path / "dapt",
+                              "--max-steps", "4", "--batch-size", "8", "--max-length", "32",
+                              "--set", "training.progress_bar=false", "--nproc", "2")
+    assert code == 0, stderr
+    metrics = json.loads((tmp_path / "dapt" / "metrics.json").read_text())
+    assert metrics["task"] == "masked_lm_pretraining" and metrics["training"]["steps"] == 4
+    assert (tmp_path / "dapt" / "model" / "model.safetensors").is_file() and not (tmp_path / "dapt.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.csv", "dapt"]

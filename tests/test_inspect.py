@@ -1,6 +1,6 @@
 import json
 
-from .conftest import run_cli
+from .conftest import failed_in_one_line, run_cli
 
 
 def test_data_inspect_reports_everything(tiny_model_dir, tmp_path):
@@ -22,4 +22,4 @@ def test_data_inspect_reports_everything(tiny_model_dir, tmp_path):
 
 def test_data_inspect_missing_file(tmp_path):
     code, out, err = run_cli("data", "inspect", tmp_path / "none.csv")
-    assert code == 2 and "none.csv: file not found" in err
+    assert failed_in_one_line(code, err) and "none.csv: file not found" in err

@@ -7,7 +7,7 @@ from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
 from ecomsft.runner import run as train
 
-from .conftest import make_reviews, run_cli, tiny_overrides
+from .conftest import failed_in_one_line, make_reviews, run_cli, tiny_overrides
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def test_overwrite_refuses_a_folder_that_is_not_ours(tiny_model_dir, tmp_path, u
     make_reviews(60).to_csv(data, index=False)
     code, _, err = run_cli("train", "--data", str(data), "--model", str(tiny_model_dir), "--output", str(user_folder),
                            "--overwrite", "--max-steps", "2")
-    assert code == 2
+    assert failed_in_one_line(code, err)
     assert err.strip().startswith("error:") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "ecomsft did not write" in err
     assert (user_folder / "thesis.txt").read_text(encoding="utf-8") == "four years of work"
@@ -34,7 +34,7 @@ def test_quickstart_and_index_refuse_a_user_folder(user_folder, tmp_path):
     from ecomsft.inference.index import build_index
 
     code, _, err = run_cli("quickstart", "--fast", "--output", str(user_folder))  # quickstart overwrites by default
-    assert code == 2
+    assert failed_in_one_line(code, err)
     assert err.strip().startswith("error:") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "ecomsft did not write" in err
     with pytest.raises(EcomsftError, match="ecomsft did not write"):

@@ -169,10 +169,10 @@ def test_graceful_shutdown_finishes_in_flight_requests(tiny_run, predictor):
 
 
 def test_serve_command_errors(tmp_path):
-    from .conftest import run_cli
+    from .conftest import failed_in_one_line, run_cli
 
     code, out, err = run_cli("serve", tmp_path / "nope")
-    assert code == 2 and "not a run folder" in err
+    assert failed_in_one_line(code, err) and "not a run folder" in err
 
 
 def test_serve_command_with_two_workers_and_a_key(tiny_run):

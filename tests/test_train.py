@@ -12,7 +12,7 @@ from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
 from ecomsft.runner import run as train
 
-from .conftest import make_reviews, run_cli, tiny_overrides
+from .conftest import failed_in_one_line, make_reviews, run_cli, tiny_overrides
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_unknown_label_at_evaluation(finished_run, tmp_path):
     data = tmp_path / "eval.csv"
     pd.DataFrame({"review": ["good", "bad"], "label": ["positive", "neutral"]}).to_csv(data, index=False)
     code, out, err = run_cli("evaluate", finished_run.run_dir, "--data", data)
-    assert code == 2
+    assert failed_in_one_line(code, err)
     assert "'neutral' not among the model's labels (negative, positive)" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
@@ -127,13 +127,13 @@ def test_user_errors_leave_nothing_behind(tiny_model_dir, tmp_path, frame, extra
 
 def test_cli_train_errors_are_one_line(tiny_model_dir, tmp_path):
     code, out, err = run_cli("train", "--data", tmp_path / "missing.csv", "--model", tiny_model_dir)
-    assert code == 2 and "missing.csv: file not found" in err and "Traceback" not in err
+    assert failed_in_one_line(code, err) and "missing.csv: file not found" in err and "Traceback" not in err
     bad = tmp_path / "bad.yaml"
     bad.write_text("data:\n  train: x.csv\nmodel:\n  nmae: minilm\n")
     code, out, err = run_cli("train", bad)
-    assert code == 2 and "unknown config key 'model.nmae'" in err
+    assert failed_in_one_line(code, err) and "unknown config key 'model.nmae'" in err
     code, out, err = run_cli("train", "--data", tmp_path / "x.csv", "--model", tmp_path / "no-such-model")
-    assert code == 2
+    assert failed_in_one_line(code, err)
 
 
 def test_missing_model_is_explained(tmp_path, reviews_csv):

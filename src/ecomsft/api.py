@@ -90,16 +90,18 @@ def launch_processes(cfg: RunConfig, nproc: int, resume: bool = False) -> None:
         raise SystemExit(code)  # the failing process has printed its error
 
 
-def pretrain(config: ConfigLike = None, *, resume: bool = False, **overrides: Any) -> RunResult:
-    """Masked-LM pretraining (task ``pretraining``); accepts the earlier pretraining config shape too."""
-
+def pretrain_config(config: ConfigLike = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The resolved configuration of a pretraining run (the earlier pretraining config shape reads too)."""
     if isinstance(config, RunConfig):
         config = config.model_dump()
     if isinstance(config, dict):
-        cfg = build_pretrain_config(None, {**flatten_config(config), **_dotted(overrides)})
-    else:
-        cfg = build_pretrain_config(config, _dotted(overrides))
-    return runner.run(cfg, resume=resume)
+        return build_pretrain_config(None, {**flatten_config(config), **dict(overrides or {})})
+    return build_pretrain_config(config, overrides)
+
+
+def pretrain(config: ConfigLike = None, *, resume: bool = False, **overrides: Any) -> RunResult:
+    """Masked-LM pretraining (task ``pretraining``); ``overrides`` as for ``train``."""
+    return runner.run(pretrain_config(config, _dotted(overrides)), resume=resume)
 
 
 def quickstart(fast: bool = False, output: str | None = None, overwrite: bool = True,
@@ -110,7 +112,6 @@ def quickstart(fast: bool = False, output: str | None = None, overwrite: bool = 
 
 def compare(config: ConfigLike, models: list[str], output: str | Path = "runs/compare", **overrides: Any):
     """Train each candidate on the same split and budget; the leaderboard (also written to ``output``)."""
-
     return compare_candidates(resolve_config(config, _dotted(overrides)), models, output)
 
 
@@ -124,11 +125,12 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text
 
 
 def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
-              text_pair_column: str | None = None, batch_size: int = 64) -> int:
-    """Score and rank each query's candidates of ``input`` into ``output``; returns the rows written."""
-
+              text_pair_column: str | None = None, batch_size: int = 64, chunk_rows: int = 10_000,
+              resume: bool = False, progress: bool = False) -> int:
+    """Score and rank each query's candidates of ``input`` into ``output`` in chunks (resumable);
+    returns the rows written."""
     return rank_candidates(Ranker(run, batch_size=batch_size), input, output, text_column=text_column,
-                text_pair_column=text_pair_column)
+                           text_pair_column=text_pair_column, chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 
 def index(run: str | Path, catalog: str, output: str | Path, **options: Any) -> dict:
@@ -138,7 +140,6 @@ def index(run: str | Path, catalog: str, output: str | Path, **options: Any) -> 
 
 def search(index_folder: str | Path, queries: list[str], k: int = 10) -> list[list[dict]]:
     """The top ``k`` products of a saved index for each query."""
-
     return Index(index_folder).search(queries, k=k)
 
 
@@ -158,7 +159,6 @@ def evaluate(run: str | Path, data: str, *, output: str | Path | None = None, **
 
 def report(run: str | Path) -> Path:
     """Re-create the run's report.html."""
-
     return write_report(run)
 
 
@@ -169,7 +169,6 @@ def runs(folder: str | Path = "runs") -> list[dict]:
 
 def inspect_data(file: str, **options: Any) -> dict:
     """Rows, columns, labels, lengths, empties, duplicates, encoding and the unknown-token rate."""
-
     return inspect_file(file, **options)
 
 

@@ -189,6 +189,7 @@ def pretrain(
     output: Annotated[Optional[str], typer.Option(help="folder to create; its model/ is a --model for train")] = None,
     epochs: Epochs = None, max_steps: MaxSteps = None, batch_size: BatchSize = None, lr: Lr = None,
     max_length: MaxLength = None, set_: SetOption = None, overwrite: Overwrite = False, resume: Resume = False,
+    nproc: Annotated[int, typer.Option(help="training processes on this machine (torchrun); the first writes the folder")] = 1,
 ) -> None:
     """Domain-adaptive masked-LM pretraining on unlabelled shop text (whole-word masking for Chinese).
 
@@ -196,14 +197,21 @@ def pretrain(
     then: ecomsft train --data reviews.csv --model runs/minilm-shop/model
     """
     from . import api
+    from .distributed import is_main_process
 
     overrides = _overrides({"data.train": data, "data.text_column": text_column, "model.name": model, "output": output,
                             "training.epochs": epochs, "training.max_steps": max_steps, "training.batch_size": batch_size,
                             "training.lr": lr, "model.max_length": max_length, "overwrite": overwrite}, set_)
     if config is None and not data:
         _fail("give a config file or --data FILE")
+    cfg = api.pretrain_config(config, overrides)
+    if nproc != 1:
+        api.launch_processes(cfg, nproc, resume)
+        return
     _quiet_libraries()
-    render.run_summary(api.pretrain(config, resume=resume, **{k.replace(".", "__"): v for k, v in overrides.items()}))
+    result = api.pretrain(cfg, resume=resume)
+    if is_main_process():
+        render.run_summary(result)
 
 
 @app.command()
@@ -248,6 +256,8 @@ def rank(
     text_column: Annotated[Optional[str], typer.Option(help="query column (guessed: query, search_term, ...)")] = None,
     text_pair_column: Annotated[Optional[str], typer.Option(help="product column (guessed: product, product_title, title, ...)")] = None,
     batch_size: BatchSizeInference = 64,
+    chunk_rows: Annotated[int, typer.Option(help="rows read and scored at a time (bounds memory)")] = 10_000,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run")] = False,
 ) -> None:
     """Score and re-rank each query's candidate products.
 
@@ -257,7 +267,7 @@ def rank(
 
     _quiet_libraries()
     rows = api.rank_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
-                         batch_size=batch_size)
+                         batch_size=batch_size, chunk_rows=chunk_rows, resume=resume, progress=True)
     render.line(f"wrote {rows} rows with score and rank to {output}")
 
 

@@ -40,9 +40,10 @@ def count_rows(path: Path) -> int | None:
     return None
 
 
-def iter_chunks(path: Path, chunk_rows: int) -> Iterator[Table]:
-    """Tables of at most ``chunk_rows`` rows, each knowing the file line of its first row."""
-    source, suffix = str(path), path.suffix.lower()
+def iter_chunks(path: Path, chunk_rows: int, suffix: str | None = None) -> Iterator[Table]:
+    """Tables of at most ``chunk_rows`` rows, each knowing the file line of its first row
+    (``suffix``: the format, when the name does not say it)."""
+    source, suffix = str(path), (suffix or path.suffix).lower()
     if not path.is_file():
         raise EcomsftError("file not found", where=source)
     done = 0
@@ -123,6 +124,16 @@ def predict_file(
     progress: bool = False,
 ) -> int:
     """Score ``input`` into ``output``; returns the number of rows written."""
+    return score_file(lambda table: _score(predictor, table, text_column, text_pair_column), input, output,
+                      chunk_rows=chunk_rows, resume=resume, progress=progress)
+
+
+def score_file(score, input: str | Path, output: str | Path, *, chunk_rows: int = 10_000, resume: bool = False,
+               progress: bool = False, finish=None) -> int:
+    """``score(table) -> frame`` over ``input`` a chunk at a time into ``output``: written to a
+    ``.partial`` file beside it, resumable after an interruption (csv, tsv, jsonl outputs), renamed
+    when whole. ``finish(partial, suffix)``, when given, rewrites the whole partial file last (a
+    pass that needs every row, such as ranks within a query). Returns the rows written."""
     input, output = Path(input), Path(output)
     suffix = output.suffix.lower()
     if suffix not in WRITERS:
@@ -135,14 +146,15 @@ def predict_file(
     state_file = output.with_name(f".{output.name}.state.json")
     stat = input.stat()
     identity = {"input": str(input.resolve()), "size": stat.st_size, "mtime": stat.st_mtime, "chunk_rows": chunk_rows}
-    state = {"chunks": 0, "rows": 0, "bytes": 0}
+    state = {"chunks": 0, "rows": 0, "bytes": 0, "columns": None}
     if resume:
         if suffix not in APPENDABLE:
             raise EcomsftError(f"--resume needs a csv, tsv or jsonl output, not {suffix}", where=str(output))
         if state_file.is_file() and partial.is_file():
             try:
                 saved = json.loads(state_file.read_text(encoding="utf-8"))
-                done = {key: int(saved["done"][key]) for key in state}
+                done = {key: int(saved["done"][key]) for key in ("chunks", "rows", "bytes")}
+                done["columns"] = saved["done"].get("columns")
             except (ValueError, KeyError, TypeError, UnicodeDecodeError):
                 raise EcomsftError("the resume state of the interrupted run is unreadable; run without --resume "
                                    "to score from the start", where=str(state_file)) from None
@@ -153,16 +165,31 @@ def predict_file(
     bar = _progress_bar(total, progress)
     try:
         if suffix in APPENDABLE:
-            written = _write_appending(predictor, input, partial, state_file, identity, state, suffix,
-                                       text_column, text_pair_column, chunk_rows, bar)
+            written = _write_appending(score, input, partial, state_file, identity, state, suffix, chunk_rows, bar)
         else:
-            written = _write_parquet(predictor, input, partial, text_column, text_pair_column, chunk_rows, bar)
+            written = _write_parquet(score, input, partial, chunk_rows, bar)
     finally:
         if bar is not None:
             bar.stop()
+    if finish is not None:
+        finish(partial, suffix)
     os.replace(partial, output)
     state_file.unlink(missing_ok=True)
     return written
+
+
+def aligned(frame: pd.DataFrame, columns: list[str] | None, table: Table) -> pd.DataFrame:
+    """A chunk's frame in the columns the first chunk fixed (a missing key is an empty cell), so
+    that the columns of a csv, tsv or parquet output never shift between chunks; a key first seen
+    after the first chunk is an error that names where."""
+    if columns is None:
+        return frame
+    extra = [column for column in frame.columns if column not in columns]
+    if extra:
+        where = f"{table.source}:{table.first_line}" if table.first_line else table.source
+        raise EcomsftError(f"key '{extra[0]}' first appears in this chunk, after the first {len(columns)} columns were "
+                           "written; give every record the same keys, or write a .jsonl output", where=where)
+    return frame.reindex(columns=columns)
 
 
 def _progress_bar(total, enabled):
@@ -185,8 +212,7 @@ def _advance(bar, rows: int, started: float, done: int) -> None:
         bar.update(bar.task_id, advance=rows, rate=f"{rate:,.0f}")
 
 
-def _write_appending(predictor, input, partial, state_file, identity, state, suffix, text_column,
-                     text_pair_column, chunk_rows, bar) -> int:
+def _write_appending(score, input, partial, state_file, identity, state, suffix, chunk_rows, bar) -> int:
     import time
 
     if not state["chunks"]:
@@ -199,27 +225,32 @@ def _write_appending(predictor, input, partial, state_file, identity, state, suf
             if index < state["chunks"]:
                 _advance(bar, len(table.frame), started, 0)
                 continue
-            frame = _score(predictor, table, text_column, text_pair_column)
+            frame = score(table)
+            if suffix != ".jsonl":  # JSON lines carry their own keys
+                frame = aligned(frame, state["columns"], table)
             handle.write(encode_rows(frame, suffix, header=index == 0))
             handle.flush()
             os.fsync(handle.fileno())
-            state = {"chunks": index + 1, "rows": state["rows"] + len(frame), "bytes": handle.tell()}
+            state = {"chunks": index + 1, "rows": state["rows"] + len(frame), "bytes": handle.tell(),
+                     "columns": state["columns"] or [str(c) for c in frame.columns]}
             write_text_atomic(state_file, json.dumps({"identity": identity, "done": state}))
             scored += len(frame)
             _advance(bar, len(frame), started, scored)
     return state["rows"]
 
 
-def _write_parquet(predictor, input, partial, text_column, text_pair_column, chunk_rows, bar) -> int:
+def _write_parquet(score, input, partial, chunk_rows, bar) -> int:
     import time
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    writer, rows, started = None, 0, time.perf_counter()
+    writer, rows, started, columns = None, 0, time.perf_counter(), None
     try:
         for table in iter_chunks(input, chunk_rows):
-            arrow = pa.Table.from_pandas(_score(predictor, table, text_column, text_pair_column), preserve_index=False)
+            frame = aligned(score(table), columns, table)
+            columns = [str(c) for c in frame.columns]
+            arrow = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(partial, arrow.schema)
             writer.write_table(arrow.cast(writer.schema))

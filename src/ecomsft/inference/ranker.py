@@ -12,13 +12,12 @@ import pandas as pd
 
 from ..data.examples import examples_from_table, table_column
 from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES
-from ..data.reading import read_table
 from ..errors import EcomsftError
 from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
 from ..models.heads import RelevanceHead
 from ..run_folder import model_of, trained_model
 from ..schema import RunMetrics
-from .batch import WRITERS, encode_rows
+from .batch import encode_rows, iter_chunks, score_file
 from .index import load_encoder
 
 
@@ -103,33 +102,66 @@ class Ranker:
 
 
 def rank_file(ranker: Ranker, input: str | Path, output: str | Path, *, text_column: str | None = None,
-              text_pair_column: str | None = None) -> int:
+              text_pair_column: str | None = None, chunk_rows: int = 10_000, resume: bool = False,
+              progress: bool = False) -> int:
     """Score every (query, product) row of ``input``; write it with ``score`` and ``rank`` (1 = best
     within its query) added, rows in the input's order. Rows with an empty query or product get
-    neither. The output appears only when completely written."""
+    neither. Scored a chunk at a time and resumable like ``predict --input``; the ranks come from a
+    last pass over the scores (a query's rows may lie in different chunks), which keeps only an
+    8-byte hash of each row's query and its score in memory. The output appears only when whole."""
+    columns: dict[str, str] = {}
 
-    output = Path(output)
-    suffix = output.suffix.lower()
-    if suffix not in WRITERS:
-        raise EcomsftError(f"cannot write '{suffix}' files (use one of {', '.join(sorted(WRITERS))})", where=str(output))
-    table = read_table(input)
-    query_col = table_column(table, text_column, QUERY_GUESSES, "query", "--text-column")
-    product_col = table_column(table, text_pair_column, tuple(g for g in PRODUCT_GUESSES if g != query_col),
-                               "product", "--text-pair-column")
-    examples = examples_from_table(table, text_column=query_col, text_pair_column=product_col, require_labels=False,
-                                   empty_text="drop")
-    frame = table.frame.copy()
-    scores = np.full(len(frame), np.nan)
-    rows = examples.frame["_row"].to_numpy()
-    scores[rows] = np.round(ranker.score(examples.frame["text"].tolist(), examples.frame["text_pair"].tolist()), 6)
-    frame["score"] = scores
-    ranks = pd.Series(scores).groupby(frame[query_col].astype(str).to_numpy()).rank(ascending=False, method="first")
-    frame["rank"] = ranks.astype("Int64").to_numpy()
-    partial = output.with_name(f".{output.name}.partial")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".parquet":
-        frame.to_parquet(partial, index=False)
-    else:
-        partial.write_bytes(encode_rows(frame, suffix, header=True))
-    os.replace(partial, output)
-    return len(frame)
+    def score(table) -> pd.DataFrame:
+        if not columns:  # the first chunk fixes which columns hold the query and the product
+            columns["query"] = table_column(table, text_column, QUERY_GUESSES, "query", "--text-column")
+            columns["product"] = table_column(table, text_pair_column,
+                                              tuple(g for g in PRODUCT_GUESSES if g != columns["query"]),
+                                              "product", "--text-pair-column")
+        frame = table.frame.copy()
+        scores = np.full(len(frame), np.nan)
+        if len(frame):
+            examples = examples_from_table(table, text_column=columns["query"], text_pair_column=columns["product"],
+                                           require_labels=False, empty_text="drop")
+            rows = examples.frame["_row"].to_numpy()
+            if len(rows):
+                scores[rows] = np.round(ranker.score(examples.frame["text"].tolist(),
+                                                     examples.frame["text_pair"].tolist()), 6)
+        frame["score"] = scores
+        return frame
+
+    def add_ranks(partial: Path, suffix: str) -> None:
+        hashes, scores = [], []
+        for table in iter_chunks(partial, chunk_rows, suffix):
+            frame = table.frame
+            hashes.append(pd.util.hash_pandas_object(frame[columns["query"]].astype(str), index=False).to_numpy())
+            scores.append(pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float))
+        if not hashes:
+            return
+        ranks = pd.Series(np.concatenate(scores)).groupby(np.concatenate(hashes)).rank(ascending=False, method="first")
+        ranks = ranks.astype("Int64").to_numpy()
+        ranked = partial.with_name(partial.name + ".ranked")
+        start = 0
+        if suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writer = None
+            try:
+                for table in iter_chunks(partial, chunk_rows, suffix):
+                    frame = table.frame.assign(rank=ranks[start:start + len(table.frame)])
+                    start += len(frame)
+                    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(ranked, arrow.schema)
+                    writer.write_table(arrow.cast(writer.schema))
+            finally:
+                if writer is not None:
+                    writer.close()
+        else:
+            with open(ranked, "wb") as handle:
+                for index, table in enumerate(iter_chunks(partial, chunk_rows, suffix)):
+                    frame = table.frame.assign(rank=ranks[start:start + len(table.frame)])
+                    start += len(frame)
+                    handle.write(encode_rows(frame, suffix, header=index == 0))
+        os.replace(ranked, partial)
+
+    return score_file(score, input, output, chunk_rows=chunk_rows, resume=resume, progress=progress, finish=add_ranks)
