@@ -120,38 +120,6 @@ def test_a_task_registered_in_a_test_runs_end_to_end(tiny_model_dir, tmp_path):
     assert "type: toy_length" in (folder / "config.yaml").read_text()
 
 
-def test_resumed_throughput_counts_only_the_steps_trained_after_the_checkpoint(tiny_model_dir, tmp_path, monkeypatch):
-    from transformers import TrainerCallback
-
-    import ecomsft.training.trainer as training
-
-    data = tmp_path / "d.csv"
-    make_reviews(96).to_csv(data, index=False)
-    values = tiny_overrides(tiny_model_dir, data, tmp_path / "out", **{
-        "training.max_steps": 6, "training.eval_strategy": "steps", "training.eval_steps": 2, "baseline": False})
-
-    class StopAtStep3(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step == 3:
-                raise KeyboardInterrupt
-
-    original = training.build_trainer
-
-    def build_and_break(*args, **kwargs):
-        trainer = original(*args, **kwargs)
-        trainer.add_callback(StopAtStep3())
-        return trainer
-
-    monkeypatch.setattr(training, "build_trainer", build_and_break)
-    with pytest.raises(EcomsftError):
-        run(build_config(None, values))
-    monkeypatch.setattr(training, "build_trainer", original)
-    result = run(build_config(None, values), resume=True)
-    timings = result.metrics["timings"]
-    assert result.metrics["training"]["steps"] == 6 and timings["trained_steps"] == 4  # from checkpoint-2
-    assert timings["train_samples_per_second"] == pytest.approx(4 * 16 / timings["train_seconds"])
-
-
 def test_compare_takes_the_data_flags_of_train(tiny_model_dir, tmp_path):
     data = tmp_path / "reviews.csv"
     frame = make_reviews(120).rename(columns={"text": "review", "label": "verdict"})

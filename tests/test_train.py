@@ -191,6 +191,10 @@ def test_interrupted_run_resumes(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(training, "build_trainer", original)
     result = train(build_config(None, values), resume=True)
     assert result.metrics["training"]["steps"] == 6
+    # Throughput counts only the steps the resumed process trained (from checkpoint-2).
+    timings = result.metrics["timings"]
+    assert timings["trained_steps"] == 4
+    assert timings["train_samples_per_second"] == pytest.approx(4 * 16 / timings["train_seconds"])
     log = json.loads((result.run_dir / "training_log.json").read_text())
     assert any(entry.get("step") == 2 for entry in log)
     assert not partial.exists()
