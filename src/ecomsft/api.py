@@ -25,6 +25,7 @@ from .errors import EcomsftError
 from .inference.batch import WRITERS, encode_rows
 from .inference.batch import predict_file as score_file
 from .inference.evaluate import evaluate as score_labelled_file
+from .inference.extractor import Extractor, extract_rows
 from .inference.index import Index, build_index
 from .inference.onnx_export import export_onnx, onnx_path
 from .inference.predictor import Predictor, model_folder
@@ -119,9 +120,24 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text
                  text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
                  calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
     """Score a file of texts into ``output`` in chunks (resumable); returns the rows written."""
+    if run_task(run) == "extraction":
+        return extract_file(run, input, output, text_column=text_column, batch_size=batch_size, chunk_rows=chunk_rows,
+                            resume=resume, progress=progress)
     predictor = Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
     return score_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
                       chunk_rows=chunk_rows, resume=resume, progress=progress)
+
+
+def extract(run: str | Path, texts: list[str], *, batch_size: int = 64) -> list[list[dict]]:
+    """The entities of each text, with character offsets into it (an extraction run)."""
+    return Extractor(run, batch_size=batch_size).extract(texts)
+
+
+def extract_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
+                 batch_size: int = 64, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
+    """Add an ``entities`` column (JSON spans) to every row of ``input``, in chunks (resumable)."""
+    return extract_rows(Extractor(run, batch_size=batch_size), input, output, text_column=text_column,
+                        chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 
 def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,

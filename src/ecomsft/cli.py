@@ -17,6 +17,7 @@ import typer
 
 from . import render
 from .errors import EcomsftError
+from .tasks import TASKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fine-tune pretrained transformers on e-commerce text: train, evaluate, predict.")
@@ -26,11 +27,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 
 
-class TaskChoice(str, Enum):  # the registry's built-in tasks (tasks/__init__.py)
-    classification = "classification"
-    relevance = "relevance"
-    retrieval = "retrieval"
-    pretraining = "pretraining"
+# The registry's built-in tasks (tasks/__init__.py imports nothing heavy).
+TaskChoice = Enum("TaskChoice", {name: name for name in TASKS}, type=str)
 
 
 class BackendChoice(str, Enum):
@@ -246,6 +244,23 @@ def predict(
         render.line(f"wrote {rows} rows to {output}")
         return
     render.predictions(texts, api.predict(run, texts, batch_size=batch_size, backend=backend.value, calibrated=calibrated))
+
+
+@app.command()
+def extract(
+    run: Annotated[Path, typer.Argument(help="extraction run folder")],
+    texts: Annotated[list[str], typer.Argument(help="titles or reviews to extract attributes from")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+    batch_size: BatchSizeInference = 64,
+) -> None:
+    """Extract attributes (brand, product, ...) from texts, with character offsets.
+
+    Example: ecomsft extract runs/attributes "飞利浦电动牙刷HX6730"   |   files: ecomsft predict RUN --input titles.csv --output out.jsonl
+    """
+    from . import api
+
+    _quiet_libraries()
+    render.entities(texts, api.extract(run, texts, batch_size=batch_size), as_json)
 
 
 @app.command()

@@ -93,6 +93,9 @@ def run_summary(result) -> None:
     if metrics.labels is None:
         _pretraining_summary(result.run_dir, metrics)
         return
+    if metrics.task == "extraction":
+        _extraction_summary(result.run_dir, metrics)
+        return
     test, base, names = metrics.test or {}, metrics.baseline_tfidf_lr, metrics.labels
     multi = metrics.multi_label
     keys = (["subset_accuracy", "f1_micro", "f1_macro", "hamming_loss"] if multi else
@@ -115,6 +118,35 @@ def run_summary(result) -> None:
         console.print(f"vocabulary: {describe_extension(metrics.model.model_dump())}")
     console.print(f"run folder: [bold]{result.run_dir}[/bold] (open report.html first)")
     console.print(f"predict with: ecomsft predict {result.run_dir} \"some review text\"")
+
+
+def _extraction_summary(run_dir, metrics: RunMetrics) -> None:
+    test, crf = metrics.test or {}, (metrics.baselines or {}).get("crf") or {}
+    table = Table(title=f"test entities ({test.get('entities', 0)} in {metrics.data['sizes'].get('test', 0)} titles, exact spans)")
+    for column in ("", f"fine-tuned {metrics.model.name}", "CRF baseline"):
+        table.add_column(column, justify="left" if not column else "right")
+    for key in ("f1_micro", "precision_micro", "recall_micro", "f1_macro", "token_accuracy"):
+        table.add_row(key, fmt(test.get(key)), fmt(crf.get(key)))
+    for name, values in (test.get("per_type") or {}).items():
+        table.add_row(f"F1 {name} ({values['support']})", fmt(values["f1"]), fmt(((crf.get("per_type") or {}).get(name) or {}).get("f1")))
+    console.print(table)
+    console.print(f"trained {metrics.training.steps} steps in {metrics.timings.train_seconds:.0f} s; "
+                  f"whole run {metrics.timings.total_seconds:.0f} s")
+    console.print(f"run folder: [bold]{run_dir}[/bold] (open report.html first)")
+    console.print(f"extract with: ecomsft extract {run_dir} \"a product title\"")
+
+
+def entities(texts: list[str], found: list[list[dict]], as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps([{"text": t, "entities": e} for t, e in zip(texts, found)], ensure_ascii=False))
+        return
+    for text, spans in zip(texts, found):
+        table = Table(title=text)
+        for column in ("label", "text", "start", "end"):
+            table.add_column(column, justify="right" if column in ("start", "end") else "left")
+        for span in spans:
+            table.add_row(span["label"], span["text"], str(span["start"]), str(span["end"]))
+        console.print(table)
 
 
 def leaderboard(board, output) -> None:

@@ -19,6 +19,7 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -26,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from pydantic import BaseModel, ConfigDict, Field
 
 from .batching import MicroBatcher, Overloaded, WorkerDied
+from .extractor import Extractor
 from .predictor import Predictor
 from .ranker import Ranker, run_task
 
@@ -68,6 +70,17 @@ class RankedProduct(BaseModel):
 
 class RankResponse(BaseModel):
     ranking: list[RankedProduct] = Field(description="the candidates, most relevant first")
+
+
+class Entity(BaseModel):
+    start: int = Field(description="first character, an offset into the text as sent")
+    end: int = Field(description="one past the last character")
+    label: str
+    text: str
+
+
+class ExtractResponse(BaseModel):
+    entities: list[list[Entity]] = Field(description="per text, its entities in order")
 
 
 class ErrorResponse(BaseModel):
@@ -185,7 +198,12 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
                             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
     state: dict = {"ready": False}
     api_key = settings.api_key or os.environ.get(API_KEY_ENV) or None
-    ranking = isinstance(predictor, Ranker) if predictor is not None else run_task(settings.run) != "classification"
+    if predictor is not None:
+        task = "extraction" if isinstance(predictor, Extractor) else "ranking" if isinstance(predictor, Ranker) else "classification"
+    else:
+        task = {"classification": "classification", "extraction": "extraction"}.get(run_task(settings.run), "ranking")
+    ranking = task == "ranking"
+    route = {"classification": "/v1/predict", "ranking": "/v1/rank", "extraction": "/v1/extract"}[task]
     PredictRequest, RankRequest = request_models(settings)
 
     @asynccontextmanager
@@ -193,9 +211,19 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         model = predictor
         if model is None:
             model = (Ranker(settings.run, batch_size=settings.max_batch_size) if ranking else
+                     Extractor(settings.run, batch_size=settings.max_batch_size) if task == "extraction" else
                      Predictor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend))
         state["predictor"] = model
-        score = (lambda pairs: model.score([q for q, _ in pairs], [p for _, p in pairs])) if ranking else model.predict_proba
+        if ranking:
+            def score(pairs):
+                return model.score([q for q, _ in pairs], [p for _, p in pairs])
+        elif task == "extraction":
+            def score(texts):  # one list of spans per text, as a 1-D array the batcher can split and join
+                found = np.empty(len(texts), dtype=object)
+                found[:] = model.extract(texts)
+                return found
+        else:
+            score = model.predict_proba
         state["batcher"] = MicroBatcher(score, settings.max_batch_size, settings.max_wait_ms, settings.microbatch,
                                         on_batch=batch_sizes.observe, max_queue=settings.max_queue)
         await state["batcher"].start()
@@ -245,9 +273,11 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
 
     @app.exception_handler(404)
     async def not_found(request: Request, err):
-        other = {"/v1/predict": "this run ranks products: POST /v1/rank with {\"query\": ..., \"candidates\": [...]}",
-                 "/v1/rank": "this run is a classifier: POST /v1/predict with {\"texts\": [...]}"}
-        message = other.get(request.url.path) or f"no route {request.method} {request.url.path}"
+        serves = {"classification": "this run is a classifier: POST /v1/predict with {\"texts\": [...]}",
+                  "ranking": "this run ranks products: POST /v1/rank with {\"query\": ..., \"candidates\": [...]}",
+                  "extraction": "this run extracts attributes: POST /v1/extract with {\"texts\": [...]}"}
+        task_route = request.url.path in ("/v1/predict", "/v1/rank", "/v1/extract")
+        message = serves[task] if task_route else f"no route {request.method} {request.url.path}"
         return JSONResponse({"error": message}, status_code=404)
 
     def require_key(request: Request) -> None:
@@ -290,6 +320,8 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         test = {k: v for k, v in (metrics.get("test") or {}).items() if isinstance(v, float)}
         if ranking:
             task, labels = metrics.get("task", model.kind), None
+        elif isinstance(model, Extractor):
+            task, labels = "extraction", model.labels
         else:
             task = metrics.get("task", "multi_label_classification" if model.labels.multi_label else "classification")
             labels = model.labels.names
@@ -308,7 +340,13 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    if not ranking:
+    if task == "extraction":
+        @app.post("/v1/extract", dependencies=guarded, response_model=ExtractResponse,
+                  responses={k: ERRORS[k] for k in (401, 413, 422, 503)})
+        async def extract(body: PredictRequest) -> ExtractResponse:
+            found = await scored(body.texts)
+            return ExtractResponse(entities=[[Entity(**span) for span in spans] for spans in found])
+    elif not ranking:
         @app.post("/v1/predict", dependencies=guarded, response_model=PredictResponse,
                   responses={k: ERRORS[k] for k in (401, 413, 422, 503)})
         async def predict(body: PredictRequest) -> PredictResponse:
@@ -328,9 +366,8 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
             order = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))
             return RankResponse(ranking=[RankedProduct(index=i, product=candidates[i], score=float(scores[i])) for i in order])
 
-    routes = {"/health", "/ready", "/v1/info", "/metrics", "/v1/rank" if ranking else "/v1/predict"}
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
-                       on_refuse=lambda: count("/v1/rank" if ranking else "/v1/predict", 413))
+    routes = {"/health", "/ready", "/v1/info", "/metrics", route}
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, on_refuse=lambda: count(route, 413))
     return app
 
 

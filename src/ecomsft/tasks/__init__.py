@@ -16,6 +16,7 @@ TASKS: dict[str, str] = {
     "relevance": "ecomsft.tasks.relevance",
     "retrieval": "ecomsft.tasks.retrieval",
     "pretraining": "ecomsft.tasks.pretraining",
+    "extraction": "ecomsft.tasks.extraction",
 }
 _LOADED: dict[str, type] = {}
 

@@ -1,0 +1,98 @@
+"""Task extraction end to end on a tiny random model: training beside the CRF, entity metrics,
+long titles windowed without losing entities, ``ecomsft extract``, file prediction, /v1/extract."""
+
+import json
+import random
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from ecomsft.config import build_config
+from ecomsft.errors import EcomsftError
+from ecomsft.runner import run
+
+from .conftest import failed_in_one_line, run_cli, tiny_overrides
+
+BRANDS, PRODUCTS = ["飞利浦", "小米", "华为", "苹果"], ["牙刷", "手机", "耳机", "电脑"]
+
+
+def conll_titles(n: int, seed: int = 0, filler: int = 0) -> str:
+    rng, lines = random.Random(seed), []
+    for _ in range(n):
+        brand, product = rng.choice(BRANDS), rng.choice(PRODUCTS)
+        chars = list(brand) + list(product) + list(f"x{rng.randint(10, 99)}") + ["好"] * filler
+        tags = (["B-HP"] + ["I-HP"] * (len(brand) - 2) + ["E-HP"] + ["B-HC", "E-HC"]
+                + ["O"] * (3 + filler))
+        lines += [f"{c}\t{t}" for c, t in zip(chars, tags)] + [""]
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def extraction_run(tiny_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("extraction")
+    (folder / "train.txt").write_text(conll_titles(160), encoding="utf-8")
+    return run(build_config(None, tiny_overrides(tiny_model_dir, folder / "train.txt", folder / "run", **{
+        "task.type": "extraction", "training.epochs": 6, "model.max_length": 16, "task.stride": 4})))
+
+
+def test_extraction_learns_and_reports_beside_the_crf(extraction_run):
+    metrics = extraction_run.metrics
+    assert metrics["task"] == "extraction" and metrics["labels"] == ["HC", "HP"]
+    assert metrics["model"]["added_words"] == 0  # characters only: words would cut entity boundaries
+    assert metrics["test"]["f1_micro"] > 0.9 and set(metrics["test"]["per_type"]) == {"HC", "HP"}
+    assert metrics["baselines"]["crf"]["f1_micro"] > 0.9
+    predictions = pd.read_csv(extraction_run.run_dir / "predictions.csv")
+    assert json.loads(predictions["gold"][0])[0]["label"] in {"HP", "HC"}
+    report = (extraction_run.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "Per entity type" in report and "CRF baseline" in report
+
+
+def test_titles_longer_than_max_length_lose_no_entity(extraction_run):
+    from ecomsft.inference.extractor import Extractor
+
+    extractor = Extractor(extraction_run.run_dir)
+    short = "华为手机x42"
+    long_title = "好" * 9 + short + "好" * 9 + "小米耳机x17"  # far beyond 16 tokens: three windows or more
+    found = extractor.extract([short, long_title, ""])
+    assert [(e["label"], e["text"]) for e in found[0]] == [("HP", "华为"), ("HC", "手机")]
+    labels = [(e["label"], e["text"]) for e in found[1]]
+    assert ("HP", "华为") in labels and ("HP", "小米") in labels and ("HC", "耳机") in labels
+    assert all(long_title[e["start"]:e["end"]] == e["text"] for e in found[1]) and found[2] == []
+
+
+def test_extract_command_predict_file_and_the_route(extraction_run, tmp_path):
+    code, out, err = run_cli("extract", extraction_run.run_dir, "飞利浦牙刷x30", "--json")
+    assert code == 0, err
+    entities = json.loads(out)[0]["entities"]
+    assert {(e["label"], e["text"]) for e in entities} == {("HP", "飞利浦"), ("HC", "牙刷")}
+    titles = tmp_path / "titles.csv"
+    pd.DataFrame({"sku": [1, 2, 3], "title": ["小米手机x11", "", "苹果电脑x99"]}).to_csv(titles, index=False)
+    code, _, err = run_cli("predict", extraction_run.run_dir, "--input", titles, "--output", tmp_path / "out.jsonl",
+                           "--text-column", "title")
+    assert code == 0, err
+    rows = pd.read_json(tmp_path / "out.jsonl", lines=True)
+    assert rows["sku"].tolist() == [1, 2, 3] and pd.isna(rows["entities"][1])
+    assert {e["text"] for e in json.loads(rows["entities"][2])} == {"苹果", "电脑"}
+
+    from ecomsft.inference.server import ServeSettings, create_app
+
+    with TestClient(create_app(ServeSettings(run=str(extraction_run.run_dir), max_texts=4))) as client:
+        answer = client.post("/v1/extract", json={"texts": ["华为耳机x20", "小米牙刷x31"]})
+        assert answer.status_code == 200, answer.text
+        assert [e["text"] for e in answer.json()["entities"][0]] == ["华为", "耳机"]
+        assert client.post("/v1/extract", json={"texts": ["a"] * 5}).status_code == 413
+        assert "/v1/extract" in client.post("/v1/predict", json={"texts": ["x"]}).json()["error"]
+        assert client.get("/v1/info").json()["task"] == "extraction"
+        assert "/v1/extract" in client.get("/openapi.json").json()["paths"]
+
+
+def test_extraction_config_and_data_errors(tiny_model_dir, tmp_path):
+    with pytest.raises(EcomsftError, match="config key 'data.label_column' is not used by task 'extraction'"):
+        build_config(None, {"data.train": "t.txt", "task.type": "extraction", "data.label_column": "tags"})
+    bad = tmp_path / "bad.txt"
+    bad.write_text("飞\tB-HP\n利\n", encoding="utf-8")
+    code, _, err = run_cli("train", "--task", "extraction", "--data", bad, "--model", tiny_model_dir,
+                           "--output", tmp_path / "o")
+    assert failed_in_one_line(code, err) and "bad.txt:2: a token line without a tag" in err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
