@@ -37,6 +37,15 @@ def line(text: str) -> None:
     console.print(text, highlight=False)
 
 
+def _print_table(title: str, columns: tuple[str, ...], right: tuple[str, ...], rows) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def fmt(value, spec: str = ".4f") -> str:
     return "—" if value is None or value != value else format(value, spec)
 
@@ -141,12 +150,8 @@ def entities(texts: list[str], found: list[list[dict]], as_json: bool) -> None:
         console.print_json(json.dumps([{"text": t, "entities": e} for t, e in zip(texts, found)], ensure_ascii=False))
         return
     for text, spans in zip(texts, found):
-        table = Table(title=text)
-        for column in ("label", "text", "start", "end"):
-            table.add_column(column, justify="right" if column in ("start", "end") else "left")
-        for span in spans:
-            table.add_row(span["label"], span["text"], str(span["start"]), str(span["end"]))
-        console.print(table)
+        _print_table(text, ("label", "text", "start", "end"), ("start", "end"),
+                     [(span["label"], span["text"], str(span["start"]), str(span["end"])) for span in spans])
 
 
 def leaderboard(board, output) -> None:
@@ -172,12 +177,9 @@ def search_results(queries: list[str], results: list[list[dict]], as_json: bool)
         console.print_json(json.dumps([{"query": q, "results": r} for q, r in zip(queries, results)], ensure_ascii=False))
         return
     for query, hits in zip(queries, results):
-        table = Table(title=query)
-        for column in ("rank", "id", "product", "score"):
-            table.add_column(column, justify="right" if column in ("rank", "score") else "left")
-        for hit in hits:
-            table.add_row(str(hit["rank"]), hit["id"] if hit["id"] != hit["text"] else "", hit["text"], f"{hit['score']:.4f}")
-        console.print(table)
+        _print_table(query, ("rank", "id", "product", "score"), ("rank", "score"),
+                     [(str(hit["rank"]), hit["id"] if hit["id"] != hit["text"] else "", hit["text"], f"{hit['score']:.4f}")
+                      for hit in hits])
 
 
 def metric_table(title: str, report: dict) -> None:

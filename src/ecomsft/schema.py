@@ -86,7 +86,7 @@ class RunMetrics(_Open):
         write_text_atomic(Path(run) / "metrics.json", self.to_json())
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json", exclude_none=False), indent=2, ensure_ascii=False)
+        return json.dumps(self.as_dict(), indent=2, ensure_ascii=False)
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -20,7 +20,14 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from ..config import RunConfig, TaskSection
+from ..config import AugmentConfig, RunConfig, TaskSection
+
+# Shared keys that only classification uses, for the other tasks' ``unused``.
+CLASSIFICATION_ONLY: dict[str, str] = {
+    "data.memory_mapped": "memory-mapped data is for single-label classification",
+    "data.num_proc": "memory-mapped data is for single-label classification",
+    **{f"augment.{key}": "augmentation is for classification" for key in AugmentConfig.model_fields},
+}
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ...data.tagging import Span, read_tagged
 from ...errors import EcomsftError
-from ..base import Evaluation, Task
+from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import ExtractionSection
 
 log = logging.getLogger("ecomsft")
@@ -45,14 +45,11 @@ class ExtractionTask(Task):
            ("text_column", "text_pair_column", "label_column", "label_delimiter", "negative_column", "catalog")},
         "data.drop_conflicts": "extraction has no conflicting labels to drop",
         "data.empty_text": "an empty title is always an error in a tagged file",
-        "data.memory_mapped": "memory-mapped data is for single-label classification",
-        "data.num_proc": "memory-mapped data is for single-label classification",
         "data.cache_tokenized": "titles are cut into windows in memory",
         "training.class_weight": _NOT_CLASSES,
         "training.focal_gamma": _NOT_CLASSES,
         "training.balanced_sampling": _NOT_CLASSES,
-        **{f"augment.{key}": "augmentation is for classification" for key in
-           ("copies", "swap", "delete", "insert", "synonym", "char_noise")},
+        **CLASSIFICATION_ONLY,
     }
 
     def metric_for_best_model(self) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ...data.examples import load_examples
 from ...errors import EcomsftError
-from ..base import Evaluation, Task
+from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import PretrainingSection
 
 _NO_LABELS = "pretraining reads unlabelled text"
@@ -34,15 +34,12 @@ class PretrainingTask(Task):
         "data.test_ratio": "pretraining holds out only a validation share (data.valid_ratio)",
         "data.empty_text": "empty texts are always dropped from a corpus",
         "data.cache_tokenized": "the corpus is tokenized in memory",
-        "data.memory_mapped": "memory-mapped data is for single-label classification",
-        "data.num_proc": "memory-mapped data is for single-label classification",
         "training.class_weight": _NO_CLASSES,
         "training.focal_gamma": _NO_CLASSES,
         "training.balanced_sampling": _NO_CLASSES,
         "training.group_by_length": "masked-LM batches are drawn at random",
         "training.lora_r": "a pretrained model is meant to be fine-tuned next, so it is trained in full",
-        **{f"augment.{key}": "augmentation is for classification" for key in
-           ("copies", "swap", "delete", "insert", "synonym", "char_noise")},
+        **CLASSIFICATION_ONLY,
     }
 
     @classmethod

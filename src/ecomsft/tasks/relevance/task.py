@@ -13,7 +13,7 @@ import pandas as pd
 from ...data.pairs import read_pair_splits
 from ...errors import EcomsftError
 from ...models.heads import RelevanceHead
-from ..base import Evaluation, Task
+from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import RelevanceSection
 
 log = logging.getLogger("ecomsft")
@@ -30,13 +30,10 @@ class RelevanceTask(Task):
         "data.negative_column": "hard negatives are for retrieval",
         "data.catalog": "a catalogue is for retrieval",
         "data.label_delimiter": _NOT_PAIRS,
-        "data.memory_mapped": "memory-mapped data is for single-label classification",
-        "data.num_proc": "memory-mapped data is for single-label classification",
         "training.class_weight": _POINTWISE,
         "training.focal_gamma": _POINTWISE,
         "training.balanced_sampling": _POINTWISE,
-        **{f"augment.{key}": "augmentation is for classification" for key in
-           ("copies", "swap", "delete", "insert", "synonym", "char_noise")},
+        **CLASSIFICATION_ONLY,
     }
 
     def metric_for_best_model(self) -> str:

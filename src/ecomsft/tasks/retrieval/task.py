@@ -23,7 +23,7 @@ from ...errors import EcomsftError
 from ...evaluation.ranking import pointwise_report, ranking_report, retrieval_report
 from ...inference.index import embed, exact_top_k
 from ...models.heads import Grading
-from ..base import Evaluation, Task
+from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import RetrievalSection
 
 log = logging.getLogger("ecomsft")
@@ -37,16 +37,13 @@ class RetrievalTask(Task):
     predictor = "ecomsft.inference.index.Index (ecomsft index / search) and ecomsft.inference.ranker.Ranker"
     unused = {
         "data.label_delimiter": "retrieval reads (query, product) pairs",
-        "data.memory_mapped": "memory-mapped data is for single-label classification",
-        "data.num_proc": "memory-mapped data is for single-label classification",
         "data.cache_tokenized": "sentence-transformers tokenizes each batch itself",
         "training.class_weight": _IN_BATCH,
         "training.focal_gamma": _IN_BATCH,
         "training.balanced_sampling": _IN_BATCH,
         "training.group_by_length": "batches are drawn without duplicate products (BatchSamplers.NO_DUPLICATES)",
         "training.lora_r": "LoRA is not wired for bi-encoders; train in full or use training.freeze_layers",
-        **{f"augment.{key}": "augmentation is for classification" for key in
-           ("copies", "swap", "delete", "insert", "synonym", "char_noise")},
+        **CLASSIFICATION_ONLY,
     }
 
     def metric_for_best_model(self) -> str:
