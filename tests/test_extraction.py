@@ -87,6 +87,23 @@ def test_extract_command_predict_file_and_the_route(extraction_run, tmp_path):
         assert "/v1/extract" in client.get("/openapi.json").json()["paths"]
 
 
+def test_onnx_export_extracts_what_torch_extracts(extraction_run):
+    from ecomsft.inference.extractor import Extractor
+
+    run_dir = extraction_run.run_dir
+    code, out, err = run_cli("export", run_dir, "--int8")
+    assert code == 0, err
+    texts = ["华为手机x42", "好" * 9 + "苹果耳机x17" + "好" * 9 + "小米电脑x88", "飞利浦牙刷x30", ""]
+    expected = Extractor(run_dir).extract(texts)
+    assert sum(map(len, expected)) >= 6
+    assert Extractor(run_dir, backend="onnx", batch_size=2).extract(texts) == expected
+    int8 = Extractor(run_dir, backend="onnx-int8").extract(texts)
+    assert sum(a == b for a, b in zip(int8, expected)) >= 3  # quantized: close, not bit-identical
+    code, out, err = run_cli("extract", run_dir, "飞利浦牙刷x30", "--json", "--backend", "onnx")
+    assert code == 0, err
+    assert json.loads(out)[0]["entities"] == expected[2]
+
+
 def test_extraction_config_and_data_errors(tiny_model_dir, tmp_path):
     with pytest.raises(EcomsftError, match="config key 'data.label_column' is not used by task 'extraction'"):
         build_config(None, {"data.train": "t.txt", "task.type": "extraction", "data.label_column": "tags"})

@@ -121,22 +121,23 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text
                  calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
     """Score a file of texts into ``output`` in chunks (resumable); returns the rows written."""
     if run_task(run) == "extraction":
-        return extract_file(run, input, output, text_column=text_column, batch_size=batch_size, chunk_rows=chunk_rows,
-                            resume=resume, progress=progress)
+        return extract_file(run, input, output, text_column=text_column, batch_size=batch_size, backend=backend,
+                            chunk_rows=chunk_rows, resume=resume, progress=progress)
     predictor = Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
     return score_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
                       chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 
-def extract(run: str | Path, texts: list[str], *, batch_size: int = 64) -> list[list[dict]]:
+def extract(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch") -> list[list[dict]]:
     """The entities of each text, with character offsets into it (an extraction run)."""
-    return Extractor(run, batch_size=batch_size).extract(texts)
+    return Extractor(run, batch_size=batch_size, backend=backend).extract(texts)
 
 
 def extract_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
-                 batch_size: int = 64, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
+                 batch_size: int = 64, backend: str = "torch", chunk_rows: int = 10_000, resume: bool = False,
+                 progress: bool = False) -> int:
     """Add an ``entities`` column (JSON spans) to every row of ``input``, in chunks (resumable)."""
-    return extract_rows(Extractor(run, batch_size=batch_size), input, output, text_column=text_column,
+    return extract_rows(Extractor(run, batch_size=batch_size, backend=backend), input, output, text_column=text_column,
                         chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 
@@ -225,7 +226,8 @@ def check_servable(settings) -> None:
     if settings.backend != "torch" and not onnx_path(run, settings.backend == "onnx-int8").is_file():
         raise EcomsftError(f"no ONNX export in {run}; run: ecomsft export {run}"
                            f"{' --int8' if settings.backend == 'onnx-int8' else ''}")
-    if run_task(run) == "classification":
+    task = run_task(run)
+    if task in ("classification", "extraction"):
         model_folder(run)
     elif settings.backend != "torch":
         raise EcomsftError("relevance and retrieval runs are served with --backend torch")

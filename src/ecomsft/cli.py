@@ -76,6 +76,7 @@ SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="any confi
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace an earlier run of ecomsft in --output")]
 Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")]
 BatchSizeInference = Annotated[int, typer.Option(help="texts per model batch")]
+Backend = Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export (classification, extraction)")]
 
 
 def _overrides(given: dict[str, Any], set_: list[str] | None) -> dict[str, Any]:
@@ -222,7 +223,7 @@ def predict(
     text_pair_column: TextPairColumn = None,
     batch_size: BatchSizeInference = 64,
     chunk_rows: Annotated[int, typer.Option(help="rows read and scored at a time (bounds memory)")] = 10_000,
-    backend: Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export")] = BackendChoice.torch,
+    backend: Backend = BackendChoice.torch,
     calibrated: Annotated[bool, typer.Option("--calibrated", help="apply the temperature fitted on the validation split")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
 ) -> None:
@@ -252,6 +253,7 @@ def extract(
     texts: Annotated[list[str], typer.Argument(help="titles or reviews to extract attributes from")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
     batch_size: BatchSizeInference = 64,
+    backend: Backend = BackendChoice.torch,
 ) -> None:
     """Extract attributes (brand, product, ...) from texts, with character offsets.
 
@@ -260,7 +262,7 @@ def extract(
     from . import api
 
     _quiet_libraries()
-    render.entities(texts, api.extract(run, texts, batch_size=batch_size), as_json)
+    render.entities(texts, api.extract(run, texts, batch_size=batch_size, backend=backend.value), as_json)
 
 
 @app.command()
@@ -355,7 +357,7 @@ def serve(
     run: Annotated[Path, typer.Argument(help="run folder")],
     host: Annotated[str, typer.Option(help="address to bind; loopback by default")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    backend: Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export (classification)")] = BackendChoice.torch,
+    backend: Backend = BackendChoice.torch,
     workers: Annotated[int, typer.Option(help="server processes, each with its own model")] = 1,
     api_key: Annotated[Optional[str], typer.Option(help="require 'Authorization: Bearer KEY' (visible in ps: prefer ECOMSFT_API_KEY or --api-key-file)")] = None,
     api_key_file: Annotated[Optional[Path], typer.Option(help="read the API key from this file (its first line)")] = None,

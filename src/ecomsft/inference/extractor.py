@@ -13,20 +13,20 @@ from ..models.spans import merge, windows
 from ..run_folder import trained_model
 from ..schema import RunMetrics
 from .batch import score_file
+from .onnx_export import check_backend, onnx_forward
 
 
 class Extractor:
     """Entities of texts, as ``{"start", "end", "label", "text"}`` with offsets into each text as
     given; titles longer than the run's max_length are windowed and merged as in training."""
 
-    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None):
-        import torch
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
+    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch"):
+        from transformers import AutoConfig, AutoTokenizer
 
+        check_backend(backend)
         folder = trained_model(run)
         self.run_dir = folder.parent if folder.name == "model" else None
-        self.model = AutoModelForTokenClassification.from_pretrained(folder, **SAFETENSORS_ONLY)
-        config = self.model.config
+        config = AutoConfig.from_pretrained(folder)
         if getattr(config, "ecomsft_task", None) != "extraction":
             raise EcomsftError("not an extraction run (train one with task.type: extraction)", where=str(run))
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -36,8 +36,22 @@ class Extractor:
         self.id2tag = {int(k): v for k, v in config.id2label.items()}
         self.labels = sorted({tag[2:] for tag in self.id2tag.values() if tag != "O"})
         self.batch_size = batch_size
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model.to(self.device).eval()
+        self.backend = backend
+        self._forward = self._torch_forward(folder, device) if backend == "torch" else onnx_forward(folder, backend == "onnx-int8")
+
+    @staticmethod
+    def _torch_forward(folder: Path, device: str | None):
+        import torch
+        from transformers import AutoModelForTokenClassification
+
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model = AutoModelForTokenClassification.from_pretrained(folder, **SAFETENSORS_ONLY).to(device).eval()
+
+        def forward(batch) -> np.ndarray:
+            with torch.inference_mode():
+                return model(**{k: torch.as_tensor(v, device=device) for k, v in batch.items()}).logits.float().cpu().numpy()
+
+        return forward
 
     @property
     def metrics(self) -> dict:
@@ -46,8 +60,6 @@ class Extractor:
         return RunMetrics.read(self.run_dir).as_dict()
 
     def extract(self, texts: list[str]) -> list[list[dict]]:
-        import torch
-
         texts = [str(t) for t in texts]
         per_text = [windows(self.tokenizer, text, self.max_length, self.stride, self.all_subtokens) if text.strip() else []
                     for text in texts]
@@ -57,9 +69,8 @@ class Extractor:
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             batch = self.tokenizer.pad({"input_ids": [flat[i].input_ids for i in idx],
-                                        "attention_mask": [flat[i].attention_mask for i in idx]}, return_tensors="pt")
-            with torch.inference_mode():
-                out = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float().cpu().numpy()
+                                        "attention_mask": [flat[i].attention_mask for i in idx]}, return_tensors="np")
+            out = np.asarray(self._forward(dict(batch)), dtype=np.float32)
             for row, i in enumerate(idx):
                 logits[i] = out[row]
         results, k = [], 0

@@ -1,5 +1,6 @@
 """Exporting a run's model to ONNX (``torch.onnx``), optionally with dynamic int8 quantization
-(``onnxruntime.quantization``), for the ONNX Runtime backend of ``predict`` and ``serve``."""
+(``onnxruntime.quantization``), for the ONNX Runtime backend of ``predict``, ``extract`` and ``serve``:
+a classifier exports its sequence logits, an extraction run its per-token logits."""
 
 from __future__ import annotations
 
@@ -7,22 +8,60 @@ import logging
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import EcomsftError
-from .predictor import model_folder
+from ..run_folder import trained_model
 
 ONNX_DIR = "onnx"
 FP32 = "model.onnx"
 INT8 = "model-int8.onnx"
 
 
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def model_folder(run: str | Path) -> Path:
+    """A run's model folder (``config.json`` inside), or one line saying why there is none."""
+    folder = trained_model(run)
+    if not (folder / "config.json").is_file():
+        raise EcomsftError("not a classifier's run folder (no model/config.json)", where=str(run))
+    return folder
+
+
 def onnx_path(run: str | Path, int8: bool = False) -> Path:
     return model_folder(run) / ONNX_DIR / (INT8 if int8 else FP32)
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise EcomsftError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
+
+
+def onnx_forward(model_dir: str | Path, int8: bool):
+    """``forward(batch) -> logits`` on ONNX Runtime's CPU provider for an exported run; ``batch``
+    maps input names (``input_ids``, ``attention_mask``, ...) to integer arrays."""
+    import onnxruntime as ort
+
+    path = onnx_path(model_dir, int8)
+    if not path.is_file():
+        flag = " --int8" if int8 else ""
+        raise EcomsftError(f"no ONNX export here; run: ecomsft export RUN{flag}", where=str(path))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def forward(batch) -> np.ndarray:
+        return session.run(["logits"], {name: np.asarray(batch[name], dtype=np.int64) for name in names})[0]
+
+    return forward
 
 
 def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     """Write ``model/onnx/model.onnx`` (and ``model-int8.onnx`` with ``int8``); returns the file to use."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
     try:
         import onnxruntime  # noqa: F401
@@ -32,12 +71,18 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     target = folder / ONNX_DIR
     target.mkdir(exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    task = getattr(AutoConfig.from_pretrained(folder), "ecomsft_task", None)
+    if task not in (None, "classification", "extraction"):
+        raise EcomsftError(f"ONNX export is for classification and extraction runs (this is a {task} run)", where=str(run))
+    model_class = AutoModelForTokenClassification if task == "extraction" else AutoModelForSequenceClassification
     # Traced with eager attention rather than SDPA: on MiniLM its int8 graph ran at 1.14x the
     # samples/s of the SDPA trace's, the fp32 graphs at the same speed (README "Performance").
-    model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, attn_implementation="eager").eval()
+    model = model_class.from_pretrained(folder, use_safetensors=True, attn_implementation="eager").eval()
     model.config.return_dict = False
     sample = tokenizer(["a short review", "another, somewhat longer review text"], padding=True, return_tensors="pt")
-    names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in sample]
+    # Extraction windows carry no token types (all zero, the model's default), so its graph takes none.
+    inputs = ("input_ids", "attention_mask") if task == "extraction" else ("input_ids", "attention_mask", "token_type_ids")
+    names = [name for name in inputs if name in sample]
     fp32 = target / FP32
     tmp = target / (FP32 + ".tmp")
     # The tracer warns about shape checks it freezes; the test suite checks the graph against
@@ -46,7 +91,8 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model, tuple(sample[name] for name in names), str(tmp), input_names=names, output_names=["logits"],
-            dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in names}, "logits": {0: "batch"}},
+            dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in names},
+                          "logits": {0: "batch", 1: "sequence"} if task == "extraction" else {0: "batch"}},
             opset_version=opset, dynamo=False,
         )
     tmp.replace(fp32)

@@ -9,16 +9,8 @@ import numpy as np
 from ..data.labels import LabelSet
 from ..errors import EcomsftError
 from ..models.heads import probabilities
-from ..run_folder import trained_model
 from ..schema import RunMetrics
-
-
-def model_folder(run: str | Path) -> Path:
-    """A classifier's model folder (``config.json`` inside), or one line saying why there is none."""
-    folder = trained_model(run)
-    if not (folder / "config.json").is_file():
-        raise EcomsftError("not a classifier's run folder (no model/config.json)", where=str(run))
-    return folder
+from .onnx_export import check_backend, model_folder, onnx_forward
 
 
 class Predictor:
@@ -28,14 +20,11 @@ class Predictor:
     order given.
     """
 
-    BACKENDS = ("torch", "onnx", "onnx-int8")
-
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch",
                  calibrated: bool = False):
         from transformers import AutoConfig, AutoTokenizer
 
-        if backend not in self.BACKENDS:
-            raise EcomsftError(f"unknown backend '{backend}' (choose from {', '.join(self.BACKENDS)})")
+        check_backend(backend)
         self.model_dir = model_folder(run)
         if (self.model_dir / "ecomsft.json").is_file():
             raise EcomsftError("this is a retrieval run (a bi-encoder): search with ecomsft index / ecomsft search, "
@@ -56,7 +45,7 @@ class Predictor:
         if backend == "torch":
             self._forward = self._torch_forward(device)
         else:
-            self._forward = self._onnx_forward(backend == "onnx-int8")
+            self._forward = onnx_forward(self.model_dir, backend == "onnx-int8")
 
     def _torch_forward(self, device):
         import torch
@@ -70,25 +59,6 @@ class Predictor:
             with torch.inference_mode():
                 tensors = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
                 return self.model(**tensors).logits.float().cpu().numpy()
-
-        return forward
-
-    def _onnx_forward(self, int8: bool):
-        import onnxruntime as ort
-
-        from .onnx_export import onnx_path  # onnx_export imports this module
-
-        path = onnx_path(self.model_dir, int8)
-        if not path.is_file():
-            flag = " --int8" if int8 else ""
-            raise EcomsftError(f"no ONNX export here; run: ecomsft export RUN{flag}", where=str(path))
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        names = [i.name for i in session.get_inputs()]
-
-        def forward(batch) -> np.ndarray:
-            return session.run(["logits"], {name: np.asarray(batch[name], dtype=np.int64) for name in names})[0]
 
         return forward
 

@@ -211,7 +211,7 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         model = predictor
         if model is None:
             model = (Ranker(settings.run, batch_size=settings.max_batch_size) if ranking else
-                     Extractor(settings.run, batch_size=settings.max_batch_size) if task == "extraction" else
+                     Extractor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend) if task == "extraction" else
                      Predictor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend))
         state["predictor"] = model
         if ranking:
