@@ -17,6 +17,7 @@ TASKS: dict[str, str] = {
     "retrieval": "ecomsft.tasks.retrieval",
     "pretraining": "ecomsft.tasks.pretraining",
     "extraction": "ecomsft.tasks.extraction",
+    "generation": "ecomsft.tasks.generation",
 }
 _LOADED: dict[str, type] = {}
 

@@ -240,7 +240,8 @@ def training_arguments(
         use_cpu=not torch.cuda.is_available(),
         ddp_find_unused_parameters=False if world_size() > 1 else None,
         log_level="warning",
-        **precision_flags(cfg.precision),
+        # Both precision flags explicit: some argument classes (TRL's SFTConfig) default bf16 to on.
+        **{"bf16": False, "fp16": False, **precision_flags(cfg.precision)},
         **extra,
     )
 
@@ -269,12 +270,6 @@ def build_trainer(
     extra = {"label_names": ["labels", "query_id"]} if "query_id" in train_dataset.column_names else {}
     args = training_arguments(cfg, checkpoint_dir, len(train_dataset), has_valid, metric_for_best_model=metric_for_best_model,
                               **extra, **(arguments or {}))
-    callbacks = tracking_callbacks(tracking_dir) if tracking_dir is not None else []
-    if cfg.max_seconds:
-        callbacks.append(TimeBudget(cfg.max_seconds))
-    if has_valid and cfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    logging.getLogger("transformers.trainer").setLevel(logging.WARNING)
     return (trainer_class or ClassificationTrainer)(
         model=model,
         args=args,
@@ -283,12 +278,23 @@ def build_trainer(
         processing_class=tokenizer,
         data_collator=data_collator or DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
-        callbacks=callbacks,
+        callbacks=run_callbacks(cfg, tracking_dir, has_valid),
         embedding_lr=embedding_lr,
         class_loss=class_loss,
         sample_weights=sample_weights,
         **trainer_options,
     )
+
+
+def run_callbacks(cfg: TrainingConfig, tracking_dir, has_valid: bool) -> list:
+    """The callbacks of every run's Trainer: tracking, the time budget, early stopping."""
+    callbacks = tracking_callbacks(tracking_dir) if tracking_dir is not None else []
+    if cfg.max_seconds:
+        callbacks.append(TimeBudget(cfg.max_seconds))
+    if has_valid and cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    logging.getLogger("transformers.trainer").setLevel(logging.WARNING)
+    return callbacks
 
 
 def predict_logits(trainer, dataset) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""Generating with a decoder: prompts formatted by the run's chat template (the one training
+used), cut from the left to fit, batched greedy or sampled generation that reports whether each
+output stopped by itself (EOS) within its budget, token streaming, and files (chunked, resumable)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..data.examples import is_missing, table_column
+from ..errors import EcomsftError
+from ..models.resolve import SAFETENSORS_ONLY
+from ..run_folder import trained_model
+from ..schema import RunMetrics
+from .batch import score_file
+
+# End-of-turn tokens of common chat templates: generation stops at any that the vocabulary has.
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
+PROMPT_COLUMN_GUESSES = ("prompt", "instruction", "question", "query", "text", "review", "title")
+
+
+def render_ids(tokenizer, turns: list[dict], generation_prompt: bool) -> list[int]:
+    text = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=generation_prompt)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def fit_turns(tokenizer, turns: list[dict], budget: int, generation_prompt: bool) -> tuple[list[dict] | None, bool]:
+    """``turns`` cut to at most ``budget`` tokens from the left of the prompt: the oldest exchanges
+    go first, then the start of the first user turn; the system turn and the last assistant turn
+    (the completion, when training) are never cut. Returns (turns or None when they cannot fit,
+    whether anything was cut)."""
+    if len(render_ids(tokenizer, turns, generation_prompt)) <= budget:
+        return turns, False
+    turns = copy.deepcopy(turns)
+    head = 1 if turns[0]["role"] == "system" else 0
+    last_user = max(i for i, t in enumerate(turns) if t["role"] == "user")
+    while last_user > head and len(render_ids(tokenizer, turns, generation_prompt)) > budget:
+        del turns[head]  # the oldest turn of the dialogue
+        last_user -= 1
+    for _ in range(8):  # re-rendering may merge tokens differently; a few passes settle it
+        over = len(render_ids(tokenizer, turns, generation_prompt)) - budget
+        if over <= 0:
+            return turns, True
+        content = tokenizer(turns[head]["content"], add_special_tokens=False)["input_ids"]
+        if over >= len(content):
+            if not content:
+                return None, True
+            turns[head]["content"] = ""
+        else:
+            turns[head]["content"] = tokenizer.decode(content[over:], skip_special_tokens=True)
+    return (turns, True) if len(render_ids(tokenizer, turns, generation_prompt)) <= budget else (None, True)
+
+
+def stop_ids(tokenizer, model_config=None) -> list[int]:
+    ids = {tokenizer.eos_token_id}
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[t] for t in END_OF_TURN if t in vocab)
+    return sorted(i for i in ids if i is not None and i != tokenizer.pad_token_id)
+
+
+def sampling_options(do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 50) -> dict:
+    return {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": top_k} if do_sample else {"do_sample": False}
+
+
+def generate_ids(model, tokenizer, prompts: list[list[int]], *, max_new_tokens: int, batch_size: int = 8,
+                 sampling: dict | None = None, progress=None) -> list[tuple[list[int], bool]]:
+    """(new token ids without the stop token, stopped by itself) per prompt, in the order given;
+    prompts are sorted by length so that each batch pads (on the left) to little."""
+    import torch
+
+    stops = stop_ids(tokenizer)
+    device = next(model.parameters()).device
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list = [None] * len(prompts)
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = max(len(prompts[i]) for i in idx)
+        ids = torch.full((len(idx), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
+            mask[row, width - len(prompts[i]):] = 1
+        with torch.inference_mode():
+            generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+                                       eos_token_id=stops, pad_token_id=tokenizer.pad_token_id,
+                                       **(sampling or {"do_sample": False})).cpu()
+        for row, i in enumerate(idx):
+            new = generated[row, width:].tolist()
+            end = next((k for k, token in enumerate(new) if token in stops), None)
+            out[i] = (new[:end], True) if end is not None else ([t for t in new if t != tokenizer.pad_token_id], False)
+        if progress is not None:
+            progress(len(idx))
+    return out
+
+
+class Generator:
+    """Generation with a finished generation run: ``generate`` for batches, ``stream`` for one
+    prompt a piece at a time. A prompt is a text (the user turn) or a list of chat turns."""
+
+    def __init__(self, run: str | Path, batch_size: int = 8, device: str | None = None):
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        folder = trained_model(run)
+        self.run_dir = folder.parent if folder.name == "model" else None
+        config = AutoConfig.from_pretrained(folder)
+        if getattr(config, "ecomsft_task", None) != "generation":
+            raise EcomsftError("not a generation run (train one with task.type: generation)", where=str(run))
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModelForCausalLM.from_pretrained(folder, **SAFETENSORS_ONLY)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device).eval()
+        self.max_length = int(config.ecomsft_max_length)
+        self.max_new_tokens = int(config.ecomsft_max_new_tokens)
+        self.system = getattr(config, "ecomsft_system", None)
+        self.positions = int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 0) or 10**6)
+        self.batch_size = batch_size
+        self.lock = threading.Lock()  # one generate() at a time on this model (the server's threads)
+
+    @property
+    def metrics(self) -> dict:
+        if self.run_dir is None or not (self.run_dir / "metrics.json").is_file():
+            return {}
+        return RunMetrics.read(self.run_dir).as_dict()
+
+    def turns(self, prompt: str | list[dict]) -> list[dict]:
+        turns = [{"role": "user", "content": str(prompt)}] if isinstance(prompt, str) else list(prompt)
+        if self.system and turns[0]["role"] != "system":
+            turns = [{"role": "system", "content": self.system}, *turns]
+        return turns
+
+    def prompt_ids(self, prompt: str | list[dict], max_new_tokens: int) -> tuple[list[int], bool]:
+        budget = max(8, min(self.max_length, self.positions - max_new_tokens))
+        turns, cut = fit_turns(self.tokenizer, self.turns(prompt), budget, generation_prompt=True)
+        if turns is None:
+            raise EcomsftError(f"the prompt cannot be cut to {budget} tokens (its system turn alone is longer)")
+        return render_ids(self.tokenizer, turns, True), cut
+
+    def generate(self, prompts: list, max_new_tokens: int | None = None, **sampling) -> list[dict]:
+        """``[{"text", "stopped", "new_tokens", "prompt_cut"}]`` in input order; ``stopped`` is
+        true when the model ended its answer itself (EOS) within ``max_new_tokens``."""
+        budget = max_new_tokens or self.max_new_tokens
+        encoded = [self.prompt_ids(p, budget) for p in prompts]
+        with self.lock:
+            found = generate_ids(self.model, self.tokenizer, [ids for ids, _ in encoded], max_new_tokens=budget,
+                                 batch_size=self.batch_size, sampling=sampling_options(**sampling))
+        return [{"text": self.tokenizer.decode(ids, skip_special_tokens=True).strip(), "stopped": stopped,
+                 "new_tokens": len(ids), "prompt_cut": cut} for (ids, stopped), (_, cut) in zip(found, encoded)]
+
+    def stream(self, prompt, max_new_tokens: int | None = None, **sampling) -> Iterator[str]:
+        """The answer to one prompt as it is generated, a piece of text at a time."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        budget = max_new_tokens or self.max_new_tokens
+        ids, _ = self.prompt_ids(prompt, budget)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        inputs = torch.tensor([ids], device=self.device)
+
+        def work():
+            with self.lock, torch.inference_mode():
+                self.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=budget,
+                                    eos_token_id=stop_ids(self.tokenizer), pad_token_id=self.tokenizer.pad_token_id,
+                                    streamer=streamer, **sampling_options(**sampling))
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        yield from streamer
+        thread.join()
+
+
+def generate_rows(generator: Generator, input: str | Path, output: str | Path, *, prompt_column: str | None = None,
+                  max_new_tokens: int | None = None, chunk_rows: int = 1_000, resume: bool = False, progress: bool = False,
+                  **sampling) -> int:
+    """Every row of ``input`` with ``generation`` and ``stopped`` columns added (empty prompts get
+    empty cells), a chunk at a time and resumable like ``predict --input``."""
+    columns: dict[str, str] = {}
+
+    def score(table):
+        if not columns:
+            columns["prompt"] = table_column(table, prompt_column, PROMPT_COLUMN_GUESSES, "prompt", "--prompt-column")
+        frame = table.frame.copy()
+        prompts = ["" if is_missing(v) else str(v) for v in frame[columns["prompt"]]]
+        keep = [i for i, p in enumerate(prompts) if p.strip()]
+        found = generator.generate([prompts[i] for i in keep], max_new_tokens, **sampling) if keep else []
+        texts, stopped = [None] * len(prompts), [None] * len(prompts)
+        for i, answer in zip(keep, found):
+            texts[i], stopped[i] = answer["text"], answer["stopped"]
+        frame["generation"], frame["stopped"] = texts, stopped
+        return frame
+
+    return score_file(score, input, output, chunk_rows=chunk_rows, resume=resume, progress=progress)
