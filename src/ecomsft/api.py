@@ -26,6 +26,7 @@ from .inference.batch import WRITERS, encode_rows
 from .inference.batch import predict_file as score_file
 from .inference.evaluate import evaluate as score_labelled_file
 from .inference.extractor import Extractor, extract_rows
+from .inference.generator import Generator, generate_rows
 from .inference.index import Index, build_index
 from .inference.onnx_export import export_onnx, onnx_path
 from .inference.predictor import Predictor, model_folder
@@ -120,6 +121,9 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text
                  text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
                  calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
     """Score a file of texts into ``output`` in chunks (resumable); returns the rows written."""
+    if run_task(run) == "generation":
+        return generate_file(run, input, output, prompt_column=text_column, chunk_rows=min(chunk_rows, 1_000),
+                             resume=resume, progress=progress)
     if run_task(run) == "extraction":
         return extract_file(run, input, output, text_column=text_column, batch_size=batch_size, backend=backend,
                             chunk_rows=chunk_rows, resume=resume, progress=progress)
@@ -139,6 +143,27 @@ def extract_file(run: str | Path, input: str | Path, output: str | Path, *, text
     """Add an ``entities`` column (JSON spans) to every row of ``input``, in chunks (resumable)."""
     return extract_rows(Extractor(run, batch_size=batch_size, backend=backend), input, output, text_column=text_column,
                         chunk_rows=chunk_rows, resume=resume, progress=progress)
+
+
+def generate(run: str | Path, prompts: list[str], *, max_new_tokens: int | None = None, batch_size: int = 8,
+             **sampling: Any) -> list[dict]:
+    """The run's answers to ``prompts`` (each the user turn; the run's chat template and system
+    turn are applied): ``[{"text", "stopped", "new_tokens", "prompt_cut"}]``. ``sampling``:
+    do_sample, temperature, top_p, top_k (greedy by default)."""
+    return Generator(run, batch_size=batch_size).generate(prompts, max_new_tokens, **sampling)
+
+
+def generate_stream(run: str | Path, prompt: str, *, max_new_tokens: int | None = None, **sampling: Any):
+    """The answer to one prompt as it is generated: ``{"text": piece}`` events, then ``{"done": ...}``."""
+    return Generator(run).stream(prompt, max_new_tokens, **sampling)
+
+
+def generate_file(run: str | Path, input: str | Path, output: str | Path, *, prompt_column: str | None = None,
+                  max_new_tokens: int | None = None, batch_size: int = 8, chunk_rows: int = 1_000, resume: bool = False,
+                  progress: bool = False, **sampling: Any) -> int:
+    """Add ``generation`` and ``stopped`` columns to every row of ``input``, in chunks (resumable)."""
+    return generate_rows(Generator(run, batch_size=batch_size), input, output, prompt_column=prompt_column,
+                         max_new_tokens=max_new_tokens, chunk_rows=chunk_rows, resume=resume, progress=progress, **sampling)
 
 
 def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
@@ -230,7 +255,10 @@ def check_servable(settings) -> None:
     if task in ("classification", "extraction"):
         model_folder(run)
     elif settings.backend != "torch":
-        raise EcomsftError("relevance and retrieval runs are served with --backend torch")
+        raise EcomsftError(f"{'generation' if task == 'generation' else 'relevance and retrieval'} runs are served "
+                           "with --backend torch")
+    elif task == "generation":
+        Generator(run)
     else:
         Ranker(run)
 

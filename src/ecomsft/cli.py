@@ -266,6 +266,49 @@ def extract(
 
 
 @app.command()
+def generate(
+    run: Annotated[Path, typer.Argument(help="generation run folder")],
+    prompts: Annotated[Optional[list[str]], typer.Argument(help="prompts (the user turn; or use --input)")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", help="file of prompts (csv/tsv/jsonl/parquet)")] = None,
+    output: Annotated[Optional[Path], typer.Option(help="file to write, with generation and stopped columns added")] = None,
+    prompt_column: Annotated[Optional[str], typer.Option(help="prompt column (guessed: prompt, instruction, text, ...)")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option(min=1, help="token budget of each answer (default: the run's)")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="sample instead of greedy decoding")] = False,
+    temperature: Annotated[float, typer.Option(min=0.01, help="with --sample")] = 1.0,
+    top_p: Annotated[float, typer.Option(min=0.01, max=1.0, help="with --sample")] = 1.0,
+    top_k: Annotated[int, typer.Option(min=0, help="with --sample")] = 50,
+    stream: Annotated[bool, typer.Option("--stream", help="print one prompt's answer as it is generated")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="prompts per model batch")] = 8,
+    chunk_rows: Annotated[int, typer.Option(help="rows read and generated at a time")] = 1_000,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
+) -> None:
+    """Generate answers with a fine-tuned decoder (the chat template of its training applied).
+
+    Examples: ecomsft generate runs/sft "评论：物流很快，质量不错"   |   ecomsft generate RUN --input prompts.csv --output out.jsonl
+    """
+    from . import api
+
+    if bool(prompts) == bool(input):
+        _fail("give prompts as arguments or --input FILE, not both and not neither")
+    if input and output is None:
+        _fail("--input needs --output FILE")
+    if stream and (input or len(prompts) != 1):
+        _fail("--stream prints one prompt's answer: give exactly one prompt")
+    _quiet_libraries()
+    sampling = {"do_sample": sample, "temperature": temperature, "top_p": top_p, "top_k": top_k}
+    if input:
+        rows = api.generate_file(run, input, output, prompt_column=prompt_column, max_new_tokens=max_new_tokens,
+                                 batch_size=batch_size, chunk_rows=chunk_rows, resume=resume, progress=True, **sampling)
+        render.line(f"wrote {rows} rows to {output}")
+    elif stream:
+        render.stream(api.generate_stream(run, prompts[0], max_new_tokens=max_new_tokens, **sampling))
+    else:
+        render.generations(prompts, api.generate(run, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                                 **sampling), as_json)
+
+
+@app.command()
 def rank(
     run: Annotated[Path, typer.Argument(help="relevance run (cross-encoder) or retrieval run (bi-encoder)")],
     input: Annotated[str, typer.Option("--input", help="file of (query, product) rows: csv/tsv/jsonl/parquet")],

@@ -7,6 +7,7 @@ import json
 import logging
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .models.vocab import describe_extension
@@ -152,6 +153,24 @@ def entities(texts: list[str], found: list[list[dict]], as_json: bool) -> None:
     for text, spans in zip(texts, found):
         _print_table(text, ("label", "text", "start", "end"), ("start", "end"),
                      [(span["label"], span["text"], str(span["start"]), str(span["end"])) for span in spans])
+
+
+def generations(prompts: list[str], answers: list[dict], as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps([{"prompt": p, **a} for p, a in zip(prompts, answers)], ensure_ascii=False))
+        return
+    for prompt, answer in zip(prompts, answers):
+        note = "" if answer["stopped"] else "  [dim](cut at max_new_tokens)[/dim]"
+        console.print(f"[bold]{escape(prompt)}[/bold]\n{escape(answer['text'])}{note}", highlight=False)
+
+
+def stream(events) -> None:
+    """Pieces of text printed as they come; a note when the answer hit its token budget."""
+    for event in events:
+        if "text" in event:
+            console.print(escape(event["text"]), end="", highlight=False, soft_wrap=True)
+        elif event.get("done"):
+            console.print("" if event["stopped"] else "  [dim](cut at max_new_tokens)[/dim]")
 
 
 def leaderboard(board, output) -> None:

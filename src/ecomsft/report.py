@@ -77,10 +77,12 @@ def _learning_curves(log: list[dict]) -> str:
         axes[0].plot(*zip(*train), label="training loss")
     if evals:
         axes[0].plot([e["step"] for e in evals], [e["eval_loss"] for e in evals], "o-", label="validation loss")
-        for key in ("eval_f1_macro", "eval_accuracy", "eval_f1_micro", "eval_ndcg@5", "eval_ndcg@10", "eval_mrr"):
+        for key in ("eval_f1_macro", "eval_accuracy", "eval_f1_micro", "eval_ndcg@5", "eval_ndcg@10", "eval_mrr",
+                    "eval_mean_token_accuracy"):
             if key in evals[0]:
                 axes[1].plot([e["step"] for e in evals], [e[key] for e in evals], "o-", label=key[5:])
-        axes[1].legend()
+        if axes[1].get_lines():
+            axes[1].legend()
     axes[0].set_xlabel("step")
     axes[0].legend()
     axes[1].set_xlabel("step")
@@ -267,6 +269,34 @@ def _extraction_sections(run: Path, metrics: RunMetrics) -> list[str]:
     return sections
 
 
+def _generation_sections(run: Path, metrics: RunMetrics) -> list[str]:
+    """Generation metrics beside the most frequent answer, then examples worst first: prompt,
+    reference, generation, score."""
+    test, base = metrics.test or {}, (metrics.baselines or {}).get("most_frequent_answer") or {}
+    sizes, timings, extra = metrics.data.get("sizes", {}), metrics.timings, metrics.training.model_extra or {}
+    keys = [k for k in ("accuracy", "f1_macro", "unparseable", "valid_json", "field_f1", "exact_match", "rouge_l", "chrf",
+                        "stopped_by_eos", "loss", "perplexity") if k in test]
+    rows = [[key, test.get(key, float("nan")), base.get(key, float("nan")) if key not in ("loss", "perplexity", "stopped_by_eos")
+             else float("nan")] for key in keys]
+    cut = extra.get("prompts_cut") or {}
+    sections = [
+        f'<div class="headline"><b>generation</b> ({html.escape(str(metrics.data.get("completion_kind")))} answers, '
+        f'{html.escape(str(metrics.data.get("format")))} data) with <b>{html.escape(metrics.model.name)}</b>. Data: '
+        f'{sizes.get("train", 0)} train, {sizes.get("valid", 0)} validation, {sizes.get("test", 0)} test rows '
+        f'({test.get("rows", 0)} test prompts generated); prompts cut to fit: {sum(cut.values()) if cut else 0}. '
+        f'Training: {timings.train_seconds / 60:.1f} min ({metrics.training.steps} steps); chat template: '
+        f'{html.escape(str(extra.get("chat_template")))}.</div>',
+        html_table(rows, ["test metric", "fine-tuned", "most frequent answer"], (0,)),
+    ]
+    predictions = run / "predictions.csv"
+    if predictions.is_file():
+        frame = pd.read_csv(predictions, keep_default_na=False).head(20)
+        sections.append("<h2>Examples, worst first</h2>" + html_table(
+            [[r.prompt, r.reference, r.generation, r.score] for r in frame.itertuples()],
+            ["prompt", "reference", "generation", "score"], (0, 1, 2)))
+    return sections
+
+
 def _other_headline(metrics: RunMetrics) -> str:
     model, timings = metrics.model, metrics.timings
     figures = [[key, value] for key, value in (metrics.model_extra or {}).items() if isinstance(value, (int, float))]
@@ -385,6 +415,8 @@ def write_report(run: str | Path, name: str | None = None) -> Path:
         head = _ranking_sections(run, metrics)
     elif typed.task == "extraction":
         head = _extraction_sections(run, typed)
+    elif typed.task == "generation":
+        head = _generation_sections(run, typed)
     elif typed.labels is None:  # a task without classes (pretraining): its own fields, as they are
         head = [_other_headline(typed)]
     else:
@@ -394,7 +426,7 @@ def write_report(run: str | Path, name: str | None = None) -> Path:
     if log_file.is_file():
         sections.append("<h2>Learning curves</h2>" + _learning_curves(json.loads(log_file.read_text(encoding="utf-8"))))
     predictions_file = run / "predictions.csv"
-    if ranking or typed.task == "extraction":
+    if ranking or typed.task in ("extraction", "generation"):
         pass
     elif predictions_file.is_file() and metrics["task"] == "classification" and metrics.get("test"):
         predictions = pd.read_csv(predictions_file, dtype={"gold": str, "predicted": str}, keep_default_na=False)

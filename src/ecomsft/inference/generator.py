@@ -49,7 +49,8 @@ def fit_turns(tokenizer, turns: list[dict], budget: int, generation_prompt: bool
                 return None, True
             turns[head]["content"] = ""
         else:
-            turns[head]["content"] = tokenizer.decode(content[over:], skip_special_tokens=True)
+            # A cut inside a character's bytes decodes to U+FFFD, which would come back longer.
+            turns[head]["content"] = tokenizer.decode(content[over:], skip_special_tokens=True).lstrip("\ufffd")
     return (turns, True) if len(render_ids(tokenizer, turns, generation_prompt)) <= budget else (None, True)
 
 
@@ -150,8 +151,9 @@ class Generator:
         return [{"text": self.tokenizer.decode(ids, skip_special_tokens=True).strip(), "stopped": stopped,
                  "new_tokens": len(ids), "prompt_cut": cut} for (ids, stopped), (_, cut) in zip(found, encoded)]
 
-    def stream(self, prompt, max_new_tokens: int | None = None, **sampling) -> Iterator[str]:
-        """The answer to one prompt as it is generated, a piece of text at a time."""
+    def stream(self, prompt, max_new_tokens: int | None = None, **sampling) -> Iterator[dict]:
+        """The answer to one prompt as it is generated: ``{"text": piece}`` events, then
+        ``{"done": True, "stopped": ..., "new_tokens": ...}``."""
         import torch
         from transformers import TextIteratorStreamer
 
@@ -159,17 +161,29 @@ class Generator:
         ids, _ = self.prompt_ids(prompt, budget)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         inputs = torch.tensor([ids], device=self.device)
+        stops, result = stop_ids(self.tokenizer), {}
 
         def work():
-            with self.lock, torch.inference_mode():
-                self.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=budget,
-                                    eos_token_id=stop_ids(self.tokenizer), pad_token_id=self.tokenizer.pad_token_id,
-                                    streamer=streamer, **sampling_options(**sampling))
+            try:
+                with self.lock, torch.inference_mode():
+                    result["ids"] = self.model.generate(
+                        input_ids=inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=budget, eos_token_id=stops,
+                        pad_token_id=self.tokenizer.pad_token_id, streamer=streamer, **sampling_options(**sampling))[0, len(ids):].tolist()
+            except BaseException as err:  # seen by the reader below, not lost in the thread
+                result["error"] = err
+                streamer.end()
 
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
-        yield from streamer
+        for piece in streamer:
+            if piece:
+                yield {"text": piece}
         thread.join()
+        if "error" in result:
+            raise result["error"]
+        new = result["ids"]
+        end = next((k for k, token in enumerate(new) if token in stops), None)
+        yield {"done": True, "stopped": end is not None, "new_tokens": end if end is not None else len(new)}
 
 
 def generate_rows(generator: Generator, input: str | Path, output: str | Path, *, prompt_column: str | None = None,

@@ -33,6 +33,9 @@ class Predictor:
         self.backend = backend
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         config = AutoConfig.from_pretrained(self.model_dir)
+        if getattr(config, "ecomsft_task", None) == "generation":
+            raise EcomsftError("this is a generation run (a decoder): ecomsft generate RUN \"prompt\" or "
+                               "ecomsft generate RUN --input FILE --output FILE", where=str(run))
         if getattr(config, "ecomsft_task", None) == "relevance":
             raise EcomsftError("this is a relevance run (a cross-encoder): score (query, product) pairs with "
                                "ecomsft rank RUN --input FILE --output FILE", where=str(run))

@@ -22,13 +22,13 @@ from .index import load_encoder
 
 
 def run_task(run: str | Path) -> str:
-    """'relevance', 'retrieval', 'extraction' or 'classification', from the run's model folder."""
+    """'relevance', 'retrieval', 'extraction', 'generation' or 'classification', from the run's model folder."""
     folder = model_of(run) or Path(run)
     if (folder / "ecomsft.json").is_file():
         return "retrieval"
     if (folder / "config.json").is_file():
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        if config.get("ecomsft_task") in ("relevance", "extraction"):
+        if config.get("ecomsft_task") in ("relevance", "extraction", "generation"):
             return config["ecomsft_task"]
     return "classification"
 

@@ -1,6 +1,7 @@
 """The HTTP API: FastAPI routes over a Predictor, with micro-batching, limits, a key and metrics.
 
-Routes: ``POST /v1/predict`` (classifiers) or ``POST /v1/rank`` (relevance and retrieval runs),
+Routes: ``POST /v1/predict`` (classifiers), ``POST /v1/rank`` (relevance and retrieval runs),
+``POST /v1/extract`` (extraction) or ``POST /v1/generate`` (generation; ``stream`` for server-sent events),
 ``GET /health`` (liveness) and ``GET /ready`` (readiness; neither needs the key), ``GET /v1/info``,
 ``GET /metrics`` (Prometheus text). Every client mistake is a JSON ``{"error": ...}`` with 401, 413
 or 422, an overload a 503 with ``Retry-After``; every response carries ``X-Request-ID`` (the
@@ -10,10 +11,12 @@ client's, when it sends one). The OpenAPI document states the real limits of thi
 made per server with its limits, from the annotations at run time.)
 """
 
+import asyncio
 import json
 import logging
 import os
 import secrets
+import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -22,12 +25,13 @@ from typing import Annotated, Literal
 import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from .batching import MicroBatcher, Overloaded, WorkerDied
 from .extractor import Extractor
+from .generator import Generator
 from .predictor import Predictor
 from .ranker import Ranker, run_task
 
@@ -48,6 +52,7 @@ class ServeSettings(BaseModel):
     max_texts: int = Field(default=64, gt=0, description="texts per request")
     max_chars: int = Field(default=2000, gt=0, description="characters per text")
     max_body_bytes: int = Field(default=1_000_000, gt=0)
+    max_new_tokens: int = Field(default=256, gt=0, description="generation: the most new tokens a request may ask for")
     # Never passed on in the settings JSON of the workers: they read it from ECOMSFT_API_KEY.
     api_key: str | None = Field(default=None, exclude=True)
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
@@ -83,6 +88,13 @@ class ExtractResponse(BaseModel):
     entities: list[list[Entity]] = Field(description="per text, its entities in order")
 
 
+class GenerateResponse(BaseModel):
+    text: str
+    stopped: bool = Field(description="the model ended the answer itself (EOS) within max_new_tokens")
+    new_tokens: int
+    prompt_cut: bool = Field(description="the prompt was cut from its left to fit the model")
+
+
 class ErrorResponse(BaseModel):
     error: str
 
@@ -106,7 +118,19 @@ def request_models(settings: ServeSettings) -> tuple[type[BaseModel], type[BaseM
         candidates: list[text] = Field(min_length=1, max_length=settings.max_texts,
                                        description="product texts to order by relevance to the query")
 
-    return PredictRequest, RankRequest
+    class GenerateRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        prompt: text = Field(description="the user turn; the run's chat template and system turn are applied")
+        max_new_tokens: int | None = Field(default=None, gt=0, le=settings.max_new_tokens,
+                                           description="None: the run's default")
+        stream: bool = Field(default=False, description="server-sent events: {text} pieces, then {done, stopped, new_tokens}")
+        do_sample: bool = False
+        temperature: float = Field(default=1.0, gt=0, le=10)
+        top_p: float = Field(default=1.0, gt=0, le=1)
+        top_k: int = Field(default=50, ge=0, le=1000)
+
+    return PredictRequest, RankRequest, GenerateRequest
 
 
 ERRORS = {401: {"model": ErrorResponse, "description": "missing or wrong API key"},
@@ -124,6 +148,8 @@ def _friendly(error: dict, settings: ServeSettings) -> tuple[int, str]:
         return 413, f"{len(value)} {loc[0]} is above the limit of {settings.max_texts} per request (max_texts)"
     if kind == "too_short" and len(loc) == 1:
         return 422, f"{loc[0]} is empty: send at least one"
+    if kind == "less_than_equal" and loc == ["max_new_tokens"]:
+        return 422, f"max_new_tokens {value} is above this server's limit of {settings.max_new_tokens} (max_new_tokens)"
     if kind == "string_too_long":
         return 422, f"{where} has {len(value)} characters, above the limit of {settings.max_chars} (max_chars)"
     if kind in ("string_too_short", "string_pattern_mismatch"):
@@ -198,13 +224,16 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
                             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
     state: dict = {"ready": False}
     api_key = settings.api_key or os.environ.get(API_KEY_ENV) or None
+    kinds = {Extractor: "extraction", Ranker: "ranking", Generator: "generation"}
     if predictor is not None:
-        task = "extraction" if isinstance(predictor, Extractor) else "ranking" if isinstance(predictor, Ranker) else "classification"
+        task = next((name for cls, name in kinds.items() if isinstance(predictor, cls)), "classification")
     else:
-        task = {"classification": "classification", "extraction": "extraction"}.get(run_task(settings.run), "ranking")
+        task = run_task(settings.run)
+        task = task if task in ("classification", "extraction", "generation") else "ranking"
     ranking = task == "ranking"
-    route = {"classification": "/v1/predict", "ranking": "/v1/rank", "extraction": "/v1/extract"}[task]
-    PredictRequest, RankRequest = request_models(settings)
+    route = ROUTES[task]
+    PredictRequest, RankRequest, GenerateRequest = request_models(settings)
+    generating = {"waiting": 0, "lock": threading.Lock()}  # generation requests in flight (max_queue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -212,8 +241,14 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         if model is None:
             model = (Ranker(settings.run, batch_size=settings.max_batch_size) if ranking else
                      Extractor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend) if task == "extraction" else
+                     Generator(settings.run) if task == "generation" else
                      Predictor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend))
         state["predictor"] = model
+        if task == "generation":  # one request at a time on the model (its own lock); no micro-batches
+            state["ready"] = True
+            yield
+            state["ready"] = False
+            return
         if ranking:
             def score(pairs):
                 return model.score([q for q, _ in pairs], [p for _, p in pairs])
@@ -275,8 +310,9 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     async def not_found(request: Request, err):
         serves = {"classification": "this run is a classifier: POST /v1/predict with {\"texts\": [...]}",
                   "ranking": "this run ranks products: POST /v1/rank with {\"query\": ..., \"candidates\": [...]}",
-                  "extraction": "this run extracts attributes: POST /v1/extract with {\"texts\": [...]}"}
-        task_route = request.url.path in ("/v1/predict", "/v1/rank", "/v1/extract")
+                  "extraction": "this run extracts attributes: POST /v1/extract with {\"texts\": [...]}",
+                  "generation": "this run generates: POST /v1/generate with {\"prompt\": ...}"}
+        task_route = request.url.path in ROUTES.values()
         message = serves[task] if task_route else f"no route {request.method} {request.url.path}"
         return JSONResponse({"error": message}, status_code=404)
 
@@ -309,7 +345,7 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     async def ready():
         """Readiness: the model is loaded and its worker alive (no API key needed)."""
         batcher = state.get("batcher")
-        if not state["ready"] or batcher is None or not batcher.healthy:
+        if not state["ready"] or (task != "generation" and (batcher is None or not batcher.healthy)):
             return JSONResponse({"ready": False}, status_code=503)
         return {"ready": True}
 
@@ -322,6 +358,8 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
             task, labels = metrics.get("task", model.kind), None
         elif isinstance(model, Extractor):
             task, labels = "extraction", model.labels
+        elif isinstance(model, Generator):
+            task, labels = "generation", metrics.get("labels")
         else:
             task = metrics.get("task", "multi_label_classification" if model.labels.multi_label else "classification")
             labels = model.labels.names
@@ -331,7 +369,8 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
             "base_model": (metrics.get("model") or {}).get("name"),
             "test_metrics": test,
             "limits": {"max_texts": settings.max_texts, "max_chars": settings.max_chars,
-                       "max_body_bytes": settings.max_body_bytes, "max_queue": settings.max_queue},
+                       "max_body_bytes": settings.max_body_bytes, "max_queue": settings.max_queue,
+                       **({"max_new_tokens": settings.max_new_tokens} if task == "generation" else {})},
         }
 
     @app.get("/metrics", dependencies=guarded, response_class=PlainTextResponse, responses={
@@ -340,7 +379,45 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    if task == "extraction":
+    def admitted() -> None:
+        """A generation request's place in the queue, or 503 when max_queue are in flight."""
+        with generating["lock"]:
+            if generating["waiting"] >= settings.max_queue:
+                raise ClientError(503, f"overloaded: {settings.max_queue} generations in flight; retry after a second")
+            generating["waiting"] += 1
+
+    def leave() -> None:
+        with generating["lock"]:
+            generating["waiting"] -= 1
+
+    if task == "generation":
+        @app.post("/v1/generate", dependencies=guarded, response_model=GenerateResponse,
+                  responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                                   "description": "JSON, or server-sent events when stream is true"},
+                             **{k: ERRORS[k] for k in (401, 413, 422, 503)}})
+        async def generate(body: GenerateRequest):
+            model = state["predictor"]
+            sampling = {"do_sample": body.do_sample, "temperature": body.temperature, "top_p": body.top_p, "top_k": body.top_k}
+            admitted()
+            if not body.stream:
+                try:
+                    [answer] = await asyncio.to_thread(model.generate, [body.prompt], body.max_new_tokens, **sampling)
+                finally:
+                    leave()
+                return GenerateResponse(**answer)
+
+            def events():
+                try:
+                    for event in model.stream(body.prompt, body.max_new_tokens, **sampling):
+                        yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+                except Exception:  # the status is sent already: the stream ends with an error event
+                    log.exception("generation stream failed")
+                    yield f"data: {json.dumps({'error': 'internal error while generating'})}\n\n"
+                finally:
+                    leave()
+
+            return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    elif task == "extraction":
         @app.post("/v1/extract", dependencies=guarded, response_model=ExtractResponse,
                   responses={k: ERRORS[k] for k in (401, 413, 422, 503)})
         async def extract(body: PredictRequest) -> ExtractResponse:
@@ -369,6 +446,9 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     routes = {"/health", "/ready", "/v1/info", "/metrics", route}
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, on_refuse=lambda: count(route, 413))
     return app
+
+
+ROUTES = {"classification": "/v1/predict", "ranking": "/v1/rank", "extraction": "/v1/extract", "generation": "/v1/generate"}
 
 
 def app_from_env() -> FastAPI:
