@@ -300,3 +300,34 @@ def test_alpaca_rows_and_the_command_line_errors(tiny_decoder, tiny_model_dir, t
     code, _, err = run_cli("train", "--task", "generation", "--data", tmp_path / "d.csv", "--model", tiny_decoder,
                            "--output", tmp_path / "r", "--set", "task.quantization=4bit")
     assert failed_in_one_line(code, err) and "training.lora_r" in err
+
+
+def test_recipes_convert_shop_files_and_their_configs_train(tiny_decoder, tmp_path):
+    from pathlib import Path
+
+    from ecomsft import api
+
+    pd.DataFrame({"review": ["物流很快", "", "质量太差", "还行"], "label": [1, 0, 0, 1]}).to_csv(tmp_path / "r.csv", index=False)
+    assert api.recipe_file("review-sentiment", str(tmp_path / "r.csv"), tmp_path / "s.jsonl") == 3  # the empty review dropped
+    rows = pd.read_json(tmp_path / "s.jsonl", lines=True)
+    assert rows["completion"].tolist() == ["好评", "差评", "好评"] and rows["prompt"][0].endswith("评论：物流很快")
+    (tmp_path / "t.txt").write_text("小\tB-HP\n米\tE-HP\n手\tB-HC\n机\tE-HC\n新\tO\n\n华\tB-HP\n为\tE-HP\n", encoding="utf-8")
+    code, out, err = run_cli("data", "recipe", "title-attributes", tmp_path / "t.txt", "--output", tmp_path / "a.jsonl")
+    assert code == 0, err
+    answers = [json.loads(c) for c in pd.read_json(tmp_path / "a.jsonl", lines=True)["completion"]]
+    assert answers == [{"brand": ["小米"], "product": ["手机"]}, {"brand": ["华为"], "product": []}]
+    pd.DataFrame({"title": ["小米手机", "苹果电脑"], "category": ["手机", "电脑"]}).to_csv(tmp_path / "c.csv", index=False)
+    assert api.recipe_file("category", str(tmp_path / "c.csv"), tmp_path / "c.jsonl") == 2
+    code, _, err = run_cli("data", "recipe", "poems", tmp_path / "c.csv", "--output", tmp_path / "x.jsonl")
+    assert failed_in_one_line(code, err) and "unknown recipe" in err
+    # Each shipped recipe config trains with a local decoder folder in place of its hub id.
+    pd.DataFrame(review_rows(40)).to_json(tmp_path / "rows.jsonl", orient="records", lines=True, force_ascii=False)
+    configs = sorted((Path(__file__).parents[1] / "configs").glob("generation-*.yaml"))
+    assert len(configs) == 3
+    for config in configs:
+        cfg = api.resolve_config(str(config), {"model.name": str(tiny_decoder)})
+        assert cfg.task.type == "generation" and cfg.training.lora_r == 16
+    result = api.train(api.resolve_config(str(configs[1]), {
+        "model.name": str(tiny_decoder), "data.train": str(tmp_path / "rows.jsonl"), "output": str(tmp_path / "run"),
+        "model.max_length": 64, "training.max_steps": 1, "training.progress_bar": False, "task.eval_samples": 2}))
+    assert result.metrics["test"]["rows"] == 2

@@ -239,6 +239,21 @@ def augment_file(file: str, output: str | Path, *, text_column: str | None = Non
     return len(examples.frame), len(frame) - len(examples.frame)
 
 
+def recipe_file(recipe: str, source: str, output: str | Path, *, text_column: str | None = None,
+                label_column: str | None = None, max_chars: int | None = 200) -> int:
+    """Write the prompt/completion rows of a shop recipe (``data.recipes.RECIPES``) made from
+    ``source`` to ``output`` (csv, tsv or jsonl); returns the rows written."""
+    from .data.recipes import convert
+
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".jsonl"):
+        raise EcomsftError(f"cannot write '{suffix}' files here (use .jsonl, .csv or .tsv)", where=str(output))
+    frame = convert(recipe, source, text_column=text_column, label_column=label_column, max_chars=max_chars)
+    write_bytes_atomic(output, encode_rows(frame, suffix, header=True))
+    return len(frame)
+
+
 def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch",
             calibrated: bool = False) -> list[dict]:
     """Labels and class probabilities of ``texts`` (``load(run).predict`` in one call)."""

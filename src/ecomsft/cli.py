@@ -539,6 +539,25 @@ def data_augment(
     render.line(f"wrote {rows} rows and {added} augmented copies to {output}")
 
 
+@data_app.command("recipe")
+def data_recipe(
+    recipe: Annotated[str, typer.Argument(help="review-sentiment, title-attributes or category")],
+    source: Annotated[str, typer.Argument(help="labelled reviews/titles (csv, ...), or tagged titles (CoNLL) for title-attributes")],
+    output: Annotated[Path, typer.Option(help="prompt/completion file to write (jsonl, csv or tsv)")],
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    max_chars: Annotated[int, typer.Option(min=1, help="texts cut to this many characters")] = 200,
+) -> None:
+    """Make generation training rows (prompt, completion) of a shop recipe; configs/generation-*.yaml train on them.
+
+    Example: ecomsft data recipe review-sentiment reviews.csv --output sentiment.jsonl
+    """
+    from . import api
+
+    rows = api.recipe_file(recipe, source, output, text_column=text_column, label_column=label_column, max_chars=max_chars)
+    render.line(f"wrote {rows} prompt/completion rows to {output}")
+
+
 def main() -> None:
     try:
         app()
