@@ -331,3 +331,30 @@ def test_recipes_convert_shop_files_and_their_configs_train(tiny_decoder, tmp_pa
         "model.name": str(tiny_decoder), "data.train": str(tmp_path / "rows.jsonl"), "output": str(tmp_path / "run"),
         "model.max_length": 64, "training.max_steps": 1, "training.progress_bar": False, "task.eval_samples": 2}))
     assert result.metrics["test"]["rows"] == 2
+
+
+def test_generate_route_refuses_beyond_max_queue(generation_run):
+    import threading
+
+    from ecomsft.inference.server import ServeSettings, create_app
+
+    release, started = threading.Event(), threading.Event()
+    with TestClient(create_app(ServeSettings(run=str(generation_run.run_dir), max_queue=1))) as client:
+        model = client.app.state.ecomsft["predictor"]
+        real = model.generate
+
+        def slow(*args, **kwargs):
+            started.set()
+            release.wait(30)
+            return real(*args, **kwargs)
+
+        model.generate = slow
+        first = {}
+        worker = threading.Thread(target=lambda: first.update(answer=client.post("/v1/generate", json={"prompt": "评论1：物流很好快递"})))
+        worker.start()
+        assert started.wait(30)
+        refused = client.post("/v1/generate", json={"prompt": "评论2：物流很好快递"})
+        release.set()
+        worker.join(30)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1" and "overloaded" in refused.json()["error"]
+        assert first["answer"].status_code == 200

@@ -411,8 +411,10 @@ def serve(
     max_texts: Annotated[int, typer.Option(help="texts per request")] = 64,
     max_chars: Annotated[int, typer.Option(help="characters per text")] = 2000,
     max_body_bytes: Annotated[int, typer.Option(help="largest request body accepted")] = 1_000_000,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="generation runs: the most new tokens a request may ask for")] = 256,
 ) -> None:
-    """Serve a run over HTTP: POST /v1/predict (or /v1/rank for ranking runs), GET /health /ready /v1/info /metrics.
+    """Serve a run over HTTP: POST /v1/predict (or /v1/rank, /v1/extract, /v1/generate by the run's task),
+    GET /health /ready /v1/info /metrics.
 
     Example: ecomsft serve runs/quickstart   then
     curl -H 'Content-Type: application/json' -d '{"texts": ["很好"]}' localhost:8000/v1/predict
@@ -424,7 +426,8 @@ def serve(
         api_key = api.read_api_key(api_key_file)
     settings = ServeSettings(run=str(run), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
                              microbatch=microbatch, max_texts=max_texts, max_chars=max_chars,
-                             max_body_bytes=max_body_bytes, api_key=api_key, backend=backend.value)
+                             max_body_bytes=max_body_bytes, max_new_tokens=max_new_tokens, api_key=api_key,
+                             backend=backend.value)
     api.check_servable(settings)  # fails in one line before the server starts
     _quiet_libraries()
     if host not in ("127.0.0.1", "localhost", "::1") and not (api_key or os.environ.get("ECOMSFT_API_KEY")):
