@@ -358,3 +358,12 @@ def test_generate_route_refuses_beyond_max_queue(generation_run):
         worker.join(30)
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1" and "overloaded" in refused.json()["error"]
         assert first["answer"].status_code == 200
+
+
+def test_packing_neftune_and_gradient_checkpointing_run(tiny_decoder, tmp_path, caplog):
+    pd.DataFrame(review_rows(60)).to_csv(tmp_path / "d.csv", index=False)
+    result = run(build_config(None, overrides(tiny_decoder, tmp_path / "d.csv", tmp_path / "run", **{
+        "training.max_steps": 2, "task.packing": True, "task.neftune_alpha": 5.0, "task.gradient_checkpointing": True,
+        "task.eval_samples": 3, "baseline": False})))
+    assert result.metrics["training"]["packing"] is True and result.metrics["test"]["rows"] == 3
+    assert "attend to each other" in caplog.text  # packing without FlashAttention is warned about
