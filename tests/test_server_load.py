@@ -1,6 +1,7 @@
 """The server under load and bad input: batches split to max_batch_size, a bounded queue that
 answers 503 + Retry-After, a dead worker turns /ready 503, errors counted in /metrics, request ids,
-and schemathesis (a real client) against the served OpenAPI of a classification and a relevance run
+and schemathesis (a real client) against the served OpenAPI of a classification, a relevance and a
+generation run
 on loopback."""
 
 import asyncio
@@ -158,10 +159,26 @@ def relevance_run(tiny_model_dir, tmp_path_factory):
                                                  **{"task.type": "relevance", "training.epochs": 1, "baseline": False})))
 
 
-@pytest.fixture(scope="module", params=["classification", "relevance"])
-def served(request, tiny_run, relevance_run):
-    run = tiny_run if request.param == "classification" else relevance_run
-    app = create_app(ServeSettings(run=str(run.run_dir), max_texts=8, max_chars=200, max_body_bytes=20_000))
+@pytest.fixture(scope="module")
+def generation_run(tmp_path_factory):
+    import pandas as pd
+
+    from ecomsft.config import build_config
+    from ecomsft.runner import run
+
+    from .test_generation import decoder, overrides, review_rows
+
+    folder = tmp_path_factory.mktemp("generation-served")
+    pd.DataFrame(review_rows(40)).to_csv(folder / "rows.csv", index=False)
+    return run(build_config(None, overrides(decoder(folder / "decoder"), folder / "rows.csv", folder / "run", **{
+        "training.max_steps": 2, "baseline": False, "task.eval_samples": 2})))
+
+
+@pytest.fixture(scope="module", params=["classification", "relevance", "generation"])
+def served(request, tiny_run, relevance_run, generation_run):
+    run = {"classification": tiny_run, "relevance": relevance_run, "generation": generation_run}[request.param]
+    app = create_app(ServeSettings(run=str(run.run_dir), max_texts=8, max_chars=200, max_body_bytes=20_000,
+                                   max_new_tokens=16))
     with serving(app) as url:
         yield request.param, url
 
@@ -191,7 +208,7 @@ def test_schemathesis_finds_no_5xx_and_a_truthful_schema(served):
         check()
         tried[operation.label] = count[0]
     expected = {"GET /health", "GET /ready", "GET /v1/info", "GET /metrics",
-                "POST /v1/predict" if task == "classification" else "POST /v1/rank"}
+                {"classification": "POST /v1/predict", "relevance": "POST /v1/rank", "generation": "POST /v1/generate"}[task]}
     assert set(tried) == expected and all(n >= 1 for n in tried.values()), tried
     print(f"schemathesis {task}: {sum(tried.values())} cases over {len(tried)} routes, 0 failures")
 
@@ -201,7 +218,13 @@ def test_the_document_states_the_real_routes_and_limits(served):
     document = httpx.get(f"{url}/openapi.json").json()
     paths = set(document["paths"])
     assert ("/v1/predict" in paths) == (task == "classification") and ("/v1/rank" in paths) == (task == "relevance")
+    assert ("/v1/generate" in paths) == (task == "generation")
     assert "text/plain" in document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    if task == "generation":
+        body = document["components"]["schemas"]["GenerateRequest"]["properties"]
+        assert body["prompt"]["maxLength"] == 200 and body["max_new_tokens"]["anyOf"][0]["maximum"] == 16
+        assert "text/event-stream" in document["paths"]["/v1/generate"]["post"]["responses"]["200"]["content"]
+        return
     body = document["components"]["schemas"]["PredictRequest" if task == "classification" else "RankRequest"]
     field = body["properties"]["texts" if task == "classification" else "candidates"]
     assert field["minItems"] == 1 and field["maxItems"] == 8

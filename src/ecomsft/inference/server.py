@@ -392,7 +392,7 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
 
     if task == "generation":
         @app.post("/v1/generate", dependencies=guarded, response_model=GenerateResponse,
-                  responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                  responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
                                    "description": "JSON, or server-sent events when stream is true"},
                              **{k: ERRORS[k] for k in (401, 413, 422, 503)}})
         async def generate(body: GenerateRequest):
@@ -448,6 +448,10 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     return app
 
 
+# One server-sent event of /v1/generate (as clients and schemathesis read them: its data line).
+SSE_EVENT = {"type": "object", "required": ["data"], "properties": {
+    "data": {"type": "string", "description": 'JSON: {"text": piece} events, then {"done": true, "stopped", "new_tokens"}'},
+    "event": {"type": "string"}}}
 ROUTES = {"classification": "/v1/predict", "ranking": "/v1/rank", "extraction": "/v1/extract", "generation": "/v1/generate"}
 
 
