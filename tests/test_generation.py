@@ -134,6 +134,11 @@ def test_generate_command_file_and_python_api(generation_run, tmp_path):
     assert cut["prompt_cut"] is True and cut["new_tokens"] <= 4
     code, _, err = run_cli("predict", generation_run.run_dir, "x")
     assert failed_in_one_line(code, err) and "generation run" in err
+    code, _, err = run_cli("predict", generation_run.run_dir, "--input", tmp_path / "p.csv", "--output", tmp_path / "p2.csv")
+    assert code == 0, err  # predict --input on a generation run generates, like generate --input
+    assert pd.read_csv(tmp_path / "p2.csv")["generation"][2] == "差评"
+    code, _, err = run_cli("serve", generation_run.run_dir, "--backend", "onnx")
+    assert failed_in_one_line(code, err) and "served with --backend torch" in err
 
 
 def test_generate_route_json_and_server_sent_events(generation_run):

@@ -263,15 +263,15 @@ def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend:
 def check_servable(settings) -> None:
     """Fail in one line, before a server starts, when the run cannot be served as asked."""
     run = Path(settings.run)
-    if settings.backend != "torch" and not onnx_path(run, settings.backend == "onnx-int8").is_file():
-        raise EcomsftError(f"no ONNX export in {run}; run: ecomsft export {run}"
-                           f"{' --int8' if settings.backend == 'onnx-int8' else ''}")
     task = run_task(run)
+    if settings.backend != "torch":
+        if task not in ("classification", "extraction"):
+            raise EcomsftError(f"{task} runs are served with --backend torch (ONNX: classification and extraction)")
+        if not onnx_path(run, settings.backend == "onnx-int8").is_file():
+            raise EcomsftError(f"no ONNX export in {run}; run: ecomsft export {run}"
+                               f"{' --int8' if settings.backend == 'onnx-int8' else ''}")
     if task in ("classification", "extraction"):
         model_folder(run)
-    elif settings.backend != "torch":
-        raise EcomsftError(f"{'generation' if task == 'generation' else 'relevance and retrieval'} runs are served "
-                           "with --backend torch")
     elif task == "generation":
         Generator(run)
     else:

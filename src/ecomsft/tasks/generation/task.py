@@ -41,6 +41,7 @@ class GenerationTask(Task):
         "training.freeze_layers": "freezing layers is for encoders; use training.lora_r",
         "training.freeze_embeddings": "freezing is for encoders; use training.lora_r",
         "training.group_by_length": "TRL batches the conversations",
+        "training.embedding_lr": "decoders read any text through byte-level tokens: no rows are added to learn apart",
         **CLASSIFICATION_ONLY,
     }
 
@@ -190,8 +191,7 @@ class GenerationTask(Task):
             cfg.training, str(workdir / "checkpoints"), len(train), has_valid, metric_for_best_model=self.metric_for_best_model(),
             group_by_length=False, arguments_class=SFTConfig, max_length=cfg.model.max_length, packing=task.packing,
             completion_only_loss=not conversations, assistant_only_loss=conversations,
-            neftune_noise_alpha=task.neftune_alpha, gradient_checkpointing=task.gradient_checkpointing,
-            dataset_kwargs={}, logging_first_step=False)
+            neftune_noise_alpha=task.neftune_alpha, gradient_checkpointing=task.gradient_checkpointing)
         trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=valid if has_valid else None,
                              processing_class=self.tokenizer, callbacks=run_callbacks(cfg.training, workdir, has_valid))
         return trainer
