@@ -79,6 +79,13 @@ def test_bad_jsonl_line_is_named(tmp_path):
         read_table(path)
 
 
+def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "50\u0085寸 a\u2028b", "label": "x"}\r\n{"text": "ok", "label": "y"}\n', encoding="utf-8")
+    frame = read_table(path).frame
+    assert frame["text"].tolist() == ["50\u0085寸 a\u2028b", "ok"]
+
+
 def test_missing_file_and_unsupported_type(tmp_path):
     with pytest.raises(EcomsftError, match="file not found"):
         read_table(tmp_path / "nope.csv")

@@ -156,7 +156,9 @@ def _read_jsonl(text: str, source: str) -> pd.DataFrame:
             raise EcomsftError(f"not valid JSON ({err.msg})", where=f"{source}:{err.lineno}") from None
     else:
         records = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        # Lines end at "\n" only: str.splitlines would also break at U+0085 or U+2028, which JSON
+        # strings may hold raw (pandas writes them so).
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
