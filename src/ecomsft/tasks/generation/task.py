@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -192,9 +193,23 @@ class GenerationTask(Task):
             group_by_length=False, arguments_class=SFTConfig, max_length=cfg.model.max_length, packing=task.packing,
             completion_only_loss=not conversations, assistant_only_loss=conversations,
             neftune_noise_alpha=task.neftune_alpha, gradient_checkpointing=task.gradient_checkpointing)
-        trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=valid if has_valid else None,
-                             processing_class=self.tokenizer, callbacks=run_callbacks(cfg.training, workdir, has_valid))
-        return trainer
+        with self._quiet_preparation():
+            return SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=valid if has_valid else None,
+                              processing_class=self.tokenizer, callbacks=run_callbacks(cfg.training, workdir, has_valid))
+
+    @contextmanager
+    def _quiet_preparation(self):
+        """TRL prepares datasets with a progress bar per step; with training.progress_bar off, none."""
+        import datasets
+
+        shown = datasets.is_progress_bar_enabled()
+        if not self.cfg.training.progress_bar:
+            datasets.disable_progress_bars()
+        try:
+            yield
+        finally:
+            if shown:
+                datasets.enable_progress_bars()
 
     def finish_model(self, trainer):
         from ...training import speed
@@ -235,7 +250,8 @@ class GenerationTask(Task):
         public way to prepare a dataset other than those given to the trainer)."""
         if not self.fitted[name]:
             return None
-        prepared = trainer._prepare_dataset(self._dataset(self.fitted[name]), self.tokenizer, trainer.args, False, None, name)
+        with self._quiet_preparation():
+            prepared = trainer._prepare_dataset(self._dataset(self.fitted[name]), self.tokenizer, trainer.args, False, None, name)
         return float(trainer.evaluate(eval_dataset=prepared, metric_key_prefix=name)[f"{name}_loss"])
 
     def evaluate(self, trainer) -> Evaluation:
