@@ -157,3 +157,28 @@ def test_crf_baseline_learns_a_toy_set():
     train, test = [title() for _ in range(120)], [title() for _ in range(30)]
     metrics, _, predicted = run_crf(train, test, ["HC", "HP"], max_iterations=50)
     assert metrics["f1_micro"] > 0.95 and metrics["token_accuracy"] > 0.95 and len(predicted) == 30
+
+
+def test_viterbi_decoding_keeps_to_bioes():
+    import numpy as np
+
+    from ecomsft.models.spans import viterbi_bioes
+
+    tags = ["O", "B-HP", "I-HP", "E-HP", "S-HP", "B-HC", "I-HC", "E-HC", "S-HC"]
+
+    def scores(*rows):  # one dict of tag -> logit per position; the others far below
+        out = np.full((len(rows), len(tags)), -10.0)
+        for i, row in enumerate(rows):
+            for tag, value in row.items():
+                out[i, tags.index(tag)] = value
+        return out
+
+    # argmax would read O I-HP E-HP (an entity without its B-): the allowed best starts it
+    assert viterbi_bioes(scores({"O": 2}, {"I-HP": 3, "B-HP": 2.5}, {"E-HP": 3}), tags) == ["O", "B-HP", "E-HP"]
+    # a B- of one type never ends with an E- of another
+    assert viterbi_bioes(scores({"B-HP": 3, "B-HC": 1}, {"E-HC": 3, "E-HP": 2}), tags) in (["B-HP", "E-HP"], ["B-HC", "E-HC"])
+    # a sequence cannot end inside an entity
+    assert viterbi_bioes(scores({"O": 1}, {"B-HC": 3, "S-HC": 2.9}), tags) == ["O", "S-HC"]
+    # where argmax is already valid, it is the answer
+    assert viterbi_bioes(scores({"S-HP": 1}, {"O": 1}, {"B-HC": 1}, {"I-HC": 1}, {"E-HC": 1}), tags) == \
+        ["S-HP", "O", "B-HC", "I-HC", "E-HC"]

@@ -68,19 +68,51 @@ def _non_overlapping(spans: list[Span]) -> list[Span]:
 
 
 def merge(windows_: list[Window], logits: list[np.ndarray], id2tag: dict[int, str]) -> list[Span]:
-    """Character spans of one text from its windows' logits."""
-    best: dict[int, tuple[int, int, str]] = {}  # head start char -> (centrality, end char, tag)
+    """Character spans of one text from its windows' logits: each head scored by the window where
+    it lies farthest from an edge, then the best tag sequence that BIOES allows (Viterbi)."""
+    best: dict[int, tuple[int, int, np.ndarray]] = {}  # head start char -> (centrality, end char, scores)
     for window, scores in zip(windows_, logits):
         n = len(window.heads)
         for k, position in enumerate(window.heads):
             centrality = min(k, n - 1 - k)
             start = window.starts[k]
             if start not in best or centrality > best[start][0]:
-                best[start] = (centrality, window.ends[k], id2tag[int(np.argmax(scores[position]))])
+                best[start] = (centrality, window.ends[k], np.asarray(scores[position], dtype=np.float64))
     starts = sorted(best)
-    tags = [best[s][2] for s in starts]
+    if not starts:
+        return []
+    tags = viterbi_bioes(np.stack([best[s][2] for s in starts]), [id2tag[i] for i in range(len(id2tag))])
     spans, _ = tags_to_spans(tags, "BIOES")
     return [Span(starts[s.start], best[starts[s.end - 1]][1], s.label) for s in spans]
+
+
+def _allowed(previous: str, tag: str) -> bool:
+    """BIOES transitions: inside an entity only I-/E- of its type follow; outside, O, B- or S-."""
+    if previous[:1] in ("B", "I"):
+        return tag[:1] in ("I", "E") and tag[2:] == previous[2:]
+    return tag == "O" or tag[:1] in ("B", "S")
+
+
+def viterbi_bioes(scores: np.ndarray, tags: list[str]) -> list[str]:
+    """The tag sequence of highest total log-probability among those BIOES allows (a sequence
+    starts outside an entity and ends outside one). Written here because the decoders of CRF
+    libraries need a trained transition matrix; this one only forbids, it learns nothing."""
+    logp = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
+    n, k = logp.shape
+    allowed = np.array([[_allowed(a, b) for b in tags] for a in tags])
+    can_start = np.array([_allowed("O", t) for t in tags])
+    can_end = np.array([t == "O" or t[:1] in ("E", "S") for t in tags])
+    score = np.where(can_start, logp[0], -np.inf)
+    back = np.zeros((n, k), dtype=np.int64)
+    for i in range(1, n):
+        total = score[:, None] + np.where(allowed, 0.0, -np.inf)
+        back[i] = total.argmax(axis=0)
+        score = total.max(axis=0) + logp[i]
+    last = int(np.where(can_end, score, -np.inf).argmax())
+    path = [last]
+    for i in range(n - 1, 0, -1):
+        path.append(int(back[i][path[-1]]))
+    return [tags[j] for j in reversed(path)]
 
 
 def bioes_tags(labels: list[str]) -> list[str]:
