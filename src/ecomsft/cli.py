@@ -21,7 +21,7 @@ from .tasks import TASKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fine-tune pretrained transformers on e-commerce text: train, evaluate, predict.")
-data_app = typer.Typer(no_args_is_help=True, help="Look at data files before training.")
+data_app = typer.Typer(no_args_is_help=True, help="Look at, augment and convert data files before training (inspect, augment, recipe).")
 config_app = typer.Typer(no_args_is_help=True, help="Look at a configuration before training.")
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
