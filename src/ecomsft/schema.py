@@ -50,6 +50,13 @@ class TrainingInfo(_Open):
     precision: str | None = None
 
 
+def metrics_of(run_dir: Path | None) -> dict:
+    """The metrics.json of the run a loaded model came from, as a dict; {} for a bare model folder."""
+    if run_dir is None or not (Path(run_dir) / "metrics.json").is_file():
+        return {}
+    return RunMetrics.read(run_dir).as_dict()
+
+
 class RunMetrics(_Open):
     task: str  # classification, multi_label_classification, relevance, retrieval, masked_lm_pretraining, ...
     model: ModelInfo

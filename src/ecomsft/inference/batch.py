@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.examples import examples_from_table
+from ..data.examples import examples_from_table, is_missing, table_column
 from ..data.reading import TEXT_FORMATS, Table, read_table, sniff_file_encoding
 from ..errors import EcomsftError
 from ..run_folder import write_text_atomic
@@ -126,6 +126,15 @@ def predict_file(
     """Score ``input`` into ``output``; returns the number of rows written."""
     return score_file(lambda table: _score(predictor, table, text_column, text_pair_column), input, output,
                       chunk_rows=chunk_rows, resume=resume, progress=progress)
+
+
+def column_texts(table: Table, found: dict[str, str], wanted: str | None, guesses: tuple[str, ...], role: str,
+                 flag: str) -> list[str]:
+    """A chunk's texts of the ``role`` column (looked up on the first chunk and kept in ``found``),
+    a missing cell as ''."""
+    if role not in found:
+        found[role] = table_column(table, wanted, guesses, role, flag)
+    return ["" if is_missing(v) else str(v) for v in table.frame[found[role]]]
 
 
 def score_file(score, input: str | Path, output: str | Path, *, chunk_rows: int = 10_000, resume: bool = False,

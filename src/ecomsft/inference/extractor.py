@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.examples import TEXT_COLUMN_GUESSES, is_missing, table_column
+from ..data.examples import TEXT_COLUMN_GUESSES
 from ..errors import EcomsftError
 from ..models.resolve import SAFETENSORS_ONLY
 from ..models.spans import merge, windows
 from ..run_folder import trained_model
-from ..schema import RunMetrics
-from .batch import score_file
+from ..schema import metrics_of
+from .batch import column_texts, score_file
 from .onnx_export import check_backend, onnx_forward
 
 
@@ -55,9 +55,7 @@ class Extractor:
 
     @property
     def metrics(self) -> dict:
-        if self.run_dir is None or not (self.run_dir / "metrics.json").is_file():
-            return {}
-        return RunMetrics.read(self.run_dir).as_dict()
+        return metrics_of(self.run_dir)
 
     def extract(self, texts: list[str]) -> list[list[dict]]:
         texts = [str(t) for t in texts]
@@ -90,10 +88,8 @@ def extract_rows(extractor: Extractor, input: str | Path, output: str | Path, *,
     columns: dict[str, str] = {}
 
     def score(table):
-        if not columns:
-            columns["text"] = table_column(table, text_column, TEXT_COLUMN_GUESSES, "text", "--text-column")
+        texts = column_texts(table, columns, text_column, TEXT_COLUMN_GUESSES, "text", "--text-column")
         frame = table.frame.copy()
-        texts = ["" if is_missing(v) else str(v) for v in frame[columns["text"]]]
         found = extractor.extract(texts)
         frame["entities"] = [json.dumps(spans, ensure_ascii=False) if text.strip() else None
                              for text, spans in zip(texts, found)]

@@ -9,12 +9,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..data.examples import is_missing, table_column
 from ..errors import EcomsftError
 from ..models.resolve import SAFETENSORS_ONLY
 from ..run_folder import trained_model
-from ..schema import RunMetrics
-from .batch import score_file
+from ..schema import metrics_of
+from .batch import column_texts, score_file
 
 # End-of-turn tokens of common chat templates: generation stops at any that the vocabulary has.
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
@@ -54,11 +53,26 @@ def fit_turns(tokenizer, turns: list[dict], budget: int, generation_prompt: bool
     return (turns, True) if len(render_ids(tokenizer, turns, generation_prompt)) <= budget else (None, True)
 
 
-def stop_ids(tokenizer, model_config=None) -> list[int]:
+def stop_ids(tokenizer) -> list[int]:
     ids = {tokenizer.eos_token_id}
     vocab = tokenizer.get_vocab()
     ids.update(vocab[t] for t in END_OF_TURN if t in vocab)
     return sorted(i for i in ids if i is not None and i != tokenizer.pad_token_id)
+
+
+def prompt_ids(tokenizer, turns: list[dict], budget: int) -> tuple[list[int], bool]:
+    """The token ids of a prompt (its turns and the generation prompt of the chat template), cut
+    from the left to ``budget`` tokens; and whether it was cut."""
+    kept, cut = fit_turns(tokenizer, turns, budget, generation_prompt=True)
+    if kept is None:
+        raise EcomsftError(f"the prompt cannot be cut to {budget} tokens (its system turn alone is longer)")
+    return render_ids(tokenizer, kept, True), cut
+
+
+def until_stop(new: list[int], stops: list[int], pad: int | None) -> tuple[list[int], bool]:
+    """Generated ids up to the first stop token (left out), and whether there was one."""
+    end = next((k for k, token in enumerate(new) if token in stops), None)
+    return (new[:end], True) if end is not None else ([t for t in new if t != pad], False)
 
 
 def sampling_options(do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 50) -> dict:
@@ -66,7 +80,7 @@ def sampling_options(do_sample: bool = False, temperature: float = 1.0, top_p: f
 
 
 def generate_ids(model, tokenizer, prompts: list[list[int]], *, max_new_tokens: int, batch_size: int = 8,
-                 sampling: dict | None = None, progress=None) -> list[tuple[list[int], bool]]:
+                 sampling: dict | None = None) -> list[tuple[list[int], bool]]:
     """(new token ids without the stop token, stopped by itself) per prompt, in the order given;
     prompts are sorted by length so that each batch pads (on the left) to little."""
     import torch
@@ -89,11 +103,7 @@ def generate_ids(model, tokenizer, prompts: list[list[int]], *, max_new_tokens: 
                                        eos_token_id=stops, pad_token_id=tokenizer.pad_token_id,
                                        **(sampling or {"do_sample": False})).cpu()
         for row, i in enumerate(idx):
-            new = generated[row, width:].tolist()
-            end = next((k for k, token in enumerate(new) if token in stops), None)
-            out[i] = (new[:end], True) if end is not None else ([t for t in new if t != tokenizer.pad_token_id], False)
-        if progress is not None:
-            progress(len(idx))
+            out[i] = until_stop(generated[row, width:].tolist(), stops, tokenizer.pad_token_id)
     return out
 
 
@@ -123,9 +133,7 @@ class Generator:
 
     @property
     def metrics(self) -> dict:
-        if self.run_dir is None or not (self.run_dir / "metrics.json").is_file():
-            return {}
-        return RunMetrics.read(self.run_dir).as_dict()
+        return metrics_of(self.run_dir)
 
     def turns(self, prompt: str | list[dict]) -> list[dict]:
         turns = [{"role": "user", "content": str(prompt)}] if isinstance(prompt, str) else list(prompt)
@@ -134,11 +142,7 @@ class Generator:
         return turns
 
     def prompt_ids(self, prompt: str | list[dict], max_new_tokens: int) -> tuple[list[int], bool]:
-        budget = max(8, min(self.max_length, self.positions - max_new_tokens))
-        turns, cut = fit_turns(self.tokenizer, self.turns(prompt), budget, generation_prompt=True)
-        if turns is None:
-            raise EcomsftError(f"the prompt cannot be cut to {budget} tokens (its system turn alone is longer)")
-        return render_ids(self.tokenizer, turns, True), cut
+        return prompt_ids(self.tokenizer, self.turns(prompt), max(8, min(self.max_length, self.positions - max_new_tokens)))
 
     def generate(self, prompts: list, max_new_tokens: int | None = None, **sampling) -> list[dict]:
         """``[{"text", "stopped", "new_tokens", "prompt_cut"}]`` in input order; ``stopped`` is
@@ -181,9 +185,8 @@ class Generator:
         thread.join()
         if "error" in result:
             raise result["error"]
-        new = result["ids"]
-        end = next((k for k, token in enumerate(new) if token in stops), None)
-        yield {"done": True, "stopped": end is not None, "new_tokens": end if end is not None else len(new)}
+        kept, stopped = until_stop(result["ids"], stops, self.tokenizer.pad_token_id)
+        yield {"done": True, "stopped": stopped, "new_tokens": len(kept)}
 
 
 def generate_rows(generator: Generator, input: str | Path, output: str | Path, *, prompt_column: str | None = None,
@@ -194,10 +197,8 @@ def generate_rows(generator: Generator, input: str | Path, output: str | Path, *
     columns: dict[str, str] = {}
 
     def score(table):
-        if not columns:
-            columns["prompt"] = table_column(table, prompt_column, PROMPT_COLUMN_GUESSES, "prompt", "--prompt-column")
+        prompts = column_texts(table, columns, prompt_column, PROMPT_COLUMN_GUESSES, "prompt", "--prompt-column")
         frame = table.frame.copy()
-        prompts = ["" if is_missing(v) else str(v) for v in frame[columns["prompt"]]]
         keep = [i for i, p in enumerate(prompts) if p.strip()]
         found = generator.generate([prompts[i] for i in keep], max_new_tokens, **sampling) if keep else []
         texts, stopped = [None] * len(prompts), [None] * len(prompts)

@@ -9,7 +9,7 @@ import numpy as np
 from ..data.labels import LabelSet
 from ..errors import EcomsftError
 from ..models.heads import probabilities
-from ..schema import RunMetrics
+from ..schema import metrics_of
 from .onnx_export import check_backend, model_folder, onnx_forward
 
 
@@ -67,9 +67,7 @@ class Predictor:
 
     @property
     def metrics(self) -> dict:
-        if self.run_dir is None or not (self.run_dir / "metrics.json").is_file():
-            return {}
-        return RunMetrics.read(self.run_dir).as_dict()
+        return metrics_of(self.run_dir)
 
     def predict_proba(self, texts: list[str], text_pairs: list[str] | None = None, progress=None) -> np.ndarray:
         """Class probabilities, one row per text, columns in ``self.labels.names`` order."""

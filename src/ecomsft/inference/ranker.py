@@ -16,7 +16,7 @@ from ..errors import EcomsftError
 from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
 from ..models.heads import RelevanceHead
 from ..run_folder import model_of, trained_model
-from ..schema import RunMetrics
+from ..schema import metrics_of
 from .batch import encode_rows, iter_chunks, score_file
 from .index import load_encoder
 
@@ -67,9 +67,7 @@ class Ranker:
 
     @property
     def metrics(self) -> dict:
-        if self.run_dir is None or not (self.run_dir / "metrics.json").is_file():
-            return {}
-        return RunMetrics.read(self.run_dir).as_dict()
+        return metrics_of(self.run_dir)
 
     def score(self, queries: list[str], products: list[str]) -> np.ndarray:
         queries, products = [str(q) for q in queries], [str(p) for p in products]

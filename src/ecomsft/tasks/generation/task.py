@@ -231,14 +231,11 @@ class GenerationTask(Task):
         return sorted(np.random.default_rng(self.cfg.training.seed).choice(n, cap, replace=False).tolist())
 
     def _generate(self, model, conversations: list[list[dict]]) -> list[tuple[str, bool]]:
-        from ...inference.generator import fit_turns, generate_ids, render_ids, sampling_options
+        from ...inference.generator import generate_ids, prompt_ids, sampling_options
 
         task = self.cfg.task
         budget = max(8, self.cfg.model.max_length)
-        prompts = []
-        for turns in conversations:
-            prompt, _ = fit_turns(self.tokenizer, prompt_of(turns), budget, generation_prompt=True)
-            prompts.append(render_ids(self.tokenizer, prompt, True))
+        prompts = [prompt_ids(self.tokenizer, prompt_of(turns), budget)[0] for turns in conversations]
         found = generate_ids(model, self.tokenizer, prompts, max_new_tokens=task.max_new_tokens,
                              batch_size=self.cfg.training.eval_batch_size,
                              sampling=sampling_options(task.do_sample, task.temperature, task.top_p, task.top_k))
