@@ -95,15 +95,15 @@ class GenerationTask(Task):
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-        from ...models.decoders import check_decoder, prepare_tokenizer
+        from ...models.decoders import DEFAULT_CHAT_TEMPLATE, check_decoder, prepare_tokenizer
 
         check_decoder(AutoConfig.from_pretrained(model_path, trust_remote_code=False), self.cfg.model.name)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         own_template = self.tokenizer.chat_template
         self.added = prepare_tokenizer(self.tokenizer, self.format == "messages", self.cfg.task.template_fallback)
-        self.template = ("model's own" if self.tokenizer.chat_template == own_template else
-                         "ecomsft default" if own_template is None or "<|assistant|>" in self.tokenizer.chat_template
-                         else "TRL training template")
+        template = self.tokenizer.chat_template
+        self.template = ("model's own" if template == own_template else
+                         "ecomsft default" if template == DEFAULT_CHAT_TEMPLATE else "TRL training template")
         options = {"trust_remote_code": False}
         if self.cfg.task.quantization == "4bit":
             if not torch.cuda.is_available():
