@@ -134,7 +134,7 @@ def test_pairwise_loss_batches_hold_whole_queries_and_the_loss_ranks(tiny_model_
 
 
 @pytest.mark.parametrize("shared", [True, False])
-def test_retrieval_run_index_and_search(tiny_model_dir, pairs_csv, tmp_path, shared):
+def test_retrieval_run_index_and_search(tiny_model_dir, pairs_csv, tmp_path, shared, monkeypatch):
     from ecomsft.config import build_config
     from ecomsft.runner import run as train
 
@@ -155,6 +155,17 @@ def test_retrieval_run_index_and_search(tiny_model_dir, pairs_csv, tmp_path, sha
     hits = json.loads(stdout)[0]["results"]
     assert len(hits) == 2 and hits[0]["rank"] == 1 and hits[0]["id"] in {"A1", "B2", "C3"}
     assert hits[0]["score"] >= hits[1]["score"]
+    # Built with relative paths, the index searches from any working directory (paths are stored
+    # relative to the index folder, which may move together with the run).
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = run_cli("index", "run", "--catalog", "catalog.csv", "--output", "indexes/rel")
+    assert code == 0, stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, stdout, stderr = run_cli("search", tmp_path / "indexes" / "rel", "good price", "-k", "2", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)[0]["results"][0]["id"] == hits[0]["id"]
     code, _, stderr = run_cli("rank", result.run_dir, "--input", pairs_csv, "--output", tmp_path / "r.parquet")
     assert code == 0, stderr
     assert "rank" in pd.read_parquet(tmp_path / "r.parquet")

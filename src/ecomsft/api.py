@@ -30,12 +30,13 @@ from .inference.generator import Generator, generate_rows
 from .inference.index import Index, build_index
 from .inference.onnx_export import export_onnx, onnx_path
 from .inference.predictor import Predictor, model_folder
-from .inference.ranker import Ranker, run_task
+from .inference.ranker import Ranker
+from .run_folder import task_of as run_task
 from .inference.ranker import rank_file as rank_candidates
 from .models.inspect import inspect_data as inspect_file
 from .quickstart import quickstart_config
 from .report import write_report
-from .run_folder import write_bytes_atomic, write_text_atomic
+from .run_folder import check_output_file, write_bytes_atomic, write_text_atomic
 from .runner import RunResult
 from .schema import list_runs
 from .tasks.pretraining.config import build_pretrain_config
@@ -112,21 +113,27 @@ def quickstart(fast: bool = False, output: str | None = None, overwrite: bool = 
     return runner.run(quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides))
 
 
-def compare(config: ConfigLike, models: list[str], output: str | Path = "runs/compare", **overrides: Any):
-    """Train each candidate on the same split and budget; the leaderboard (also written to ``output``)."""
-    return compare_candidates(resolve_config(config, _dotted(overrides)), models, output)
+def compare(config: ConfigLike, models: list[str], output: str | Path = "runs/compare", *, overwrite: bool = False,
+            **overrides: Any):
+    """Train each candidate on the same split and budget; the leaderboard (also written to ``output``;
+    an earlier comparison there is replaced only with ``overwrite``)."""
+    return compare_candidates(resolve_config(config, _dotted(overrides)), models, output, overwrite=overwrite)
 
 
 def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
                  text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
-                 calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
-    """Score a file of texts into ``output`` in chunks (resumable); returns the rows written."""
-    if run_task(run) == "generation":
+                 calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
+                 overwrite: bool = False) -> int:
+    """Score a file of texts into ``output`` in chunks (resumable); returns the rows written. An
+    existing ``output`` is replaced only with ``overwrite``, and never when it is ``input``."""
+    task = run_task(run)
+    if task == "generation":
         return generate_file(run, input, output, prompt_column=text_column, chunk_rows=min(chunk_rows, 1_000),
-                             resume=resume, progress=progress)
-    if run_task(run) == "extraction":
+                             resume=resume, progress=progress, overwrite=overwrite)
+    if task == "extraction":
         return extract_file(run, input, output, text_column=text_column, batch_size=batch_size, backend=backend,
-                            chunk_rows=chunk_rows, resume=resume, progress=progress)
+                            chunk_rows=chunk_rows, resume=resume, progress=progress, overwrite=overwrite)
+    check_output_file(output, overwrite, (input,))
     predictor = Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
     return score_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
                       chunk_rows=chunk_rows, resume=resume, progress=progress)
@@ -139,8 +146,9 @@ def extract(run: str | Path, texts: list[str], *, batch_size: int = 64, backend:
 
 def extract_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
                  batch_size: int = 64, backend: str = "torch", chunk_rows: int = 10_000, resume: bool = False,
-                 progress: bool = False) -> int:
+                 progress: bool = False, overwrite: bool = False) -> int:
     """Add an ``entities`` column (JSON spans) to every row of ``input``, in chunks (resumable)."""
+    check_output_file(output, overwrite, (input,))
     return extract_rows(Extractor(run, batch_size=batch_size, backend=backend), input, output, text_column=text_column,
                         chunk_rows=chunk_rows, resume=resume, progress=progress)
 
@@ -160,17 +168,19 @@ def generate_stream(run: str | Path, prompt: str, *, max_new_tokens: int | None 
 
 def generate_file(run: str | Path, input: str | Path, output: str | Path, *, prompt_column: str | None = None,
                   max_new_tokens: int | None = None, batch_size: int = 8, chunk_rows: int = 1_000, resume: bool = False,
-                  progress: bool = False, **sampling: Any) -> int:
+                  progress: bool = False, overwrite: bool = False, **sampling: Any) -> int:
     """Add ``generation`` and ``stopped`` columns to every row of ``input``, in chunks (resumable)."""
+    check_output_file(output, overwrite, (input,))
     return generate_rows(Generator(run, batch_size=batch_size), input, output, prompt_column=prompt_column,
                          max_new_tokens=max_new_tokens, chunk_rows=chunk_rows, resume=resume, progress=progress, **sampling)
 
 
 def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
               text_pair_column: str | None = None, batch_size: int = 64, chunk_rows: int = 10_000,
-              resume: bool = False, progress: bool = False) -> int:
+              resume: bool = False, progress: bool = False, overwrite: bool = False) -> int:
     """Score and rank each query's candidates of ``input`` into ``output`` in chunks (resumable);
     returns the rows written."""
+    check_output_file(output, overwrite, (input,))
     return rank_candidates(Ranker(run, batch_size=batch_size), input, output, text_column=text_column,
                            text_pair_column=text_pair_column, chunk_rows=chunk_rows, resume=resume, progress=progress)
 
@@ -190,9 +200,12 @@ def export(run: str | Path, int8: bool = False) -> Path:
     return export_onnx(run, int8=int8)
 
 
-def evaluate(run: str | Path, data: str, *, output: str | Path | None = None, **options: Any) -> dict:
+def evaluate(run: str | Path, data: str, *, output: str | Path | None = None, overwrite: bool = False,
+             **options: Any) -> dict:
     """The run's metrics on another labelled file (labels matched by name); with ``output``, also
-    written there as JSON."""
+    written there as JSON (an existing file only with ``overwrite``)."""
+    if output is not None:
+        check_output_file(output, overwrite, (data,))
     report = score_labelled_file(run, data, **options)
     if output is not None:
         write_text_atomic(Path(output), json.dumps(report, indent=2, ensure_ascii=False))
@@ -215,7 +228,7 @@ def inspect_data(file: str, **options: Any) -> dict:
 
 
 def augment_file(file: str, output: str | Path, *, text_column: str | None = None, label_column: str | None = None,
-                 augment: dict[str, Any] | None = None, seed: int = 42) -> tuple[int, int]:
+                 augment: dict[str, Any] | None = None, seed: int = 42, overwrite: bool = False) -> tuple[int, int]:
     """Write the rows of ``file`` and their augmented copies (column ``augmented`` names the
     operation) to ``output``; returns (rows, copies written)."""
     output = Path(output)
@@ -227,6 +240,7 @@ def augment_file(file: str, output: str | Path, *, text_column: str | None = Non
     except ValidationError as err:
         first = err.errors()[0]
         raise EcomsftError(f"augment options: augment.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    check_output_file(output, overwrite, (file,))
     examples = load_examples(file, text_column=text_column, label_column=label_column)
     frame = augment_frame(examples.frame.drop(columns=["_row"]), options.rates(), options.copies, seed)
     frame = frame.rename(columns={"text": examples.text_column, "label": examples.label_column})
@@ -240,12 +254,13 @@ def augment_file(file: str, output: str | Path, *, text_column: str | None = Non
 
 
 def recipe_file(recipe: str, source: str, output: str | Path, *, text_column: str | None = None,
-                label_column: str | None = None, max_chars: int | None = 200) -> int:
+                label_column: str | None = None, max_chars: int | None = 200, overwrite: bool = False) -> int:
     """Write the prompt/completion rows of a shop recipe (``data.recipes.RECIPES``) made from
     ``source`` to ``output`` (csv, tsv or jsonl); returns the rows written."""
     from .data.recipes import convert
 
     output = Path(output)
+    check_output_file(output, overwrite, (source,))
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".tsv", ".jsonl"):
         raise EcomsftError(f"cannot write '{suffix}' files here (use .jsonl, .csv or .tsv)", where=str(output))

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from . import render
-from .errors import EcomsftError
+from .errors import EcomsftError, Interrupted
 from .tasks import TASKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -82,6 +82,7 @@ MaxSeconds = Annotated[Optional[float], typer.Option(help="wall-clock training b
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="any config key, e.g. --set training.warmup_ratio=0.06 (null sets null)")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace an earlier run of ecomsft in --output")]
 Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")]
+OverwriteFile = Annotated[bool, typer.Option("--overwrite", help="replace an existing --output file (never the input)")]
 BatchSizeInference = Annotated[int, typer.Option(help="texts per model batch")]
 Backend = Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export (classification, extraction)")]
 
@@ -171,6 +172,7 @@ def compare(
     lr: Lr = None, max_length: MaxLength = None, seed: Seed = None, max_seconds: MaxSeconds = None,
     output: Annotated[str, typer.Option(help="comparison folder (one run folder per candidate inside)")] = "runs/compare",
     set_: SetOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an earlier comparison of ecomsft in --output")] = False,
 ) -> None:
     """Train several candidates on the same split and budget; print and save a leaderboard.
 
@@ -183,7 +185,7 @@ def compare(
     _need_data(config, overrides)
     cfg = api.resolve_config(config, overrides)
     _quiet_libraries()
-    render.leaderboard(api.compare(cfg, models.split(","), output), output)
+    render.leaderboard(api.compare(cfg, models.split(","), output, overwrite=overwrite), output)
 
 
 @app.command()
@@ -233,6 +235,7 @@ def predict(
     backend: Backend = BackendChoice.torch,
     calibrated: Annotated[bool, typer.Option("--calibrated", help="apply the temperature fitted on the validation split")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
+    overwrite: OverwriteFile = False,
 ) -> None:
     """Predict labels and class probabilities.
 
@@ -245,7 +248,7 @@ def predict(
     if input:
         rows = api.predict_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
                                 batch_size=batch_size, backend=backend.value, calibrated=calibrated,
-                                chunk_rows=chunk_rows, resume=resume, progress=True)
+                                chunk_rows=chunk_rows, resume=resume, progress=True, overwrite=overwrite)
         render.line(f"wrote {rows} rows to {output}")
         return
     render.predictions(texts, api.predict(run, texts, batch_size=batch_size, backend=backend.value, calibrated=calibrated))
@@ -286,6 +289,7 @@ def generate(
     batch_size: Annotated[int, typer.Option(min=1, help="prompts per model batch")] = 8,
     chunk_rows: Annotated[int, typer.Option(help="rows read and generated at a time")] = 1_000,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
+    overwrite: OverwriteFile = False,
 ) -> None:
     """Generate answers with a fine-tuned decoder (the chat template of its training applied).
 
@@ -300,7 +304,8 @@ def generate(
     sampling = {"do_sample": sample, "temperature": temperature, "top_p": top_p, "top_k": top_k}
     if input:
         rows = api.generate_file(run, input, output, prompt_column=prompt_column, max_new_tokens=max_new_tokens,
-                                 batch_size=batch_size, chunk_rows=chunk_rows, resume=resume, progress=True, **sampling)
+                                 batch_size=batch_size, chunk_rows=chunk_rows, resume=resume, progress=True,
+                                 overwrite=overwrite, **sampling)
         render.line(f"wrote {rows} rows to {output}")
     elif stream:
         render.stream(api.generate_stream(run, prompts[0], max_new_tokens=max_new_tokens, **sampling))
@@ -319,6 +324,7 @@ def rank(
     batch_size: BatchSizeInference = 64,
     chunk_rows: Annotated[int, typer.Option(help="rows read and scored at a time (bounds memory)")] = 10_000,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run")] = False,
+    overwrite: OverwriteFile = False,
 ) -> None:
     """Score and re-rank each query's candidate products.
 
@@ -328,7 +334,7 @@ def rank(
 
     _quiet_libraries()
     rows = api.rank_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
-                         batch_size=batch_size, chunk_rows=chunk_rows, resume=resume, progress=True)
+                         batch_size=batch_size, chunk_rows=chunk_rows, resume=resume, progress=True, overwrite=overwrite)
     render.line(f"wrote {rows} rows with score and rank to {output}")
 
 
@@ -381,6 +387,7 @@ def evaluate(
     label_column: LabelColumn = None,
     output: Annotated[Optional[Path], typer.Option(help="write the metrics as JSON here")] = None,
     batch_size: BatchSizeInference = 64,
+    overwrite: OverwriteFile = False,
 ) -> None:
     """Compute the run's metrics on another labelled file (labels matched by name).
 
@@ -389,7 +396,7 @@ def evaluate(
     from . import api
 
     _quiet_libraries()
-    report = api.evaluate(run, data, output=output, text_column=text_column, text_pair_column=text_pair_column,
+    report = api.evaluate(run, data, output=output, overwrite=overwrite, text_column=text_column, text_pair_column=text_pair_column,
                           label_column=label_column, batch_size=batch_size)
     render.metric_table(f"{data}: {report['rows']} rows", report)
     if output:
@@ -523,6 +530,7 @@ def data_augment(
     copies: Annotated[int, typer.Option(help="augmented copies of each row")] = 1,
     seed: Annotated[int, typer.Option(help="seed of the operations drawn")] = 42,
     set_: SetOption = None,
+    overwrite: OverwriteFile = False,
 ) -> None:
     """Write the rows and their augmented copies (column 'augmented' names the operation), to look at
     what augment: in a config would train on.
@@ -539,7 +547,8 @@ def data_augment(
             _fail(f"--set {key}: only augment.* keys apply here")
         values[key.split(".", 1)[1]] = value
     _quiet_libraries()
-    rows, added = api.augment_file(file, output, text_column=text_column, label_column=label_column, augment=values, seed=seed)
+    rows, added = api.augment_file(file, output, text_column=text_column, label_column=label_column, augment=values, seed=seed,
+                                   overwrite=overwrite)
     render.line(f"wrote {rows} rows and {added} augmented copies to {output}")
 
 
@@ -551,6 +560,7 @@ def data_recipe(
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     max_chars: Annotated[int, typer.Option(min=1, help="texts cut to this many characters")] = 200,
+    overwrite: OverwriteFile = False,
 ) -> None:
     """Make generation training rows (prompt, completion) of a shop recipe; configs/generation-*.yaml train on them.
 
@@ -558,13 +568,17 @@ def data_recipe(
     """
     from . import api
 
-    rows = api.recipe_file(recipe, source, output, text_column=text_column, label_column=label_column, max_chars=max_chars)
+    rows = api.recipe_file(recipe, source, output, text_column=text_column, label_column=label_column, max_chars=max_chars,
+                          overwrite=overwrite)
     render.line(f"wrote {rows} prompt/completion rows to {output}")
 
 
 def main() -> None:
     try:
         app()
+    except Interrupted as err:  # Ctrl-C inside a run: what was kept and how to go on
+        render.error(str(err))
+        raise SystemExit(130)
     except EcomsftError as err:
         from .distributed import is_main_process
 

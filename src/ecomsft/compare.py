@@ -20,7 +20,7 @@ import pandas as pd
 from . import run_folder
 from .config import RunConfig, build_config, flatten_config
 from .data.labels import LabelSet
-from .errors import EcomsftError
+from .errors import EcomsftError, Interrupted
 from .evaluation.baselines import run_tfidf_lr
 from .inference.predictor import Predictor
 from .report import CSS, html_table, png_img
@@ -68,9 +68,9 @@ def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
         len(labels), cfg.task.multi_label, cfg.task.threshold or 0.5, cfg.training.seed,
     )
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "model.pkl", "wb") as handle:
-        pickle.dump(model, handle)
+    run_folder.write_bytes_atomic(folder / "model.pkl", pickle.dumps(model))
     run_folder.write_text_atomic(folder / "metrics.json", json.dumps({"test": metrics, "labels": labels.names}, indent=2))
+    run_folder.mark(folder, "baseline", ["model.pkl", "metrics.json"])
     estimators = getattr(model.steps[-1][1], "estimators_", [model.steps[-1][1]])
     return {"accuracy": metrics.get("accuracy", metrics.get("subset_accuracy")), "f1_macro": metrics.get("f1_macro"),
             "train_seconds": metrics["train_seconds"], "infer_samples_per_second": metrics["infer_samples_per_second"],
@@ -78,8 +78,9 @@ def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
             "size_mb": _size_mb(folder), "run": str(folder)}
 
 
-def compare(cfg: RunConfig, candidates: list[str], output: str | Path) -> pd.DataFrame:
-    """Train and evaluate each candidate; write leaderboard.csv, leaderboard.png and report.html."""
+def compare(cfg: RunConfig, candidates: list[str], output: str | Path, overwrite: bool = False) -> pd.DataFrame:
+    """Train and evaluate each candidate; write leaderboard.csv, leaderboard.png and report.html.
+    Raises when every candidate failed, and on an interruption (after writing what was finished)."""
     if cfg.task.type != "classification":
         raise EcomsftError(f"compare ranks classifiers; for task '{cfg.task.type}', train each model with "
                            f"--task {cfg.task.type} and compare their NDCG with: ecomsft runs")
@@ -92,27 +93,51 @@ def compare(cfg: RunConfig, candidates: list[str], output: str | Path) -> pd.Dat
     folders = [_folder_name(n) for n in names]
     if len(set(folders)) != len(folders):
         raise EcomsftError("two candidates map to the same folder name; rename one of them")
+    output = Path(output)
+    run_folder.check_replaceable(output, overwrite)
     # The data is checked once, before any candidate: a bad file is an error, not a row per model.
     splits, _ = read_splits(cfg)
-    output = Path(output)
-    run_folder.check_replaceable(output, overwrite=True)  # an earlier comparison is written over
-    run_folder.mark(output, "comparison")
+    if output.exists():
+        run_folder.remove_own(output)  # an earlier comparison of ours, with --overwrite: exactly its files
+    run_folder.mark(output, "comparison", files=[])
     rows = []
-    for name, folder in zip(names, folders):
-        log.info("compare: %s", name)
-        row = {"candidate": name, "status": "ok"}
-        try:
-            row.update(_run_baseline(cfg, splits, output / folder) if name == BASELINE else _run_transformer(cfg, name, output / folder))
-        except EcomsftError as err:  # an unreachable model, a max_length above its limit, ...
-            row["status"] = f"failed: {err}"
-        except (MemoryError, RuntimeError) as err:  # out of memory on the device or the host
-            row["status"] = f"failed: {type(err).__name__}: {str(err)[:200]}"
-        log.info("compare: %s -> %s", name, row["status"] if row["status"] != "ok" else f"accuracy {row['accuracy']:.4f}")
-        rows.append(row)
+    try:
+        for name, folder in zip(names, folders):
+            log.info("compare: %s", name)
+            row = {"candidate": name, "status": "ok"}
+            rows.append(row)
+            try:
+                row.update(_run_baseline(cfg, splits, output / folder) if name == BASELINE
+                           else _run_transformer(cfg, name, output / folder))
+            except (Interrupted, KeyboardInterrupt):
+                row["status"] = "interrupted"
+                raise
+            except EcomsftError as err:  # an unreachable model, a max_length above its limit, ...
+                row["status"] = f"failed: {err}"
+            except (MemoryError, RuntimeError) as err:  # out of memory on the device or the host
+                row["status"] = f"failed: {type(err).__name__}: {str(err)[:200]}"
+            log.info("compare: %s -> %s", name, row["status"] if row["status"] != "ok" else f"accuracy {row['accuracy']:.4f}")
+    except (Interrupted, KeyboardInterrupt):
+        done = sum(row["status"] == "ok" for row in rows)
+        _write_board(rows, output)
+        raise Interrupted(f"interrupted at candidate '{rows[-1]['candidate'] if rows else names[0]}'; the {done} "
+                          f"finished are in {output / 'leaderboard.csv'}; compare has no --resume: run it again with "
+                          "--overwrite (or list only the candidates left, with another --output)") from None
+    board = _write_board(rows, output)
+    if not (board["status"] == "ok").any():
+        raise EcomsftError(f"every candidate failed (first: {board['candidate'][0]}: {board['status'][0]}); "
+                           f"see {output / 'leaderboard.csv'}")
+    return board
+
+
+def _write_board(rows: list[dict], output: Path) -> pd.DataFrame:
     board = pd.DataFrame(rows).reindex(columns=COLUMNS)
     board = board.sort_values("accuracy", ascending=False, na_position="last").reset_index(drop=True)
-    board.to_csv(output / "leaderboard.csv", index=False)
+    run_folder.write_bytes_atomic(output / "leaderboard.csv", board.to_csv(index=False).encode("utf-8"))
+    written = ["leaderboard.csv"]
     write_comparison_report(board, output)
+    written += [name for name in ("report.html", "leaderboard.png") if (output / name).is_file()]
+    run_folder.mark(output, "comparison", written)
     return board
 
 

@@ -11,3 +11,7 @@ class EcomsftError(Exception):
     def __init__(self, message: str, *, where: str | None = None):
         self.where = where
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class Interrupted(EcomsftError):
+    """The user stopped the work (Ctrl-C); the message says what was kept and how to go on."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .distributed import is_main_process
-from .errors import EcomsftError
+from .errors import EcomsftError, Interrupted
 from .models.resolve import loading, resolve_model
 from .models.vocab import adapt_vocabulary, describe_extension
 from .run_folder import RunFolder
@@ -71,7 +71,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     try:
         trainer.train(resume_from_checkpoint=True if resume else None)
     except KeyboardInterrupt:
-        raise EcomsftError(f"interrupted; checkpoints are kept in {folder.partial}, continue with --resume") from None
+        raise Interrupted(f"interrupted; checkpoints are kept in {folder.partial}, continue with --resume") from None
     train_seconds = time.perf_counter() - train_started
     model = task.finish_model(trainer)
     vocab.update(embedding_shift(embeddings, task.language_models(model)[0][1].get_input_embeddings().weight,

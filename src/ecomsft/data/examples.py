@@ -18,6 +18,20 @@ from .reading import Table, read_table
 TEXT_COLUMN_GUESSES = ("text", "review", "sentence", "content", "comment", "review_text", "review text", "title")
 LABEL_COLUMN_GUESSES = ("label", "labels", "sentiment", "rating", "stars", "category", "cat", "class")
 DELIMITER_GUESSES = ("|", ";", ",")
+# A token covers a few characters (an English word piece about 4, a Chinese character 1); no
+# natural text needs more than this many characters per token to fill a model's token budget, so
+# texts are cut to ``max_length * CHARS_PER_TOKEN`` characters before tokenizing: a 50 MB text
+# would otherwise be tokenized whole (gigabytes) only for all but the first tokens to be dropped.
+CHARS_PER_TOKEN = 16
+
+
+def char_budget(max_length: int | None) -> int | None:
+    """The characters a text keeps before tokenizing for a budget of ``max_length`` tokens."""
+    return None if not max_length else int(max_length) * CHARS_PER_TOKEN
+
+
+def cut_texts(texts: list[str], max_chars: int | None) -> list[str]:
+    return texts if not max_chars else [t[:max_chars] if len(t) > max_chars else t for t in texts]
 
 
 @dataclass
@@ -30,6 +44,7 @@ class Examples:
     text_column: str
     label_column: str | None
     dropped_empty: int = 0
+    cut_texts: int = 0
     notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -116,7 +131,9 @@ def examples_from_table(
     multi_label: bool = False,
     label_delimiter: str | None = None,
     empty_text: str = "drop",
+    max_chars: int | None = None,
 ) -> Examples:
+    """``max_chars``: texts (and text pairs) longer than this are cut to it (counted in ``cut_texts``)."""
     frame = table.frame
     text_col = table_column(table, text_column, TEXT_COLUMN_GUESSES, "text", "--text-column")
     out = pd.DataFrame({"text": frame[text_col].map(lambda v: "" if is_missing(v) else str(v))})
@@ -169,6 +186,16 @@ def examples_from_table(
         out = out[~empty]
     if out.empty:
         raise EcomsftError("no rows left with non-empty text", where=table.source)
+    cut = 0
+    if max_chars:
+        for column in [c for c in ("text", "text_pair") if c in out]:
+            long = out[column].str.len() > max_chars
+            cut += int(long.sum())
+            if long.any():
+                out.loc[long, column] = out.loc[long, column].str.slice(0, max_chars)
+        if cut:
+            notes.append(f"{table.source}: cut {cut} text(s) longer than {max_chars:,} characters "
+                         "(more than the model reads) before tokenizing")
     return Examples(
         frame=out.reset_index(drop=True),
         source=table.source,
@@ -176,5 +203,6 @@ def examples_from_table(
         text_column=text_col,
         label_column=label_col,
         dropped_empty=dropped,
+        cut_texts=cut,
         notes=notes,
     )

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EcomsftError
-from .examples import examples_from_table, is_missing, load_table, table_column
+from .examples import char_budget, examples_from_table, is_missing, load_table, table_column
 from .splitting import split_grouped_by_query
 
 log = logging.getLogger("ecomsft")
@@ -51,8 +51,9 @@ def _optional_column(table, wanted, guesses, role, flag):
 
 
 def load_pairs(source: str, data, gains: dict[str, float] | None, *, require_labels: bool = True,
-               deduplicate: bool = True) -> Pairs:
-    """Read query-product rows; ``data`` is the run's DataConfig (columns, encoding, empty texts)."""
+               deduplicate: bool = True, max_chars: int | None = None) -> Pairs:
+    """Read query-product rows; ``data`` is the run's DataConfig (columns, encoding, empty texts);
+    texts longer than ``max_chars`` are cut to it."""
     table = load_table(source, data.encoding)
     query_col = table_column(table, data.text_column, QUERY_GUESSES, "query", "--text-column")
     product_col = table_column(table, data.text_pair_column, tuple(g for g in PRODUCT_GUESSES if g != query_col),
@@ -60,7 +61,7 @@ def load_pairs(source: str, data, gains: dict[str, float] | None, *, require_lab
     label_col = (table_column if require_labels else _optional_column)(
         table, data.label_column, GRADE_GUESSES, "grade (relevance label)", "--label-column")
     examples = examples_from_table(table, text_column=query_col, text_pair_column=product_col, label_column=label_col,
-                                   require_labels=label_col is not None, empty_text=data.empty_text)
+                                   require_labels=label_col is not None, empty_text=data.empty_text, max_chars=max_chars)
     frame = examples.frame
     if label_col is not None:
         frame["label"] = _checked_grades(table, frame, label_col, gains)
@@ -166,7 +167,8 @@ def read_pair_splits(cfg, require_labels: bool = True) -> tuple[dict[str, pd.Dat
     data, seed = cfg.data, cfg.training.seed
 
     def load(source):
-        pairs = load_pairs(source, data, cfg.task.gains, require_labels=require_labels, deduplicate=data.deduplicate)
+        pairs = load_pairs(source, data, cfg.task.gains, require_labels=require_labels, deduplicate=data.deduplicate,
+                           max_chars=char_budget(cfg.model.max_length))
         for note in pairs.notes:
             log.warning(note)
         return pairs

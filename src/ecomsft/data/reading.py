@@ -73,16 +73,13 @@ def decode_bytes(raw: bytes, source: str, encoding: str | None = None) -> tuple[
 
     best = from_bytes(raw).best()
     guess = best.encoding.replace("_", "").lower() if best is not None else None
-    if guess is not None and guess not in _CHINESE_ENCODINGS | _WESTERN_ENCODINGS:
+    western = western_decode(raw)
+    # A European text that one language's letters explain is taken as such whatever the guess
+    # (the guesser also names Baltic or Central pages for it); else the guess, unless Chinese.
+    if western is not None and (western[2] or guess is None or guess in _LATIN_ENCODINGS):
+        return western[0], western[1]
+    if best is not None and guess not in _CHINESE_ENCODINGS:
         return str(best), best.encoding
-    try:
-        # Western European text: on a few short reviews the guesser picks any of the Latin code
-        # pages; the Windows one (a superset of Latin-1's letters, with € and curly quotes) is what
-        # spreadsheets export.
-        return raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        if best is not None and guess not in _CHINESE_ENCODINGS:
-            return str(best), best.encoding
     line = raw[:bad_offset].count(b"\n") + 1
     raise EcomsftError(
         "unknown text encoding (not UTF-8 nor GBK/GB18030); pass --set data.encoding=NAME",
@@ -90,9 +87,45 @@ def decode_bytes(raw: bytes, source: str, encoding: str | None = None) -> tuple[
     )
 
 
+# The accented letters (and punctuation) of the languages written in the Windows Western and Central
+# European code pages. On a few short reviews the guesser (charset_normalizer) picks any of these
+# code pages: "tamaño ¡gracias!" came back as cp1250 "tamańo ˇgracias". A text is decoded with each
+# page instead, and the page under which one language's alphabet covers most of its non-ASCII
+# characters wins (hand-written: no maintained library decides among these pages on short text).
+_ALPHABETS = {
+    "es": "áéíóúüñÁÉÍÓÚÜÑ¡¿", "fr": "àâæçéèêëîïôœùûüÿÀÂÆÇÉÈÊËÎÏÔŒÙÛÜŸ", "de": "äöüßÄÖÜ",
+    "pt": "ãõáâàçéêíóôúÃÕÁÂÀÇÉÊÍÓÔÚ", "it": "àèéìíòóùÀÈÉÌÍÒÓÙ", "nl": "éëïóöüÉËÏÓÖÜ",
+    "nordic": "åäöæøéÅÄÖÆØÉ", "pl": "ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "cs": "áčďéěíňóřšťúůýžÁČĎÉĚÍŇÓŘŠŤÚŮÝŽ",
+    "sk": "áäčďéíĺľňóôŕšťúýžÁÄČĎÉÍĹĽŇÓÔŔŠŤÚÝŽ", "hu": "áéíóöőúüűÁÉÍÓÖŐÚÜŰ", "ro": "ăâîșțşţĂÂÎȘȚŞŢ",
+    "hr": "čćđšžČĆĐŠŽ", "tr": "çğıöşüâîÇĞİÖŞÜÂÎ",
+}
+_COMMON_PUNCTUATION = set("€‘’‚“”„–—…•«»°£§©®±²³µ·×÷\u00a0")
+_WESTERN_PAGES = ("cp1252", "cp1250", "cp1254", "latin-1")  # in this order where the texts tie
+
+
+def western_decode(raw: bytes) -> tuple[str, str, bool] | None:
+    """Decode European text in cp1252, cp1250, cp1254 or Latin-1, whichever reads as one language: (text,
+    page, whether that language's letters explain every non-ASCII character); None if none of
+    them decodes the bytes."""
+    best = None
+    for page in _WESTERN_PAGES:
+        try:
+            text = raw.decode(page)
+        except UnicodeDecodeError:
+            continue
+        special = [c for c in text if not c.isascii() and c not in _COMMON_PUNCTUATION]
+        score = max(sum(c in letters for c in special) for letters in _ALPHABETS.values()) - len(special)
+        score -= sum(0x80 <= ord(c) < 0xA0 for c in text)  # C1 controls: Latin-1 reading cp1252's quotes
+        if best is None or score > best[0]:
+            best = (score, text, page)
+    return None if best is None else (best[1], best[2], best[0] == 0)
+
+
 _CHINESE_ENCODINGS = {"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "hz", "cp936", "cp950"}
-_WESTERN_ENCODINGS = {"latin1", "iso88591", "iso88599", "iso885910", "iso885913", "iso885914", "iso885915",
-                      "iso88593", "iso88594", "cp1252", "windows1252", "maclatin", "macroman"}
+_LATIN_ENCODINGS = {"latin1", "iso88591", "iso88599", "iso885910", "iso885913", "iso885914", "iso885915",
+                    "iso88593", "iso88594", "cp1252", "windows1252", "maclatin", "macroman",
+                    "cp1250", "windows1250", "iso88592", "iso885916", "maccentraleurope", "maclatin2", "cp852", "cp850",
+                    "cp1254", "windows1254", "cp1257", "windows1257"}
 # The CJK Unified Ideographs (with Extension A and the compatibility block): Chinese characters.
 CJK_RANGE = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{CJK_RANGE}]")

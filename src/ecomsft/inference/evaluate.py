@@ -16,7 +16,8 @@ from ..evaluation.classification import full_report
 from ..evaluation.ranking import pointwise_report, ranking_report
 from ..models.heads import Grading
 from .predictor import Predictor, model_folder
-from .ranker import Ranker, run_task
+from ..run_folder import require_task
+from .ranker import Ranker
 
 
 def evaluate(
@@ -32,7 +33,7 @@ def evaluate(
 ) -> dict:
     from transformers import AutoConfig
 
-    if run_task(run) != "classification":
+    if require_task(run, "classification", "relevance", "retrieval") != "classification":
         return evaluate_ranking(run, data, text_column=text_column, text_pair_column=text_pair_column,
                                 label_column=label_column, encoding=encoding, batch_size=batch_size)
     # Data and labels are checked against the run's label set before the model is loaded.

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data.examples import TEXT_COLUMN_GUESSES
-from ..errors import EcomsftError
 from ..models.resolve import SAFETENSORS_ONLY
 from ..models.spans import merge, windows
-from ..run_folder import trained_model
+from ..run_folder import require_task, trained_model
 from ..schema import metrics_of
 from .batch import column_texts, score_file
 from .onnx_export import check_backend, onnx_forward
@@ -26,9 +25,8 @@ class Extractor:
         check_backend(backend)
         folder = trained_model(run)
         self.run_dir = folder.parent if folder.name == "model" else None
+        require_task(run, "extraction")
         config = AutoConfig.from_pretrained(folder)
-        if getattr(config, "ecomsft_task", None) != "extraction":
-            raise EcomsftError("not an extraction run (train one with task.type: extraction)", where=str(run))
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.max_length = int(config.ecomsft_max_length)
         self.stride = int(config.ecomsft_stride)

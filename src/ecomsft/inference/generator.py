@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import EcomsftError
 from ..models.resolve import SAFETENSORS_ONLY
-from ..run_folder import trained_model
+from ..run_folder import require_task, trained_model
 from ..schema import metrics_of
 from .batch import column_texts, score_file
 
@@ -117,9 +117,8 @@ class Generator:
 
         folder = trained_model(run)
         self.run_dir = folder.parent if folder.name == "model" else None
+        require_task(run, "generation")
         config = AutoConfig.from_pretrained(folder)
-        if getattr(config, "ecomsft_task", None) != "generation":
-            raise EcomsftError("not a generation run (train one with task.type: generation)", where=str(run))
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForCausalLM.from_pretrained(folder, **SAFETENSORS_ONLY)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -9,6 +9,7 @@ catalogue holds ``FAISS_FROM`` products or more (less memory per query batch, sa
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -92,21 +93,39 @@ def build_index(run_or_model: str | Path, catalog: str, output: str | Path, *, i
     """Embed every product of ``catalog`` into the index folder ``output``; returns its summary."""
 
     folder = run_folder.RunFolder(output).prepare(overwrite, resume=False)
-    products = load_catalog(catalog, id_column=id_column, text_column=text_column)
-    encoder, encoder_path = load_encoder(run_or_model)
-    started = time.perf_counter()
-    vectors = embed(encoder, products["text"].tolist(), "document", batch_size, progress)
-    seconds = time.perf_counter() - started
-    partial = folder.partial
-    partial.mkdir(parents=True)
-    np.save(partial / "embeddings.npy", vectors)
-    products.to_parquet(partial / "products.parquet", index=False)
-    info = {"encoder": encoder_path, "run": str(run_or_model), "catalog": str(catalog), "products": len(products),
-            "dimensions": int(vectors.shape[1]), "embed_seconds": seconds,
+    with folder.removed_on_failure():
+        products = load_catalog(catalog, id_column=id_column, text_column=text_column)
+        encoder, encoder_path = load_encoder(run_or_model)
+        started = time.perf_counter()
+        vectors = embed(encoder, products["text"].tolist(), "document", batch_size, progress)
+        seconds = time.perf_counter() - started
+        partial = folder.partial
+        np.save(partial / "embeddings.npy", vectors)
+        products.to_parquet(partial / "products.parquet", index=False)
+    # A local run or folder relative to the index; an alias or hub id as given (resolved when searching).
+    stored = _stored_path(encoder_path, Path(output)) if Path(run_or_model).exists() else str(run_or_model)
+    info = {"encoder": stored, "run": str(run_or_model), "catalog": str(catalog),
+            "products": len(products), "dimensions": int(vectors.shape[1]), "embed_seconds": seconds,
             "search": "faiss" if len(products) >= FAISS_FROM and _has_faiss() else "numpy"}
     folder.write(INDEX_MARKER, json.dumps(info, indent=2, ensure_ascii=False))
     folder.finish("index")
     return info
+
+
+def _stored_path(encoder: str, index_folder: Path) -> str:
+    """A local encoder folder as a path relative to the index folder (both may move together, and
+    search works from any working directory); a hub id as it is."""
+    path = Path(encoder)
+    if not path.exists():
+        return encoder
+    return os.path.relpath(path.resolve(), index_folder.resolve())
+
+
+def _encoder_location(stored: str, index_folder: Path) -> str:
+    """Where the encoder of an index is: relative to the index folder, else as stored (an absolute
+    path, a hub id, or an index written before paths were stored relative to it)."""
+    beside = index_folder / stored
+    return str(beside) if not Path(stored).is_absolute() and beside.exists() else stored
 
 
 def _has_faiss() -> bool:
@@ -128,7 +147,7 @@ class Index:
         self.info = json.loads((folder / INDEX_MARKER).read_text(encoding="utf-8"))
         self.vectors = np.load(folder / "embeddings.npy", mmap_mode="r")
         self.products = pd.read_parquet(folder / "products.parquet")
-        self.encoder, _ = load_encoder(self.info["encoder"])
+        self.encoder, _ = load_encoder(_encoder_location(self.info["encoder"], folder))
 
     def search(self, queries: list[str], k: int = 10) -> list[list[dict]]:
         """For each query, its top-k products: ``{"rank", "id", "text", "score"}``."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EcomsftError
-from ..run_folder import trained_model
+from ..run_folder import record, require_task, trained_model
 
 ONNX_DIR = "onnx"
 FP32 = "model.onnx"
@@ -61,19 +61,20 @@ def onnx_forward(model_dir: str | Path, int8: bool):
 def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     """Write ``model/onnx/model.onnx`` (and ``model-int8.onnx`` with ``int8``); returns the file to use."""
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
     try:
         import onnxruntime  # noqa: F401
     except ModuleNotFoundError:
         raise EcomsftError("ONNX export needs onnx and onnxruntime: pip install 'ecomsft[onnx]'") from None
     folder = model_folder(run)
+    task = require_task(run, "classification", "extraction")
     target = folder / ONNX_DIR
-    target.mkdir(exist_ok=True)
+    try:
+        target.mkdir(exist_ok=True)
+    except OSError as err:
+        raise EcomsftError(f"cannot write the export here ({err.strerror or type(err).__name__})", where=str(target)) from None
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    task = getattr(AutoConfig.from_pretrained(folder), "ecomsft_task", None)
-    if task not in (None, "classification", "extraction"):
-        raise EcomsftError(f"ONNX export is for classification and extraction runs (this is a {task} run)", where=str(run))
     model_class = AutoModelForTokenClassification if task == "extraction" else AutoModelForSequenceClassification
     # Traced with eager attention rather than SDPA: on MiniLM its int8 graph ran at 1.14x the
     # samples/s of the SDPA trace's, the fp32 graphs at the same speed (README "Performance").
@@ -96,6 +97,7 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
             opset_version=opset, dynamo=False,
         )
     tmp.replace(fp32)
+    record(fp32)  # the run folder's list of ecomsft's files: replacing the run may delete it
     if not int8:
         return fp32
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -109,4 +111,5 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     finally:
         root.setLevel(level)
     q_tmp.replace(target / INT8)
+    record(target / INT8)
     return target / INT8

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.examples import char_budget, cut_texts
 from ..data.labels import LabelSet
-from ..errors import EcomsftError
 from ..models.heads import probabilities
+from ..run_folder import require_task
 from ..schema import metrics_of
 from .onnx_export import check_backend, model_folder, onnx_forward
 
@@ -26,19 +27,11 @@ class Predictor:
 
         check_backend(backend)
         self.model_dir = model_folder(run)
-        if (self.model_dir / "ecomsft.json").is_file():
-            raise EcomsftError("this is a retrieval run (a bi-encoder): search with ecomsft index / ecomsft search, "
-                               "or score pairs with ecomsft rank", where=str(run))
+        require_task(run, "classification")
         self.run_dir = self.model_dir.parent if self.model_dir.name == "model" else None
         self.backend = backend
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         config = AutoConfig.from_pretrained(self.model_dir)
-        if getattr(config, "ecomsft_task", None) == "generation":
-            raise EcomsftError("this is a generation run (a decoder): ecomsft generate RUN \"prompt\" or "
-                               "ecomsft generate RUN --input FILE --output FILE", where=str(run))
-        if getattr(config, "ecomsft_task", None) == "relevance":
-            raise EcomsftError("this is a relevance run (a cross-encoder): score (query, product) pairs with "
-                               "ecomsft rank RUN --input FILE --output FILE", where=str(run))
         self.labels = LabelSet.from_model_config(config)
         self.threshold = float(getattr(config, "ecomsft_threshold", 0.5) or 0.5)
         self.max_length = int(getattr(config, "ecomsft_max_length", 0) or 128)
@@ -71,7 +64,9 @@ class Predictor:
 
     def predict_proba(self, texts: list[str], text_pairs: list[str] | None = None, progress=None) -> np.ndarray:
         """Class probabilities, one row per text, columns in ``self.labels.names`` order."""
-        texts = [str(t) for t in texts]
+        limit = char_budget(self.max_length)
+        texts = cut_texts([str(t) for t in texts], limit)
+        text_pairs = cut_texts([str(t) for t in text_pairs], limit) if text_pairs else None
         if not texts:
             return np.zeros((0, len(self.labels)))
         order = np.argsort([len(t) + (len(text_pairs[i]) if text_pairs else 0) for i, t in enumerate(texts)], kind="stable")

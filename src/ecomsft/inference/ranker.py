@@ -10,27 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.examples import examples_from_table, table_column
+from ..data.examples import char_budget, cut_texts, examples_from_table, table_column
 from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES
 from ..errors import EcomsftError
 from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
 from ..models.heads import RelevanceHead
-from ..run_folder import model_of, trained_model
+from ..run_folder import require_task, trained_model
 from ..schema import metrics_of
 from .batch import encode_rows, iter_chunks, score_file
 from .index import load_encoder
-
-
-def run_task(run: str | Path) -> str:
-    """'relevance', 'retrieval', 'extraction', 'generation' or 'classification', from the run's model folder."""
-    folder = model_of(run) or Path(run)
-    if (folder / "ecomsft.json").is_file():
-        return "retrieval"
-    if (folder / "config.json").is_file():
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        if config.get("ecomsft_task") in ("relevance", "extraction", "generation"):
-            return config["ecomsft_task"]
-    return "classification"
 
 
 class Ranker:
@@ -40,6 +28,7 @@ class Ranker:
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None):
         folder = trained_model(run)
+        require_task(run, "relevance", "retrieval")
         self.batch_size = batch_size
         self.run_dir = folder.parent if folder.name == "model" else None
         if (folder / "ecomsft.json").is_file():
@@ -70,7 +59,8 @@ class Ranker:
         return metrics_of(self.run_dir)
 
     def score(self, queries: list[str], products: list[str]) -> np.ndarray:
-        queries, products = [str(q) for q in queries], [str(p) for p in products]
+        limit = char_budget(self.max_length if self.kind == "cross-encoder" else self.encoder.max_seq_length)
+        queries, products = cut_texts([str(q) for q in queries], limit), cut_texts([str(p) for p in products], limit)
         if len(queries) != len(products):
             raise EcomsftError(f"{len(queries)} queries but {len(products)} products")
         if not queries:

@@ -33,7 +33,8 @@ from .batching import MicroBatcher, Overloaded, WorkerDied
 from .extractor import Extractor
 from .generator import Generator
 from .predictor import Predictor
-from .ranker import Ranker, run_task
+from ..run_folder import task_of as run_task
+from .ranker import Ranker
 
 log = logging.getLogger("ecomsft")
 
@@ -126,7 +127,7 @@ def request_models(settings: ServeSettings) -> tuple[type[BaseModel], type[BaseM
                                            description="None: the run's default")
         stream: bool = Field(default=False, description="server-sent events: {text} pieces, then {done, stopped, new_tokens}")
         do_sample: bool = False
-        temperature: float = Field(default=1.0, gt=0, le=10)
+        temperature: float = Field(default=1.0, ge=0.01, le=10)  # as the CLI: below, sampling overflows
         top_p: float = Field(default=1.0, gt=0, le=1)
         top_k: int = Field(default=50, ge=0, le=1000)
 

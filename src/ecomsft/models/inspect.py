@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.examples import examples_from_table, load_table
+from ..data.examples import char_budget, cut_texts, examples_from_table, load_table
 from ..data.quality import duplicate_report
 from .resolve import resolve_model
 from .vocab import coverage
@@ -54,7 +54,8 @@ def inspect_data(
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
-        texts = frame["text"].sample(min(sample, len(frame)), random_state=0).tolist()
+        # Cut like training at the longest budget (512 tokens): token counts above it are moot.
+        texts = cut_texts(frame["text"].sample(min(sample, len(frame)), random_state=0).tolist(), char_budget(512))
         lengths = np.array([len(ids) for ids in tokenizer(texts)["input_ids"]])
         cov = coverage(tokenizer, texts)
         info["tokens"] = {

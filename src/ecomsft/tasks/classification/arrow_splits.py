@@ -31,6 +31,8 @@ from ...data.builtin import is_builtin
 from ...data.examples import (
     LABEL_COLUMN_GUESSES,
     TEXT_COLUMN_GUESSES,
+    char_budget,
+    cut_texts,
     is_missing,
     label_name,
     pick_column,
@@ -244,8 +246,8 @@ def tokenized(file: ArrowFile, rows: np.ndarray, name: str, tokenizer, max_lengt
     fingerprint = digest.hexdigest()[:32]
 
     def encode(batch: dict) -> dict:
-        texts = [_text(v) for v in batch[text_col]]
-        pairs = [_text(v) for v in batch[pair_col]] if pair_col else None
+        texts = cut_texts([_text(v) for v in batch[text_col]], char_budget(max_length))
+        pairs = cut_texts([_text(v) for v in batch[pair_col]], char_budget(max_length)) if pair_col else None
         ids = tokenizer(texts, pairs, truncation=True, max_length=max_length)
         out = {"input_ids": ids["input_ids"], "attention_mask": ids["attention_mask"],
                "length": [len(x) for x in ids["input_ids"]],

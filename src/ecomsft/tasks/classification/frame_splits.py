@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...data.augment import augment_frame
-from ...data.examples import Examples, load_examples
+from ...data.examples import Examples, char_budget, load_examples
 from ...data.labels import LabelSet
 from ...data.quality import drop_duplicates, duplicate_report, overlap
 from ...data.splitting import stratified_split
@@ -33,9 +33,11 @@ def read_splits(cfg) -> tuple[dict[str, pd.DataFrame], dict]:
         label_delimiter=data.label_delimiter,
         empty_text=data.empty_text,
         encoding=data.encoding,
+        max_chars=char_budget(cfg.model.max_length),
     )
     train: Examples = load_examples(data.train, **read)
-    info: dict = {"train_source": train.source, "encoding": train.encoding, "dropped_empty": train.dropped_empty}
+    info: dict = {"train_source": train.source, "encoding": train.encoding, "dropped_empty": train.dropped_empty,
+                  "cut_texts": train.cut_texts}
     for note in train.notes:
         log.warning(note)
     info["duplicates"] = duplicate_report(train.frame)

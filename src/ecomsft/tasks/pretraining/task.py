@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...data.examples import load_examples
+from ...data.examples import char_budget, load_examples
 from ...errors import EcomsftError
 from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import PretrainingSection
@@ -53,7 +53,7 @@ class PretrainingTask(Task):
     def load_data(self) -> dict:
         cfg = self.cfg
         self.files = [cfg.data.train] if isinstance(cfg.data.train, str) else list(cfg.data.train)
-        texts = read_corpus(self.files, cfg.data)
+        texts = read_corpus(self.files, cfg.data, char_budget(cfg.model.max_length))
         order = np.random.default_rng(cfg.training.seed).permutation(len(texts))
         n_valid = max(1, int(round(cfg.data.valid_ratio * len(texts))))
         self.valid_texts = [texts[i] for i in order[:n_valid]]
@@ -135,12 +135,13 @@ class PretrainingTask(Task):
         self.tokenizer.save_pretrained(str(model_dir))
 
 
-def read_corpus(files: list[str], data) -> list[str]:
+def read_corpus(files: list[str], data, max_chars: int | None = None) -> list[str]:
     """Non-empty texts of every file, in file order (deduplicated unless ``data.deduplicate`` is off),
     a seeded sample of ``data.max_samples`` of them."""
     texts: list[str] = []
     for source in files:
-        examples = load_examples(source, text_column=data.text_column, require_labels=False, encoding=data.encoding)
+        examples = load_examples(source, text_column=data.text_column, require_labels=False, encoding=data.encoding,
+                                 max_chars=max_chars)
         texts.extend(examples.frame["text"].str.strip().tolist())
     texts = [t for t in texts if t]
     if data.deduplicate:
