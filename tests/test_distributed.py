@@ -12,7 +12,7 @@ def test_two_processes_match_one(tiny_model_dir, tmp_path):
     data = tmp_path / "reviews.csv"
     make_reviews(400, chinese_share=0.3).to_csv(data, index=False)
     common = ["--data", data, "--model", tiny_model_dir, "--epochs", "4", "--batch-size", "16", "--lr", "1e-3",
-              "--max-length", "32", "--set", "training.progress_bar=false"]
+              "--max-length", "32", "--set", "training.progress_bar=false", "--set", "training.device=cpu"]
     code, _, stderr = run_cli("train", *common, "--output", tmp_path / "one")
     assert code == 0, stderr
     code, stdout, stderr = run_cli("train", *common, "--output", tmp_path / "two", "--nproc", "2")
@@ -38,12 +38,25 @@ def test_nproc_errors_are_one_line(tiny_model_dir, tmp_path):
     assert failed_in_one_line(code, stderr) and "--nproc must be 1 or more" in stderr
 
 
+def test_more_processes_than_gpus_is_one_line(tiny_model_dir, tmp_path, monkeypatch):
+    """On a machine with one GPU, --nproc 2 would put both processes on GPU 0 (an NCCL traceback)."""
+    from ecomsft import api
+
+    data = tmp_path / "reviews.csv"
+    make_reviews(40).to_csv(data, index=False)
+    monkeypatch.setattr(api, "_gpu_count", lambda: 1)
+    code, _, stderr = run_cli("train", "--data", data, "--model", tiny_model_dir, "--output", tmp_path / "out",
+                              "--nproc", "2")
+    assert failed_in_one_line(code, stderr) and "this machine has 1" in stderr and "training.device=cpu" in stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
 def test_pretraining_in_two_processes_is_written_once(tiny_model_dir, tmp_path):
     corpus = tmp_path / "corpus.csv"
     pd.DataFrame({"text": [f"物流很快 质量不错 第{i}次购买" for i in range(120)]}).to_csv(corpus, index=False)
     code, _, stderr = run_cli("pretrain", "--data", corpus, "--model", tiny_model_dir, "--output", tmp_path / "dapt",
                               "--max-steps", "4", "--batch-size", "8", "--max-length", "32",
-                              "--set", "training.progress_bar=false", "--nproc", "2")
+                              "--set", "training.progress_bar=false", "--set", "training.device=cpu", "--nproc", "2")
     assert code == 0, stderr
     metrics = json.loads((tmp_path / "dapt" / "metrics.json").read_text())
     assert metrics["task"] == "masked_lm_pretraining" and metrics["training"]["steps"] == 4

@@ -82,6 +82,10 @@ def launch_processes(cfg: RunConfig, nproc: int, resume: bool = False) -> None:
     """``ecomsft train`` of the resolved ``cfg`` in ``nproc`` processes on this machine."""
     if nproc < 1:
         raise EcomsftError(f"--nproc must be 1 or more (got {nproc})")
+    gpus = _gpu_count() if cfg.training.device == "auto" else 0
+    if gpus and nproc > gpus:
+        raise EcomsftError(f"--nproc {nproc} needs a GPU per process and this machine has {gpus}; use --nproc {gpus}, "
+                           f"or {nproc} CPU processes (gloo) with --set training.device=cpu")
     if cfg.training.batch_size % nproc:
         raise EcomsftError(f"training.batch_size {cfg.training.batch_size} does not divide by --nproc {nproc}: each "
                            f"process takes an equal share of the global batch; use a multiple of {nproc}")
@@ -91,6 +95,12 @@ def launch_processes(cfg: RunConfig, nproc: int, resume: bool = False) -> None:
         code = launch(nproc, ["train", str(config_file), *(["--resume"] if resume else [])])
     if code:
         raise SystemExit(code)  # the failing process has printed its error
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def pretrain_config(config: ConfigLike = None, overrides: dict[str, Any] | None = None) -> RunConfig:

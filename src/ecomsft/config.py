@@ -122,6 +122,7 @@ class TrainingConfig(_Strict):
     max_seconds: float | None = Field(default=None, gt=0, description="stop training after this wall-clock budget")
     metric_for_best_model: str | None = Field(default=None, description="None: the task's own (f1_macro, ndcg@<largest k>, loss)")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    device: Literal["auto", "cpu"] = Field(default="auto", description="auto: a CUDA GPU when there is one; cpu: the CPU anyway")
     group_by_length: bool = True
     save_total_limit: int = Field(default=2, gt=0)
     logging_steps: int = Field(default=20, gt=0)

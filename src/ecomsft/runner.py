@@ -42,7 +42,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     from transformers import set_seed
 
     from .training import speed
-    from .training.trainer import StepCounter
+    from .training.trainer import StepCounter, on_gpu
 
     started = time.perf_counter()
     task = get_task(cfg.task.type)(cfg)
@@ -102,7 +102,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
                               best_checkpoint_metric=trainer.state.best_metric, embedding_lr=embedding_lr,
                               precision=precision_name(trainer), **task.training_info(trainer)),
         versions=versions(),
-        device="cuda" if torch.cuda.is_available() else "cpu",
+        device="cuda" if on_gpu(cfg.training) else "cpu",
     )
     # 4. The run folder (the first process only): model, config, log, predictions, metrics, report.
     if is_main_process():
@@ -170,7 +170,7 @@ def model_limit(tokenizer, model_config) -> int:
 
 
 def precision_name(trainer) -> str:
-    return "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32"
+    return "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "tf32" if trainer.args.tf32 else "fp32"
 
 
 def versions() -> dict[str, str]:
