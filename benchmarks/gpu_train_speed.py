@@ -10,6 +10,7 @@ BERT-base (110M), with the bundled MiniLM's tokenizer. Printed per row: samples/
 plain Trainer's default, and the useful training FLOP/s as a share of the measured bf16 matmul peak.
 
     python benchmarks/gpu_train_speed.py --data reviews.csv --tokenizer TOKENIZER_FOLDER [--rows 20000]
+        [--shapes minilm,bert-base] [--no-profile] [--pretrained MODEL_FOLDER --pretrained-epochs 2]
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def plain_trainer(model_dir: str, texts, labels, args, folder: Path, bf16: bool)
     return len(data) / (time.perf_counter() - started)
 
 
-def ecomsft_row(model_dir: str, files: dict, folder: Path, **overrides) -> tuple[float, float, str]:
-    """(train-loop samples/s, whole-run seconds, precision) of ecomsft.train at its defaults plus ``overrides``."""
+def ecomsft_row(model_dir: str, files: dict, folder: Path, accuracy: bool = False, **overrides):
+    """(train-loop samples/s, whole-run seconds, precision) of ecomsft.train at its defaults plus
+    ``overrides`` (and the test accuracy with ``accuracy``)."""
     import ecomsft
 
     started = time.perf_counter()
@@ -79,7 +81,19 @@ def ecomsft_row(model_dir: str, files: dict, folder: Path, **overrides) -> tuple
               "training.progress_bar": False, "output": str(folder), "overwrite": True, "baseline": False, **overrides}
     result = ecomsft.train(values)
     timings = result.metrics["timings"]
-    return timings["train_samples_per_second"], time.perf_counter() - started, result.metrics["training"]["precision"]
+    row = (timings["train_samples_per_second"], time.perf_counter() - started, result.metrics["training"]["precision"])
+    return (*row, result.metrics["test"]["accuracy"]) if accuracy else row
+
+
+def pretrained_rows(model_dir: str, files: dict, folder: Path, epochs: int) -> None:
+    """Test accuracy and speed of a pretrained model at the default batch and at batch 128 (the
+    learning rate scaled with it): what a larger GPU batch costs in accuracy, if anything."""
+    for label, extra in (("batch 32, lr 5e-5 (default)", {}),
+                         ("batch 128, lr 2e-4", {"training.batch_size": 128, "training.lr": 2e-4})):
+        speed, seconds, precision, acc = ecomsft_row(model_dir, files, folder, accuracy=True,
+                                                     **{"training.epochs": epochs, **extra})
+        print(f"pretrained {label:<30} {epochs} epochs  test accuracy {acc:.4f}  {speed:8.0f} samples/s  "
+              f"{precision}  whole run {seconds:6.1f} s", flush=True)
 
 
 def profile_steps(model_dir: str, files: dict, folder: Path, steps: int = 60) -> None:
@@ -104,6 +118,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--out", default="/tmp/gpu_train_speed")
+    parser.add_argument("--shapes", default="minilm,bert-base", help="model shapes for the speed rows")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="every other recipe row (plain default, ecomsft default, batch 128)")
+    parser.add_argument("--pretrained", help="a pretrained model folder (fp32) for accuracy rows by batch size")
+    parser.add_argument("--pretrained-epochs", type=int, default=2)
     args = parser.parse_args()
     import pandas as pd
     import torch
@@ -123,7 +142,12 @@ def main() -> None:
     peak = bf16_peak_tflops()
     print(f"{torch.cuda.get_device_name()}: bf16 matmul peak measured {peak:.0f} TFLOP/s; {len(train)} training rows")
     results = []
+    if args.pretrained:
+        pretrained_rows(args.pretrained, files, out / "pretrained", args.pretrained_epochs)
+    shapes = args.shapes.split(",") if args.shapes else []
     for shape, rows in (("minilm", len(train)), ("bert-base", min(len(train), 4000))):
+        if shape not in shapes:
+            continue
         model_dir = make_model(args.tokenizer, shape, out / shape)
         model = AutoModelForSequenceClassification.from_pretrained(model_dir)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -143,7 +167,7 @@ def main() -> None:
             ("ecomsft default", lambda: ecomsft_row(model_dir, sub, out / "run")),
             ("ecomsft, precision bf16", lambda: ecomsft_row(model_dir, sub, out / "run", **{"training.precision": "bf16"})),
             ("ecomsft default, batch 128, lr 2e-4", lambda: ecomsft_row(model_dir, sub, out / "run", **{"training.batch_size": 128, "training.lr": 2e-4})),
-        )[:6 if shape == "minilm" else 4]:
+        )[:6 if shape == "minilm" else 4][::2 if args.quick else 1]:
             try:
                 speed, seconds, precision = fn()
             except Exception as err:  # a row that fails is reported, the others still run
@@ -159,7 +183,8 @@ def main() -> None:
             gc.collect()
             torch.cuda.empty_cache()
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    profile_steps(make_model(args.tokenizer, "minilm", out / "minilm"), files, out / "run")
+    if not args.no_profile:
+        profile_steps(make_model(args.tokenizer, "minilm", out / "minilm"), files, out / "run")
 
 
 if __name__ == "__main__":
