@@ -189,6 +189,10 @@ def test_interrupted_run_resumes(tiny_model_dir, tmp_path, monkeypatch):
     partial = tmp_path / "out.partial"
     assert (partial / "checkpoints" / "checkpoint-2").is_dir() and not (tmp_path / "out").exists()
     monkeypatch.setattr(training, "build_trainer", original)
+    # Another recipe cannot continue these checkpoints: refused naming the keys, before any work.
+    changed = {**values, "model.max_length": 24, "training.lr": 5e-4}
+    with pytest.raises(EcomsftError, match=r"these keys differ: model.max_length \(32 -> 24\), training.lr"):
+        train(build_config(None, changed), resume=True)
     result = train(build_config(None, values), resume=True)
     assert result.metrics["training"]["steps"] == 6
     # Throughput counts only the steps the resumed process trained (from checkpoint-2).

@@ -83,7 +83,7 @@ SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="any confi
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace an earlier run of ecomsft in --output")]
 Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")]
 OverwriteFile = Annotated[bool, typer.Option("--overwrite", help="replace an existing --output file (never the input)")]
-BatchSizeInference = Annotated[int, typer.Option(help="texts per model batch")]
+BatchSizeInference = Annotated[int, typer.Option(min=1, help="texts per model batch")]
 Backend = Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export (classification, extraction)")]
 
 
@@ -231,7 +231,7 @@ def predict(
     text_column: TextColumn = None,
     text_pair_column: TextPairColumn = None,
     batch_size: BatchSizeInference = 64,
-    chunk_rows: Annotated[int, typer.Option(help="rows read and scored at a time (bounds memory)")] = 10_000,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows read and scored at a time (bounds memory)")] = 10_000,
     backend: Backend = BackendChoice.torch,
     calibrated: Annotated[bool, typer.Option("--calibrated", help="apply the temperature fitted on the validation split")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
@@ -287,7 +287,7 @@ def generate(
     stream: Annotated[bool, typer.Option("--stream", help="print one prompt's answer as it is generated")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="prompts per model batch")] = 8,
-    chunk_rows: Annotated[int, typer.Option(help="rows read and generated at a time")] = 1_000,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows read and generated at a time")] = 1_000,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
     overwrite: OverwriteFile = False,
 ) -> None:
@@ -322,7 +322,7 @@ def rank(
     text_column: Annotated[Optional[str], typer.Option(help="query column (guessed: query, search_term, ...)")] = None,
     text_pair_column: Annotated[Optional[str], typer.Option(help="product column (guessed: product, product_title, title, ...)")] = None,
     batch_size: BatchSizeInference = 64,
-    chunk_rows: Annotated[int, typer.Option(help="rows read and scored at a time (bounds memory)")] = 10_000,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows read and scored at a time (bounds memory)")] = 10_000,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run")] = False,
     overwrite: OverwriteFile = False,
 ) -> None:
@@ -365,7 +365,7 @@ def index(
 def search(
     index_folder: Annotated[Path, typer.Argument(metavar="INDEX", help="index folder from ecomsft index")],
     queries: Annotated[list[str], typer.Argument(help="one or more queries")],
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="products per query")] = 10,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="products per query")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
     """Return the top products of a saved index for each query.
@@ -407,18 +407,18 @@ def evaluate(
 def serve(
     run: Annotated[Path, typer.Argument(help="run folder")],
     host: Annotated[str, typer.Option(help="address to bind; loopback by default")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8000,
     backend: Backend = BackendChoice.torch,
-    workers: Annotated[int, typer.Option(help="server processes, each with its own model")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="server processes, each with its own model")] = 1,
     api_key: Annotated[Optional[str], typer.Option(help="require 'Authorization: Bearer KEY' (visible in ps: prefer ECOMSFT_API_KEY or --api-key-file)")] = None,
     api_key_file: Annotated[Optional[Path], typer.Option(help="read the API key from this file (its first line)")] = None,
-    max_batch_size: Annotated[int, typer.Option(help="texts per model batch")] = 32,
-    max_wait_ms: Annotated[float, typer.Option(help="how long a request waits for others to batch with")] = 5.0,
-    max_queue: Annotated[int, typer.Option(help="texts waiting for the model; beyond it 503 with Retry-After")] = 1024,
+    max_batch_size: Annotated[int, typer.Option(min=1, help="texts per model batch")] = 32,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="how long a request waits for others to batch with")] = 5.0,
+    max_queue: Annotated[int, typer.Option(min=1, help="texts waiting for the model; beyond it 503 with Retry-After")] = 1024,
     microbatch: Annotated[bool, typer.Option("--microbatch/--no-microbatch", help="batch concurrent requests together")] = True,
-    max_texts: Annotated[int, typer.Option(help="texts per request")] = 64,
-    max_chars: Annotated[int, typer.Option(help="characters per text")] = 2000,
-    max_body_bytes: Annotated[int, typer.Option(help="largest request body accepted")] = 1_000_000,
+    max_texts: Annotated[int, typer.Option(min=1, help="texts per request")] = 64,
+    max_chars: Annotated[int, typer.Option(min=1, help="characters per text")] = 2000,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="largest request body accepted")] = 1_000_000,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="generation runs: the most new tokens a request may ask for")] = 256,
 ) -> None:
     """Serve a run over HTTP: POST /v1/predict (or /v1/rank, /v1/extract, /v1/generate by the run's task),
@@ -527,7 +527,7 @@ def data_augment(
     output: Annotated[Path, typer.Option(help="file to write (csv, tsv, jsonl or parquet)")],
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
-    copies: Annotated[int, typer.Option(help="augmented copies of each row")] = 1,
+    copies: Annotated[int, typer.Option(min=0, help="augmented copies of each row")] = 1,
     seed: Annotated[int, typer.Option(help="seed of the operations drawn")] = 42,
     set_: SetOption = None,
     overwrite: OverwriteFile = False,
@@ -585,6 +585,8 @@ def main() -> None:
         if not is_main_process():  # the main process says it; one line is enough
             raise SystemExit(2)
         _fail(str(err))
+    except OSError as err:  # the file system said no (read-only, full, no permission) where no check foresaw it
+        _fail(f"{err.filename or 'a file'}: {err.strerror or type(err).__name__}")
     except KeyboardInterrupt:
         render.err_console.print("[bold red]interrupted[/bold red]")
         sys.exit(130)

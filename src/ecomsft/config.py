@@ -317,8 +317,15 @@ def read_config_tree(file: str | Path | None = None, overrides: dict[str, Any] |
         source = str(path)
         if not path.is_file():
             raise EcomsftError("config file not found", where=source)
+        raw = path.read_bytes()
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            line = raw[:err.start].count(b"\n") + 1
+            raise EcomsftError("a config file must be UTF-8 text (save it as UTF-8; this one is in another "
+                               "encoding, or not text)", where=f"{source}:{line}") from None
+        try:
+            loaded = yaml.safe_load(text)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f"{source}:{mark.line + 1}" if mark else source

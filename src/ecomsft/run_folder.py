@@ -361,6 +361,8 @@ def check_output_file(output: str | Path, overwrite: bool, inputs: tuple = ()) -
                            where=str(output))
     if not output.parent.is_dir():
         raise EcomsftError("output folder does not exist", where=str(output.parent))
+    if not os.access(output.parent, os.W_OK):  # a read-only mount says so here, before any work
+        raise EcomsftError("cannot write in this folder (read-only or no permission)", where=str(output.parent))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

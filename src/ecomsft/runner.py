@@ -46,6 +46,11 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     started = time.perf_counter()
     task = get_task(cfg.task.type)(cfg)
     folder = RunFolder(cfg.output).prepare(cfg.overwrite, resume)
+    if is_main_process():
+        if resume:
+            check_resumable(folder.partial / "config.yaml", cfg)
+        else:  # what --resume compares against after an interruption
+            folder.write("config.yaml", cfg.to_yaml())
 
     # 1. Set-up: data, model, vocabulary, Trainer. A failure here leaves nothing behind.
     with folder.removed_on_failure():
@@ -71,6 +76,11 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         trainer.train(resume_from_checkpoint=True if resume else None)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; checkpoints are kept in {folder.partial}, continue with --resume") from None
+    except RuntimeError as err:
+        if resume and "state_dict" in str(err):  # same config, but the data now has other labels
+            raise EcomsftError("--resume: the interrupted run's checkpoints do not fit this model (did the data's "
+                               "labels change?); train anew without --resume", where=str(folder.partial)) from None
+        raise
     train_seconds = time.perf_counter() - train_started
     model = task.finish_model(trainer)
     vocab.update(embedding_shift(embeddings, task.language_models(model)[0][1].get_input_embeddings().weight,
@@ -107,6 +117,33 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     if is_main_process():
         write_run_folder(folder, cfg, task, trainer, evaluation, metrics)
     return RunResult(folder.output, metrics.as_dict())
+
+
+# Keys that may change between an interrupted run and its --resume: how long and how it reports,
+# never what is trained on, what is trained, or how.
+RESUMABLE_CHANGES = {"output", "overwrite", "baseline", "training.epochs", "training.max_steps", "training.max_seconds",
+                     "training.progress_bar", "training.logging_steps", "training.eval_batch_size",
+                     "training.save_total_limit", "training.threads", "training.early_stopping_patience"}
+
+
+def check_resumable(stored: Path, cfg: RunConfig) -> None:
+    """Refuse ``--resume`` with another model, data, labels or recipe than the interrupted run's
+    (its checkpoints would not fit), naming the keys that differ."""
+    import yaml
+
+    from .config import flatten_config
+
+    if not stored.is_file():
+        return  # interrupted before this check existed: the checkpoints are all there is to go by
+    before = flatten_config(yaml.safe_load(stored.read_text(encoding="utf-8")) or {})
+    now = flatten_config(yaml.safe_load(cfg.to_yaml()) or {})
+    changed = sorted(key for key in set(before) | set(now)
+                     if key not in RESUMABLE_CHANGES and before.get(key) != now.get(key))
+    if changed:
+        shown = ", ".join(f"{key} ({before.get(key)!r} -> {now.get(key)!r})" for key in changed[:4])
+        raise EcomsftError(f"--resume continues the interrupted run as it was configured; these keys differ: {shown}"
+                           f"{' and more' if len(changed) > 4 else ''}; undo them, or train anew without --resume",
+                           where=str(stored.parent))
 
 
 def adapt_model(cfg: RunConfig, task, model) -> tuple[dict, float | None]:

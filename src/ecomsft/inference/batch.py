@@ -8,6 +8,7 @@ the finished chunks, so ``resume=True`` after an interruption skips them instead
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from ..data.reading import TEXT_FORMATS, Table, read_table, sniff_file_encoding
 from ..errors import EcomsftError
 from ..run_folder import write_text_atomic
 from .predictor import Predictor
+
+log = logging.getLogger("ecomsft")
 
 APPENDABLE = {".csv", ".tsv", ".jsonl"}
 WRITERS = APPENDABLE | {".parquet"}
@@ -50,9 +53,12 @@ def iter_chunks(path: Path, chunk_rows: int, suffix: str | None = None) -> Itera
     if suffix in TEXT_FORMATS:
         encoding = sniff_file_encoding(path)
         try:
+            # The encoding is sniffed from the first megabyte; a byte further on that does not fit it
+            # is replaced (U+FFFD) and counted, not a crash hours into scoring.
             reader = pd.read_csv(path, sep=TEXT_FORMATS[suffix], dtype=str, keep_default_na=False,
-                                 na_values=[], encoding=encoding, chunksize=chunk_rows)
+                                 na_values=[], encoding=encoding, encoding_errors="replace", chunksize=chunk_rows)
             for frame in reader:
+                _count_replaced(frame, source, 1 + done, encoding)
                 yield Table(frame.reset_index(drop=True), source, encoding, 1 + done)
                 done += len(frame)
         except pd.errors.EmptyDataError:
@@ -62,7 +68,7 @@ def iter_chunks(path: Path, chunk_rows: int, suffix: str | None = None) -> Itera
     elif suffix in {".jsonl", ".ndjson"}:
         encoding = sniff_file_encoding(path)
         records, first = [], 0
-        with open(path, encoding=encoding) as handle:
+        with open(path, encoding=encoding, errors="replace") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -71,10 +77,10 @@ def iter_chunks(path: Path, chunk_rows: int, suffix: str | None = None) -> Itera
                 except json.JSONDecodeError as err:
                     raise EcomsftError(f"not valid JSON ({err.msg})", where=f"{source}:{number}") from None
                 if len(records) == chunk_rows:
-                    yield Table(pd.DataFrame.from_records(records), source, encoding, first)
+                    yield _counted(Table(pd.DataFrame.from_records(records), source, encoding, first))
                     records, first = [], number
         if records:
-            yield Table(pd.DataFrame.from_records(records), source, encoding, first)
+            yield _counted(Table(pd.DataFrame.from_records(records), source, encoding, first))
     elif suffix in {".parquet", ".pq"}:
         import pyarrow.parquet as pq
 
@@ -82,6 +88,20 @@ def iter_chunks(path: Path, chunk_rows: int, suffix: str | None = None) -> Itera
             yield Table(batch.to_pandas(), source, None, None)
     else:
         yield read_table(path)
+
+
+def _count_replaced(frame: pd.DataFrame, source: str, first_line: int, encoding: str | None) -> None:
+    """Warn, with the first line, when a chunk holds characters replaced for undecodable bytes."""
+    hit = frame.apply(lambda column: column.astype(str).str.contains("\ufffd", regex=False)).any(axis=1)
+    if hit.any():
+        line = first_line + int(hit.to_numpy().nonzero()[0][0]) + (1 if first_line else 0)
+        log.warning("%s: %d row(s) from line %d held bytes that are not valid %s; they were replaced with U+FFFD",
+                    source, int(hit.sum()), line, encoding)
+
+
+def _counted(table: Table) -> Table:
+    _count_replaced(table.frame, table.source, table.first_line or 0, table.encoding)
+    return table
 
 
 def _score(predictor: Predictor, table: Table, text_column, text_pair_column) -> pd.DataFrame:

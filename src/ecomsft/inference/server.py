@@ -146,6 +146,12 @@ def _friendly(error: dict, settings: ServeSettings) -> tuple[int, str]:
     where = loc[0] + "".join(f"[{p}]" for p in loc[1:]) if loc else "body"
     kind, value = error.get("type", ""), error.get("input")
     if kind == "too_long" and len(loc) == 1:
+        # Too many texts is a 413 only when the texts are otherwise valid: pydantic stops at the
+        # count, and a list that is also malformed is the 422 the schema says.
+        bad = next((i for i, v in enumerate(value) if not isinstance(v, str) or not v.strip()
+                    or len(v) > settings.max_chars), None)
+        if bad is not None:
+            return 422, f"invalid request at {loc[0]}[{bad}]: a non-blank text of at most {settings.max_chars} characters"
         return 413, f"{len(value)} {loc[0]} is above the limit of {settings.max_texts} per request (max_texts)"
     if kind == "too_short" and len(loc) == 1:
         return 422, f"{loc[0]} is empty: send at least one"

@@ -105,6 +105,8 @@ def loading(name: str):
         raise EcomsftError(f"the model lacks a file it needs ({_first_line(err)})", where=name) from None
     except OSError as err:
         raise EcomsftError(f"cannot load the model: {_first_line(err)}", where=name) from None
+    except ValueError as err:  # a damaged file in the folder: tokenizer.json, config.json, ...
+        raise EcomsftError(f"cannot load the model (a damaged file?): {_first_line(err)}", where=name) from None
 
 
 def _first_line(err: BaseException) -> str:
