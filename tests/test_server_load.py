@@ -174,9 +174,23 @@ def generation_run(tmp_path_factory):
         "training.max_steps": 2, "baseline": False, "task.eval_samples": 2})))
 
 
-@pytest.fixture(scope="module", params=["classification", "relevance", "generation"])
-def served(request, tiny_run, relevance_run, generation_run):
-    run = {"classification": tiny_run, "relevance": relevance_run, "generation": generation_run}[request.param]
+@pytest.fixture(scope="module")
+def extraction_run(tiny_model_dir, tmp_path_factory):
+    from ecomsft.config import build_config
+    from ecomsft.runner import run
+
+    from .test_extraction import conll_titles
+
+    folder = tmp_path_factory.mktemp("extraction-served")
+    (folder / "train.txt").write_text(conll_titles(60), encoding="utf-8")
+    return run(build_config(None, tiny_overrides(tiny_model_dir, folder / "train.txt", folder / "run", **{
+        "task.type": "extraction", "training.max_steps": 2, "model.max_length": 16, "task.stride": 4, "baseline": False})))
+
+
+@pytest.fixture(scope="module", params=["classification", "relevance", "generation", "extraction"])
+def served(request, tiny_run, relevance_run, generation_run, extraction_run):
+    run = {"classification": tiny_run, "relevance": relevance_run, "generation": generation_run,
+           "extraction": extraction_run}[request.param]
     app = create_app(ServeSettings(run=str(run.run_dir), max_texts=8, max_chars=200, max_body_bytes=20_000,
                                    max_new_tokens=16))
     with serving(app) as url:
@@ -208,7 +222,8 @@ def test_schemathesis_finds_no_5xx_and_a_truthful_schema(served):
         check()
         tried[operation.label] = count[0]
     expected = {"GET /health", "GET /ready", "GET /v1/info", "GET /metrics",
-                {"classification": "POST /v1/predict", "relevance": "POST /v1/rank", "generation": "POST /v1/generate"}[task]}
+                {"classification": "POST /v1/predict", "relevance": "POST /v1/rank", "generation": "POST /v1/generate",
+                 "extraction": "POST /v1/extract"}[task]}
     assert set(tried) == expected and all(n >= 1 for n in tried.values()), tried
     print(f"schemathesis {task}: {sum(tried.values())} cases over {len(tried)} routes, 0 failures")
 
@@ -218,15 +233,15 @@ def test_the_document_states_the_real_routes_and_limits(served):
     document = httpx.get(f"{url}/openapi.json").json()
     paths = set(document["paths"])
     assert ("/v1/predict" in paths) == (task == "classification") and ("/v1/rank" in paths) == (task == "relevance")
-    assert ("/v1/generate" in paths) == (task == "generation")
+    assert ("/v1/generate" in paths) == (task == "generation") and ("/v1/extract" in paths) == (task == "extraction")
     assert "text/plain" in document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     if task == "generation":
         body = document["components"]["schemas"]["GenerateRequest"]["properties"]
         assert body["prompt"]["maxLength"] == 200 and body["max_new_tokens"]["anyOf"][0]["maximum"] == 16
         assert "text/event-stream" in document["paths"]["/v1/generate"]["post"]["responses"]["200"]["content"]
         return
-    body = document["components"]["schemas"]["PredictRequest" if task == "classification" else "RankRequest"]
-    field = body["properties"]["texts" if task == "classification" else "candidates"]
+    body = document["components"]["schemas"]["RankRequest" if task == "relevance" else "PredictRequest"]
+    field = body["properties"]["candidates" if task == "relevance" else "texts"]
     assert field["minItems"] == 1 and field["maxItems"] == 8
     assert field["items"]["minLength"] == 1 and field["items"]["maxLength"] == 200
 

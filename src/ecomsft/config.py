@@ -86,7 +86,7 @@ class DataConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    name: str = "minilm"
+    name: str = "auto"  # the bundled encoder that reads the training texts: minilm (English) or me5
     max_length: int = Field(default=128, gt=8)
     # Vocabulary extension for text the base vocabulary does not cover (Chinese on an English model).
     # The defaults (gloss rows, whole words) won benchmarks/vocab_extension.py (README, "Vocabulary extension").

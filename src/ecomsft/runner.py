@@ -17,7 +17,7 @@ from pathlib import Path
 from .config import RunConfig
 from .distributed import is_main_process
 from .errors import EcomsftError, Interrupted
-from .models.resolve import loading, resolve_model
+from .models.resolve import AUTO, choose_bundled, loading, resolve_model
 from .models.vocab import adapt_vocabulary, describe_extension
 from .run_folder import RunFolder
 from .schema import ModelInfo, RunMetrics, Timings, TrainingInfo
@@ -56,10 +56,14 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     with folder.removed_on_failure():
         data_info = task.load_data()
         log.info("data: %s", ", ".join(f"{k} {v}" for k, v in data_info.get("sizes", {}).items()))
-        model_path = resolve_model(cfg.model.name)
+        model_name, chosen = cfg.model.name, None
+        if model_name == AUTO:
+            model_name, chosen = choose_bundled(task.vocabulary_texts())
+            log.info("model: %s, chosen for %s", model_name, chosen)
+        model_path = resolve_model(model_name)
         speed.set_threads(cfg.training.threads)
         set_seed(cfg.training.seed)
-        with loading(cfg.model.name):
+        with loading(model_name):
             model = task.build_model(model_path)
         vocab, embedding_lr = adapt_model(cfg, task, model)
         model = task.prepare_model(model, vocab["added_tokens"])
@@ -95,7 +99,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     trained = trainer.state.global_step - steps.first_step
     metrics = RunMetrics(
         task=evaluation.fields.pop("task", task.name),
-        model=ModelInfo(name=cfg.model.name, path=model_path, max_length=cfg.model.max_length, **vocab,
+        model=ModelInfo(name=model_name, path=model_path, max_length=cfg.model.max_length, chosen=chosen, **vocab,
                         parameters=speed.parameter_counts(model)[1], trainable_parameters=trainable,
                         **task.model_info(model)),
         data=data_info,

@@ -24,6 +24,7 @@ class _Open(BaseModel):
 
 class ModelInfo(_Open):
     name: str
+    chosen: str | None = None  # model.name auto: why this bundled encoder was chosen
     path: str | None = None
     max_length: int | None = None
     added_tokens: int = 0

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -100,10 +101,16 @@ class ErrorResponse(BaseModel):
     error: str
 
 
+# "Not only whitespace", spelt out: a bare \S means other characters to a client's JSON-Schema
+# (ECMAScript) validator than to pydantic's (Rust) regex, which also counts U+0085 as whitespace;
+# this class is ECMAScript's whitespace, read the same by both.
+NON_BLANK = "[^\\t\\n\\x0b\\x0c\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]"
+
+
 def request_models(settings: ServeSettings) -> tuple[type[BaseModel], type[BaseModel]]:
     """The request bodies with this server's limits in their schema, so that the OpenAPI document
     says what is accepted: 1 to ``max_texts`` texts, each non-blank and at most ``max_chars``."""
-    text = Annotated[str, Field(min_length=1, max_length=settings.max_chars, pattern=r"\S",
+    text = Annotated[str, Field(min_length=1, max_length=settings.max_chars, pattern=NON_BLANK,
                                 description="a non-blank text")]
 
     class PredictRequest(BaseModel):
@@ -148,7 +155,7 @@ def _friendly(error: dict, settings: ServeSettings) -> tuple[int, str]:
     if kind == "too_long" and len(loc) == 1:
         # Too many texts is a 413 only when the texts are otherwise valid: pydantic stops at the
         # count, and a list that is also malformed is the 422 the schema says.
-        bad = next((i for i, v in enumerate(value) if not isinstance(v, str) or not v.strip()
+        bad = next((i for i, v in enumerate(value) if not isinstance(v, str) or not re.search(NON_BLANK, v)
                     or len(v) > settings.max_chars), None)
         if bad is not None:
             return 422, f"invalid request at {loc[0]}[{bad}]: a non-blank text of at most {settings.max_chars} characters"

@@ -26,6 +26,34 @@ ALIASES = {
 }
 
 
+AUTO = "auto"
+# The English MiniLM reads a text as English when it needs few word pieces per word and no unknown
+# tokens. Measured with its tokenizer on 2,000 texts each: English shop reviews (women's clothing)
+# 1.24 pieces per word and no [UNK]; Spanish, French and German reviews 1.79 to 1.96 pieces; Chinese
+# reviews 38 to 53 pieces per space-separated "word" and 63% [UNK]; English reviews with Chinese
+# words appended 9.6% [UNK]. Anything but English goes to the multilingual encoder.
+ENGLISH_MAX_PIECES_PER_WORD = 1.5
+ENGLISH_MAX_UNKNOWN = 0.01
+
+
+def choose_bundled(texts: list[str], sample: int = 2000) -> tuple[str, str]:
+    """``model.name: auto``: the bundled encoder that reads ``texts`` best, and why: ``minilm`` for
+    English, ``me5`` (multilingual-e5-small) for Chinese, other languages and mixed text."""
+    from transformers import AutoTokenizer
+
+    step = max(1, len(texts) // sample)
+    picked = [str(t) for t in texts[::step][:sample]]
+    tokenizer = AutoTokenizer.from_pretrained(bundled_model_path())
+    ids = tokenizer(picked, add_special_tokens=False, truncation=True, max_length=512)["input_ids"]
+    pieces = max(1, sum(map(len, ids)))
+    unknown = sum(row.count(tokenizer.unk_token_id) for row in ids) / pieces
+    per_word = pieces / max(1, sum(len(t.split()) for t in picked))
+    reading = f"MiniLM's tokenizer: {per_word:.2f} pieces per word, {unknown:.1%} unknown"
+    if unknown <= ENGLISH_MAX_UNKNOWN and per_word <= ENGLISH_MAX_PIECES_PER_WORD:
+        return BUNDLED, f"English text ({reading})"
+    return E5_ALIASES[0], f"not English text ({reading})"
+
+
 # Finished models load from safetensors only, never from pickled weights (which can run code).
 SAFETENSORS_ONLY = {"use_safetensors": True}
 
@@ -63,6 +91,9 @@ def _in_hub_cache(name: str) -> bool:
 
 def resolve_model(name: str) -> str:
     """Return a local folder or a hub id that ``from_pretrained`` can load, or fail in one line."""
+    if name == AUTO:
+        raise EcomsftError("model.name auto is chosen on the training texts by a run (choose_bundled); "
+                           "here name a model: minilm, me5, a hub id or a folder")
     if name == BUNDLED:
         return bundled_model_path()
     if name in E5_ALIASES:  # the bundled multilingual encoder, converted once into the cache

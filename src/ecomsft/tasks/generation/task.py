@@ -49,6 +49,9 @@ class GenerationTask(Task):
     @classmethod
     def check(cls, cfg) -> None:
         super().check(cfg)
+        if cfg.model.name in ("auto", "minilm", "me5", "multilingual-e5-small"):
+            raise ValueError("model.name: generation fine-tunes a decoder (no decoder is bundled): give a hub id "
+                             "or folder, such as Qwen/Qwen2.5-0.5B-Instruct")
         if cfg.task.quantization == "4bit" and not cfg.training.lora_r:
             raise ValueError("task.quantization: 4bit (QLoRA) trains LoRA adapters; set training.lora_r (e.g. 16)")
 
