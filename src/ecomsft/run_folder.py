@@ -125,12 +125,12 @@ def _foreign_message(folder: Path, foreign: list[str], ending: str) -> EcomsftEr
                         f"--overwrite or not: {ending}", where=str(folder))
 
 
-def remove_own(folder: Path) -> None:
+def remove_own(folder: Path, ending: str = "move them or choose another --output") -> None:
     """Delete exactly the files ecomsft wrote in ``folder`` (then the folders left empty); refuse,
-    deleting nothing, when anything else is there."""
+    deleting nothing, when anything else is there (the message ends with ``ending``)."""
     foreign = foreign_files(folder)
     if foreign:
-        raise _foreign_message(folder, foreign, "move them or choose another --output")
+        raise _foreign_message(folder, foreign, ending)
     files, nested = _walk(folder)
     for inner in nested:
         remove_own(inner)
@@ -188,11 +188,8 @@ def finish(partial: Path, output: Path, kind: str) -> None:
     if output.is_symlink() or output.exists() and not output.is_dir():
         raise EcomsftError(f"output appeared meanwhile and is not an ecomsft folder; the result is kept in {partial}",
                            where=str(output))
-    if output.exists():
-        foreign = foreign_files(output)
-        if foreign:  # appeared while we worked: never ours to delete
-            raise _foreign_message(output, foreign, f"the result is kept in {partial}")
-        remove_own(output)
+    if output.exists():  # files that appeared while we worked are never ours to delete
+        remove_own(output, f"the result is kept in {partial}")
     try:
         os.replace(partial, output)
     except OSError:
@@ -203,12 +200,9 @@ def finish(partial: Path, output: Path, kind: str) -> None:
 def kind_of(folder: Path) -> str | None:
     """What ecomsft wrote in ``folder`` (run, pretrain, comparison, index), or None if not ours."""
     folder = Path(folder)
-    marker = folder / MARKER
-    if marker.is_file():
-        try:
-            return json.loads(marker.read_text(encoding="utf-8")).get("kind") or "run"
-        except (OSError, ValueError):
-            return "run"
+    marker = _read_marker(folder)
+    if marker is not None:
+        return marker.get("kind") or "run"
     if (folder / "metrics.json").is_file() and (folder / "model").is_dir():
         return "run"
     if (folder / "index.json").is_file():

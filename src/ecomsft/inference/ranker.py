@@ -36,10 +36,7 @@ class Ranker:
             self.kind = "bi-encoder"
             self.encoder, self.encoder_folder = load_encoder(folder)
             return
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8")) if (folder / "config.json").is_file() else {}
-        if config.get("ecomsft_task") != "relevance":
-            raise EcomsftError("not a relevance or retrieval run (train one with task.type: relevance or retrieval); "
-                               "a classifier predicts with: ecomsft predict", where=str(run))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))  # a relevance run (require_task)
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

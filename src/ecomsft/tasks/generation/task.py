@@ -16,6 +16,7 @@ import pandas as pd
 
 from ...data.conversations import answer_of, prompt_of, read_conversations
 from ...errors import EcomsftError
+from ...models.resolve import AUTO, BUNDLED, E5_ALIASES
 from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import GenerationSection
 
@@ -49,7 +50,7 @@ class GenerationTask(Task):
     @classmethod
     def check(cls, cfg) -> None:
         super().check(cfg)
-        if cfg.model.name in ("auto", "minilm", "me5", "multilingual-e5-small"):
+        if cfg.model.name in (AUTO, BUNDLED, *E5_ALIASES):
             raise ValueError("model.name: generation fine-tunes a decoder (no decoder is bundled): give a hub id "
                              "or folder, such as Qwen/Qwen2.5-0.5B-Instruct")
         if cfg.task.quantization == "4bit" and not cfg.training.lora_r:
