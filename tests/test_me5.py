@@ -119,7 +119,10 @@ def test_a_run_on_me5_saves_a_model_that_plain_transformers_loads(me5_folder, tm
     assert metrics["model"]["added_tokens"] == 0  # it reads Chinese: nothing to add
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "model")
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run" / "model")
-    assert model.config.vocab_size == 250037 and tokenizer("物流很快")["input_ids"][0] == 0
+    # model.trim_vocab auto: only the rows of the pieces these texts use, and of the Han and Latin characters
+    assert metrics["model"]["vocab_rows_before"] == 250037
+    assert model.config.vocab_size == metrics["model"]["vocab_rows"] < 12_000
+    assert tokenizer("物流很快")["input_ids"][0] == 0 and tokenizer.unk_token_id not in tokenizer("没见过的评论")["input_ids"]
 
 
 def test_bad_sources_fail_in_one_line_and_a_broken_conversion_is_redone(tmp_path, monkeypatch):

@@ -88,6 +88,9 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     name: str = "auto"  # the bundled encoder that reads the training texts: minilm (English) or me5
     max_length: int = Field(default=128, gt=8)
+    head_share: float = Field(
+        default=1.0, gt=0, le=1, description="a text longer than max_length keeps this share of the budget from its "
+        "start and the rest from its end (head+tail, Sun et al. 2019); 1: the start only")
     # Vocabulary extension for text the base vocabulary does not cover (Chinese on an English model).
     # The defaults (gloss rows, whole words) won benchmarks/vocab_extension.py (README, "Vocabulary extension").
     extend_vocab: Literal["auto", "always", "never"] = "auto"
@@ -100,6 +103,9 @@ class ModelConfig(_Strict):
     add_words: bool = Field(default=True, description="when extending, also add frequent multi-character jieba words as tokens")
     word_min_count: int = Field(default=5, ge=1, description="add_words: a word's least count in the training texts")
     max_new_words: int = Field(default=5000, ge=0, description="add_words: at most this many words, most frequent first")
+    trim_vocab: bool | Literal["auto"] = Field(
+        default="auto", description="keep only the embedding rows of the pieces the training texts use, every special "
+        "token and the single characters of their scripts (models/trim.py); auto: vocabularies of 100k rows or more (me5)")
 
 
 class TrainingConfig(_Strict):

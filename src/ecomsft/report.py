@@ -194,17 +194,28 @@ def _single_label_sections(run: Path, metrics: dict, predictions: pd.DataFrame) 
     worst = wrong[np.argsort(-confidence[wrong])][:15]
     rows = [[predictions["text"].iloc[i][:300], names[gold[i]], names[predicted[i]], float(confidence[i])] for i in worst]
     pairs = sorted(((int(matrix[i, j]), names[i], names[j]) for i in range(len(names)) for j in range(len(names)) if i != j and matrix[i, j]), reverse=True)[:8]
-    lengths = predictions["text"].str.len()
-    buckets = pd.qcut(lengths, q=min(5, lengths.nunique()), duplicates="drop")
-    by_length = pd.DataFrame({"bucket": buckets, "correct": predicted == gold}).groupby("bucket", observed=True)["correct"].agg(["mean", "size"])
     sections.append(
         "<h2>Errors</h2><h3>Most confident wrong predictions</h3>"
         + html_table(rows, ["text", "gold", "predicted", "confidence"], (0,))
         + "<h3>Classes most often confused</h3>" + html_table([[c, g, p] for c, g, p in pairs], ["count", "gold", "predicted as"], (1, 2))
-        + "<h3>Accuracy by text length (characters)</h3>"
-        + html_table([[str(b), float(r["mean"]), int(r["size"])] for b, r in by_length.iterrows()], ["length", "accuracy", "rows"], (0,))
+        + "<h3>Accuracy by text length (characters)</h3>" + _by_length(metrics, predictions, predicted == gold)
     )
     return sections
+
+
+def _by_length(metrics: dict, predictions: pd.DataFrame, correct: np.ndarray) -> str:
+    """The model beside tfidf-lr per length bucket (metrics.json ``by_length``), or, for runs
+    without the baseline, the model's accuracy per length quintile."""
+    table = metrics.get("by_length")
+    if table:
+        dash = lambda value: "—" if value is None else value  # noqa: E731
+        rows = [[bucket, n, dash(model), dash(tfidf)]
+                for bucket, n, model, tfidf in zip(table["buckets"], table["rows"], table["model"], table["tfidf_lr"])]
+        return html_table(rows, ["length", "rows", "model", "tfidf-lr"], (0,))
+    lengths = predictions["text"].str.len()
+    buckets = pd.qcut(lengths, q=min(5, lengths.nunique()), duplicates="drop")
+    by_length = pd.DataFrame({"bucket": buckets, "correct": correct}).groupby("bucket", observed=True)["correct"].agg(["mean", "size"])
+    return html_table([[str(b), float(r["mean"]), int(r["size"])] for b, r in by_length.iterrows()], ["length", "accuracy", "rows"], (0,))
 
 
 def _headline(metrics: dict) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,9 +63,11 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
             log.info("model: %s, chosen for %s", model_name, chosen)
         model_path = resolve_model(model_name)
         speed.set_threads(cfg.training.threads)
-        set_seed(cfg.training.seed)
-        with loading(model_name):
-            model = task.build_model(model_path)
+        with loading(model_name), tempfile.TemporaryDirectory(prefix="ecomsft-trim-") as scratch:
+            set_seed(cfg.training.seed)
+            source, trim = trimmed_source(cfg, task, model_path, Path(scratch))
+            set_seed(cfg.training.seed)
+            model = task.build_model(source)
         vocab, embedding_lr = adapt_model(cfg, task, model)
         model = task.prepare_model(model, vocab["added_tokens"])
         trainable, _ = speed.parameter_counts(model)
@@ -99,7 +102,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     trained = trainer.state.global_step - steps.first_step
     metrics = RunMetrics(
         task=evaluation.fields.pop("task", task.name),
-        model=ModelInfo(name=model_name, path=model_path, max_length=cfg.model.max_length, chosen=chosen, **vocab,
+        model=ModelInfo(name=model_name, path=model_path, max_length=cfg.model.max_length, chosen=chosen, **vocab, **trim,
                         parameters=speed.parameter_counts(model)[1], trainable_parameters=trainable,
                         **task.model_info(model)),
         data=data_info,
@@ -148,6 +151,23 @@ def check_resumable(stored: Path, cfg: RunConfig) -> None:
         raise EcomsftError(f"--resume continues the interrupted run as it was configured; these keys differ: {shown}"
                            f"{' and more' if len(changed) > 4 else ''}; undo them, or train anew without --resume",
                            where=str(stored.parent))
+
+
+def trimmed_source(cfg: RunConfig, task, model_path: str, scratch: Path) -> tuple[str, dict]:
+    """Where the task builds its model from: ``model_path``, or its copy with the vocabulary trimmed
+    to the training texts (``model.trim_vocab``) in ``scratch``; and metrics.json's ``model.vocab_rows*``.
+    Tasks that list ``model.trim_vocab`` as unused (a decoder, masked-LM pretraining, a bi-encoder's
+    sentence-transformers folder) always build from ``model_path``."""
+    from transformers import AutoConfig
+
+    from .models.trim import wants_trim, write_trimmed
+
+    if cfg.model.trim_vocab is False or "model.trim_vocab" in task.unused:
+        return model_path, {}
+    rows = getattr(AutoConfig.from_pretrained(model_path, trust_remote_code=False), "vocab_size", 0) or 0
+    if not wants_trim(cfg.model.trim_vocab, rows):
+        return model_path, {}
+    return str(scratch), write_trimmed(model_path, task.vocabulary_texts(), scratch)
 
 
 def adapt_model(cfg: RunConfig, task, model) -> tuple[dict, float | None]:

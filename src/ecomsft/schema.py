@@ -28,6 +28,8 @@ class ModelInfo(_Open):
     path: str | None = None
     max_length: int | None = None
     added_tokens: int = 0
+    vocab_rows: int | None = None  # model.trim_vocab: embedding rows kept, of vocab_rows_before
+    vocab_rows_before: int | None = None
     parameters: int | None = None
     trainable_parameters: int | None = None
 
@@ -73,6 +75,7 @@ class RunMetrics(_Open):
     threshold: float | None = None
     baseline_tfidf_lr: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None
+    by_length: dict[str, Any] | None = None  # single-label: test accuracy per review-length bucket, model and tfidf-lr
     # relevance and retrieval
     ks: list[int] | None = None
     grading: str | None = None

@@ -31,7 +31,12 @@ def char_budget(max_length: int | None) -> int | None:
 
 
 def cut_texts(texts: list[str], max_chars: int | None) -> list[str]:
-    return texts if not max_chars else [t[:max_chars] if len(t) > max_chars else t for t in texts]
+    """Texts longer than ``max_chars`` keep their first and last ``max_chars / 2`` characters (for
+    head+tail truncation, ``model.head_share``; either half is more than a model reads)."""
+    if not max_chars:
+        return texts
+    half = max_chars // 2
+    return [t[:half] + t[-half:] if len(t) > max_chars else t for t in texts]
 
 
 @dataclass
@@ -192,7 +197,7 @@ def examples_from_table(
             long = out[column].str.len() > max_chars
             cut += int(long.sum())
             if long.any():
-                out.loc[long, column] = out.loc[long, column].str.slice(0, max_chars)
+                out.loc[long, column] = cut_texts(out.loc[long, column].tolist(), max_chars)
         if cut:
             notes.append(f"{table.source}: cut {cut} text(s) longer than {max_chars:,} characters "
                          "(more than the model reads) before tokenizing")

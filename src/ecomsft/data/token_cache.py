@@ -48,9 +48,12 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256((state + extra).encode("utf-8")).hexdigest()
 
 
-def cache_key(tokenizer, max_length: int, texts: list[str], pairs: list[str] | None = None) -> str:
+def cache_key(tokenizer, max_length: int, texts: list[str], pairs: list[str] | None = None,
+              head_share: float = 1.0) -> str:
     digest = hashlib.sha256()
     digest.update(f"{tokenizer_fingerprint(tokenizer)}|{max_length}|{len(texts)}|{pairs is not None}".encode())
+    if head_share < 1.0:
+        digest.update(f"|head {head_share!r}".encode())
     digest.update("\x00".join(texts).encode("utf-8", "surrogatepass"))
     if pairs is not None:
         digest.update(b"\x01" + "\x00".join(map(str, pairs)).encode("utf-8", "surrogatepass"))

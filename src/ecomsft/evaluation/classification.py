@@ -123,3 +123,25 @@ def fit_temperature(y_true: np.ndarray, probs: np.ndarray) -> float:
 
 def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     return softmax(np.log(np.clip(probs, 1e-12, 1.0)) / temperature)
+
+
+# Length buckets in characters: where a model that reads a review's first tokens falls behind a
+# bag of words that reads all of it (README, "Whole reviews").
+LENGTH_EDGES = (40, 80, 160)
+
+
+def length_bucket_names(edges: tuple[int, ...] = LENGTH_EDGES) -> list[str]:
+    return [f"under {edges[0]}", *(f"{lo}-{hi}" for lo, hi in zip(edges, edges[1:])), f"{edges[-1]} or more"]
+
+
+def accuracy_by_length(texts: list[str], gold: np.ndarray, predicted: dict[str, np.ndarray],
+                       edges: tuple[int, ...] = LENGTH_EDGES) -> dict:
+    """Single-label accuracy of each predictor in ``predicted`` (name -> class ids) per text-length
+    bucket (characters), with the bucket sizes: metrics.json's ``by_length``."""
+    bucket = np.digitize([len(t) for t in texts], edges)
+    names = length_bucket_names(edges)
+    table: dict = {"buckets": names, "rows": [int((bucket == b).sum()) for b in range(len(names))]}
+    for name, ids in predicted.items():
+        table[name] = [float((ids[bucket == b] == gold[bucket == b]).mean()) if (bucket == b).any() else None
+                       for b in range(len(names))]
+    return table

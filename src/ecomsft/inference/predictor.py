@@ -9,6 +9,7 @@ import numpy as np
 from ..data.examples import char_budget, cut_texts
 from ..data.labels import LabelSet
 from ..models.heads import probabilities
+from ..models.truncation import encode_texts
 from ..run_folder import require_task
 from ..schema import metrics_of
 from .onnx_export import check_backend, model_folder, onnx_forward
@@ -35,6 +36,7 @@ class Predictor:
         self.labels = LabelSet.from_model_config(config)
         self.threshold = float(getattr(config, "ecomsft_threshold", 0.5) or 0.5)
         self.max_length = int(getattr(config, "ecomsft_max_length", 0) or 128)
+        self.head_share = float(getattr(config, "ecomsft_head_share", None) or 1.0)  # as in training
         # Temperature scaling fitted on the validation split at training time (single-label runs).
         self.temperature = float(getattr(config, "ecomsft_temperature", None) or 1.0) if calibrated else 1.0
         self.batch_size = batch_size
@@ -73,11 +75,9 @@ class Predictor:
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         for start in range(0, len(texts), self.batch_size):
             idx = order[start:start + self.batch_size]
-            batch = self.tokenizer(
-                [texts[i] for i in idx],
-                [text_pairs[i] for i in idx] if text_pairs else None,
-                truncation=True, max_length=self.max_length, padding=True, return_tensors="np",
-            )
+            batch = self.tokenizer.pad(encode_texts(
+                self.tokenizer, [texts[i] for i in idx], [text_pairs[i] for i in idx] if text_pairs else None,
+                max_length=self.max_length, head_share=self.head_share), return_tensors="np")
             logits = np.asarray(self._forward(dict(batch)), dtype=np.float64)
             if not self.labels.multi_label:
                 logits = logits / self.temperature

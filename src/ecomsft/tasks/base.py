@@ -26,6 +26,7 @@ from ..config import AugmentConfig, RunConfig, TaskSection
 CLASSIFICATION_ONLY: dict[str, str] = {
     "data.memory_mapped": "memory-mapped data is for single-label classification",
     "data.num_proc": "memory-mapped data is for single-label classification",
+    "model.head_share": "head+tail truncation is for classification's single texts",
     **{f"augment.{key}": "augmentation is for classification" for key in AugmentConfig.model_fields},
 }
 

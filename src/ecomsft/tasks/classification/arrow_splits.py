@@ -43,6 +43,7 @@ from ...data.splitting import stratified_split
 from ...data.token_cache import datasets_progress_bars, ecomsft_cache, tokenizer_fingerprint
 from ...distributed import world_size
 from ...errors import EcomsftError
+from ...models.truncation import encode_texts
 from .frame_splits import predictions_frame
 
 log = logging.getLogger("ecomsft")
@@ -231,7 +232,8 @@ def overlap(train_hashes: np.ndarray, other_hashes: np.ndarray) -> int:
     return int(np.isin(other_hashes, train_hashes).sum()) if len(other_hashes) else 0
 
 
-def tokenized(file: ArrowFile, rows: np.ndarray, name: str, tokenizer, max_length: int, label_ids: dict[str, int],
+def tokenized(file: ArrowFile, rows: np.ndarray, name: str, tokenizer, max_length: int, head_share: float,
+              label_ids: dict[str, int],
               keep_text: bool, num_proc: int) -> object:
     """Rows ``rows`` of ``file`` tokenized into a contiguous Arrow file of their own (reused when
     the same data, rows, tokenizer and length limit come again)."""
@@ -239,8 +241,8 @@ def tokenized(file: ArrowFile, rows: np.ndarray, name: str, tokenizer, max_lengt
 
     text_col, pair_col, label_col = file.text_column, file.pair_column, file.label_column
     digest = hashlib.sha256()
-    for part in (file.dataset._fingerprint, name, tokenizer_fingerprint(tokenizer), max_length, text_col, pair_col,
-                 label_col, sorted(label_ids.items()), keep_text):
+    for part in (file.dataset._fingerprint, name, tokenizer_fingerprint(tokenizer), max_length, head_share, text_col,
+                 pair_col, label_col, sorted(label_ids.items()), keep_text):
         digest.update(repr(part).encode("utf-8"))
     digest.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
     fingerprint = digest.hexdigest()[:32]
@@ -248,7 +250,7 @@ def tokenized(file: ArrowFile, rows: np.ndarray, name: str, tokenizer, max_lengt
     def encode(batch: dict) -> dict:
         texts = cut_texts([_text(v) for v in batch[text_col]], char_budget(max_length))
         pairs = cut_texts([_text(v) for v in batch[pair_col]], char_budget(max_length)) if pair_col else None
-        ids = tokenizer(texts, pairs, truncation=True, max_length=max_length)
+        ids = encode_texts(tokenizer, texts, pairs, max_length=max_length, head_share=head_share)
         out = {"input_ids": ids["input_ids"], "attention_mask": ids["attention_mask"],
                "length": [len(x) for x in ids["input_ids"]],
                "labels": [label_ids[label_name(v)] for v in batch[label_col]]}
@@ -322,8 +324,8 @@ class ArrowSplits:
         label_ids = self.labels.label2id
         num_proc = self.cfg.data.num_proc or default_num_proc()
         with main_process_first(), datasets_progress_bars(self.progress):
-            self.encoded = {name: tokenized(self.files[name], rows, name, tokenizer, self.cfg.model.max_length, label_ids,
-                                            name == "test", num_proc)
+            self.encoded = {name: tokenized(self.files[name], rows, name, tokenizer, self.cfg.model.max_length,
+                                           self.cfg.model.head_share, label_ids, name == "test", num_proc)
                             for name, rows in self.rows.items()}
         return self.encoded
 

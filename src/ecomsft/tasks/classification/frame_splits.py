@@ -115,7 +115,7 @@ class FrameSplits:
 
     def encode(self, tokenizer) -> dict:
         return {name: model.encode(tokenizer, frame, self.labels, self.cfg.model.max_length, self._source(name),
-                                            cache=self.cfg.data.cache_tokenized)
+                                            cache=self.cfg.data.cache_tokenized, head_share=self.cfg.model.head_share)
                 for name, frame in self.frames.items()}
 
     def gold(self, name: str) -> np.ndarray:

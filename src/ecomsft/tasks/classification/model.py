@@ -8,6 +8,7 @@ import pandas as pd
 from ...data.labels import LabelSet
 from ...evaluation.classification import scalar_metrics
 from ...models.heads import probabilities
+from ...models.truncation import encode_texts
 
 
 def build_model(model_path: str, labels: LabelSet):
@@ -24,24 +25,22 @@ def build_model(model_path: str, labels: LabelSet):
     )
 
 
-def tokenize(tokenizer, frame: pd.DataFrame, max_length: int, batch_size: int = 1000) -> dict[str, list]:
+def tokenize(tokenizer, frame: pd.DataFrame, max_length: int, head_share: float = 1.0,
+             batch_size: int = 1000) -> dict[str, list]:
     texts = frame["text"].tolist()
     pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
     encoded: dict[str, list] = {key: [] for key in tokenizer(["x"]).keys()}  # the keys even for no rows
     for start in range(0, len(texts), batch_size):
-        chunk = tokenizer(
-            texts[start:start + batch_size],
-            pairs[start:start + batch_size] if pairs is not None else None,
-            truncation=True,
-            max_length=max_length,
-        )
+        chunk = encode_texts(tokenizer, texts[start:start + batch_size],
+                             pairs[start:start + batch_size] if pairs is not None else None,
+                             max_length=max_length, head_share=head_share)
         for key, value in chunk.items():
             encoded.setdefault(key, []).extend(value)
     return encoded
 
 
 def encode(tokenizer, frame: pd.DataFrame, labels: LabelSet | None, max_length: int, source: str = "data",
-           cache: bool = False):
+           cache: bool = False, head_share: float = 1.0):
     """A ``datasets.Dataset`` of token ids (unpadded: the collator pads each batch), lengths, label ids.
 
     With ``cache``, the token ids come from (or go to) the on-disk cache of ``data/token_cache.py``.
@@ -51,13 +50,13 @@ def encode(tokenizer, frame: pd.DataFrame, labels: LabelSet | None, max_length: 
     from ...data import token_cache
 
     def build() -> Dataset:
-        encoded = tokenize(tokenizer, frame, max_length)
+        encoded = tokenize(tokenizer, frame, max_length, head_share)
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         return Dataset.from_dict(encoded)
 
     if cache and len(frame):
         pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
-        dataset = token_cache.cached(token_cache.cache_key(tokenizer, max_length, frame["text"].tolist(), pairs), build)
+        dataset = token_cache.cached(token_cache.cache_key(tokenizer, max_length, frame["text"].tolist(), pairs, head_share), build)
     else:
         dataset = build()
     if labels is not None and "label" in frame:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from ...distributed import is_main_process
 from ..base import Evaluation, Task
 from .config import ClassificationSection
@@ -108,6 +110,8 @@ class ClassificationTask(Task):
                 "test_ece_calibrated": expected_calibration_error(gold["test"], apply_temperature(probs["test"], temperature)),
             }
 
+        self.test_probs = probs.get("test")
+
         def predictions(path: Path) -> None:
             self.data.write_predictions(path, probs["test"], self.threshold)
 
@@ -119,16 +123,23 @@ class ClassificationTask(Task):
         )
 
     def baselines(self, evaluation: Evaluation) -> dict:
+        """tfidf-lr on the same split; single-label: both models' test accuracy by review length."""
         from ...evaluation.baselines import run_tfidf_lr
+        from ...evaluation.classification import accuracy_by_length
 
         if evaluation.test is None:
             return {}
         train_texts, train_y, test_texts, test_y, sampled = self.data.baseline_inputs()
-        baseline, _ = run_tfidf_lr(train_texts, train_y, test_texts, test_y, len(self.labels), self.labels.multi_label,
-                                   self.threshold, self.cfg.training.seed)
+        baseline, pipeline = run_tfidf_lr(train_texts, train_y, test_texts, test_y, len(self.labels),
+                                          self.labels.multi_label, self.threshold, self.cfg.training.seed)
         if sampled:
             baseline["sampled_rows"] = sampled
-        return {"baseline_tfidf_lr": baseline}
+            return {"baseline_tfidf_lr": baseline}
+        fields = {"baseline_tfidf_lr": baseline}
+        if not self.labels.multi_label:
+            fields["by_length"] = accuracy_by_length(test_texts, np.asarray(test_y), {
+                "model": self.test_probs.argmax(axis=1), "tfidf_lr": pipeline.predict(test_texts)})
+        return fields
 
     def training_info(self, trainer) -> dict:
         return {"loss": trainer.class_loss.describe() if trainer.class_loss else "model default",
@@ -138,6 +149,7 @@ class ClassificationTask(Task):
         config = trainer.model.config
         config.ecomsft_threshold = self.threshold
         config.ecomsft_max_length = self.cfg.model.max_length
+        config.ecomsft_head_share = self.cfg.model.head_share
         config.ecomsft_temperature = self.calibration["temperature"] if self.calibration else None
         trainer.save_model(str(model_dir))
         self.tokenizer.save_pretrained(str(model_dir))

@@ -32,6 +32,7 @@ class GenerationTask(Task):
     # Decoders read any text through byte-level tokens: no vocabulary extension by default.
     defaults = {"model.extend_vocab": "never", "model.max_length": 256}
     unused = {
+        "model.trim_vocab": "a decoder predicts over its whole vocabulary",
         **{f"data.{key}": "generation reads prompt/completion, messages or instruction/output columns (task.*_column)"
            for key in ("text_column", "text_pair_column", "label_column", "label_delimiter", "negative_column", "catalog")},
         "data.drop_conflicts": "generation has no conflicting labels to drop",

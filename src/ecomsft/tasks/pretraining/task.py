@@ -29,6 +29,7 @@ class PretrainingTask(Task):
     predictor = "none: <output>/model is a --model for ecomsft train"
     defaults = {"training.epochs": 1.0, "training.lr": 1e-4, "data.valid_ratio": 0.05}
     unused = {
+        "model.trim_vocab": "masked-LM pretraining predicts over the whole vocabulary",
         **{f"data.{key}": _NO_LABELS for key in ("valid", "test", "text_pair_column", "label_column", "label_delimiter",
                                                  "drop_conflicts", "negative_column", "catalog")},
         "data.test_ratio": "pretraining holds out only a validation share (data.valid_ratio)",

@@ -36,6 +36,7 @@ class RetrievalTask(Task):
     section = RetrievalSection
     predictor = "ecomsft.inference.index.Index (ecomsft index / search) and ecomsft.inference.ranker.Ranker"
     unused = {
+        "model.trim_vocab": "a bi-encoder keeps its sentence-transformers folder (pooling, normalisation) whole",
         "data.label_delimiter": "retrieval reads (query, product) pairs",
         "data.cache_tokenized": "sentence-transformers tokenizes each batch itself",
         "training.class_weight": _IN_BATCH,
