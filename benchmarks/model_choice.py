@@ -80,6 +80,9 @@ def main() -> None:
                                                                      "training.embedding_lr": 1e-4},
         "minilm + vocabulary extension + DAPT, embedding lr 20x": {"model.name": str(out / "dapt" / "model"),
                                                                    "training.embedding_lr": 2e-3},
+        # The bundled multilingual encoder with ecomsft's defaults for it (trimmed vocabulary, frozen
+        # word embeddings, head+tail truncation): what model.name auto picks for Chinese text.
+        "me5": {"model.name": "me5"},
     }
     if args.variants:
         variants = {name: v for i, (name, v) in enumerate(variants.items()) if str(i) in args.variants.split(",")}

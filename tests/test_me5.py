@@ -121,6 +121,8 @@ def test_a_run_on_me5_saves_a_model_that_plain_transformers_loads(me5_folder, tm
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run" / "model")
     # model.trim_vocab auto: only the rows of the pieces these texts use, and of the Han and Latin characters
     assert metrics["model"]["vocab_rows_before"] == 250037
+    # training.freeze_embeddings auto: the whole embedding block of a multilingual vocabulary is frozen
+    assert metrics["model"]["trainable_parameters"] < metrics["model"]["parameters"] - 384 * metrics["model"]["vocab_rows"]
     assert model.config.vocab_size == metrics["model"]["vocab_rows"] < 12_000
     assert tokenizer("物流很快")["input_ids"][0] == 0 and tokenizer.unk_token_id not in tokenizer("没见过的评论")["input_ids"]
 

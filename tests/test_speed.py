@@ -39,6 +39,18 @@ def test_freezing_embeddings_and_lower_layers(tiny_model_dir):
         speed.prepare(_classifier(tiny_model_dir), TrainingConfig(freeze_layers=2))
 
 
+def test_auto_freezes_the_embeddings_of_a_multilingual_vocabulary_only(tiny_model_dir):
+    model = _classifier(tiny_model_dir)
+    speed.prepare(model, TrainingConfig())  # a 30-row vocabulary: trained
+    assert any(".embeddings." in n for n in _trainable(model))
+    model = _classifier(tiny_model_dir)
+    model.config.ecomsft_trimmed_from = 250_037  # trimmed from a multilingual vocabulary: frozen
+    speed.prepare(model, TrainingConfig())
+    assert not any(".embeddings." in n for n in _trainable(model))
+    assert not speed.embeddings_frozen("auto", model, added_tokens=10)  # added rows must learn
+    assert not speed.embeddings_frozen(False, model) and speed.embeddings_frozen(True, _classifier(tiny_model_dir))
+
+
 def test_lora_trains_adapters_head_and_pooler_only(tiny_model_dir):
     model = speed.prepare(_classifier(tiny_model_dir), TrainingConfig(lora_r=4))
     trainable = _trainable(model)

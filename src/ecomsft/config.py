@@ -134,7 +134,9 @@ class TrainingConfig(_Strict):
     logging_steps: int = Field(default=20, gt=0)
     progress_bar: bool = True
     # Speed options (see speed.py and the README's Performance section for what each one buys).
-    freeze_embeddings: bool = Field(default=False, description="train everything but the embedding layer")
+    freeze_embeddings: bool | Literal["auto"] = Field(
+        default="auto", description="train everything but the embedding layer; auto: frozen for a multilingual "
+        "vocabulary (100k rows or more, trimmed or not) to which no tokens were added")
     freeze_layers: int = Field(default=0, ge=0, description="also freeze the lowest N transformer layers")
     lora_r: int = Field(default=0, ge=0, description="LoRA adapters of this rank (peft) instead of full fine-tuning; 0: off")
     lora_alpha: int = Field(default=32, gt=0)

@@ -154,6 +154,7 @@ def write_trimmed(model_path: str, texts: list[str], folder: Path) -> dict:
         new.weight.copy_(old.weight[torch.tensor(keep)])
     model.set_input_embeddings(new)
     model.config.vocab_size = len(keep)
+    model.config.ecomsft_trimmed_from = rows  # the vocabulary it was trimmed from (training.freeze_embeddings auto)
     for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
         value = getattr(model.config, name, None)
         if isinstance(value, int):

@@ -13,6 +13,7 @@ import torch
 
 from ..config import TrainingConfig
 from ..errors import EcomsftError
+from ..models.trim import AUTO_MIN_ROWS
 
 log = logging.getLogger("ecomsft")
 
@@ -63,12 +64,27 @@ def add_lora(model, cfg: TrainingConfig):
         raise EcomsftError(f"LoRA: {err}".splitlines()[0]) from None
 
 
+def embeddings_frozen(setting: bool | str, model, added_tokens: int = 0) -> bool:
+    """``training.freeze_embeddings`` decided for ``model``. ``auto`` freezes a multilingual vocabulary
+    (``models/trim.AUTO_MIN_ROWS`` rows or more before trimming) to which nothing was added: fine-tuning
+    moves only the rows the training texts use, away from the rows of the pieces only later texts use
+    (README, "The bundled multilingual encoder"); added rows must learn, so they never freeze by default."""
+    if setting != "auto":
+        return bool(setting)
+    config = getattr(model, "config", None)
+    rows = getattr(config, "ecomsft_trimmed_from", None) or getattr(config, "vocab_size", None) or 0
+    return not added_tokens and rows >= AUTO_MIN_ROWS
+
+
 def prepare(model, cfg: TrainingConfig, added_tokens: int = 0):
     """Apply the config's freezing and LoRA options; returns the model to train."""
-    if (cfg.freeze_embeddings or cfg.freeze_layers or cfg.lora_r) and added_tokens:
+    embeddings = embeddings_frozen(cfg.freeze_embeddings, model, added_tokens)
+    if (embeddings or cfg.freeze_layers or cfg.lora_r) and added_tokens:
         log.warning("the %d tokens added to the vocabulary keep their initial embeddings: %s freezes the embeddings",
                     added_tokens, "LoRA" if cfg.lora_r else "freezing")
-    freeze(model, cfg.freeze_embeddings, cfg.freeze_layers)
+    if embeddings and cfg.freeze_embeddings == "auto":
+        log.info("word embeddings frozen (training.freeze_embeddings auto: a multilingual vocabulary)")
+    freeze(model, embeddings, cfg.freeze_layers)
     if cfg.lora_r:
         model = add_lora(model, cfg)
     trainable, total = parameter_counts(model)

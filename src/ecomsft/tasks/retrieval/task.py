@@ -81,7 +81,8 @@ class RetrievalTask(Task):
 
         training = self.cfg.training
         for _, language_model in self.language_models(model):
-            speed.freeze(language_model, training.freeze_embeddings, training.freeze_layers)
+            speed.freeze(language_model, speed.embeddings_frozen(training.freeze_embeddings, language_model, added_tokens),
+                         training.freeze_layers)
         return model
 
     def _validation_evaluator(self):
