@@ -119,7 +119,7 @@ def pretrain(config: ConfigLike = None, *, resume: bool = False, **overrides: An
 
 def quickstart(fast: bool = False, output: str | None = None, overwrite: bool = True,
                overrides: dict[str, Any] | None = None) -> RunResult:
-    """The bundled MiniLM on the bundled Chinese shop reviews (README, "Quickstart")."""
+    """The bundled multilingual encoder on the bundled Chinese shop reviews (README, "Quickstart")."""
     return runner.run(quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides))
 
 

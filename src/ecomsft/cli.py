@@ -144,12 +144,12 @@ def train(
 
 @app.command()
 def quickstart(
-    fast: Annotated[bool, typer.Option("--fast", help="a first look: a sample and fewer steps, under 3 minutes")] = False,
+    fast: Annotated[bool, typer.Option("--fast", help="a first look on a sample of 2,000 reviews, under 2 minutes")] = False,
     output: Annotated[Optional[str], typer.Option(help="run folder")] = None,
     set_: SetOption = None,
     overwrite: Annotated[bool, typer.Option("--overwrite/--no-overwrite", help="replace an earlier quickstart run")] = True,
 ) -> None:
-    """Fine-tune the bundled MiniLM on the bundled Chinese shop reviews, beside a TF-IDF baseline.
+    """Fine-tune the bundled multilingual encoder (me5) on the bundled Chinese shop reviews, beside a TF-IDF baseline.
 
     Example: ecomsft quickstart --fast
     """

