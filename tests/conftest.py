@@ -42,6 +42,35 @@ def tiny_model_dir(tmp_path_factory):
     return folder
 
 
+UNIGRAM_PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "▁物流", "物流", "▁很", "很", "快", "慢", "▁好", "好", "差", "▁质量",
+          "质量", "▁the", "▁good", "▁bad", "g", "o", "d", "b", "a", "t", "h", "e", "한", "국", "▁한국", "!", "1",
+          "<mask>"]
+
+
+@pytest.fixture(scope="session")
+def tiny_unigram_dir(tmp_path_factory):
+    """A 2-layer BERT over a SentencePiece-style Unigram vocabulary (XLM-R's special tokens), random weights."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-unigram")
+    scores = [0.0] * 4 + [-2.0 - 0.1 * i for i in range(len(UNIGRAM_PIECES) - 5)] + [0.0]
+    backend = Tokenizer(models.Unigram(list(zip(UNIGRAM_PIECES, scores)), unk_id=3, byte_fallback=False))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    backend.post_processor = processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+                                                           special_tokens=[("<s>", 0), ("</s>", 2)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                        cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                                        model_max_length=64)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(UNIGRAM_PIECES), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64, pad_token_id=1)).save_pretrained(folder)
+    return folder
+
+
 def make_reviews(n: int, seed: int = 0, chinese_share: float = 0.0) -> pd.DataFrame:
     """Separable synthetic reviews: a sentiment word decides the label, fillers add noise."""
     rng = random.Random(seed)

@@ -113,3 +113,25 @@ def test_extraction_config_and_data_errors(tiny_model_dir, tmp_path):
                            "--output", tmp_path / "o")
     assert failed_in_one_line(code, err) and "bad.txt:2: a token line without a tag" in err
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_sentencepiece_pieces_of_several_chinese_characters_are_tagged_per_character(tiny_unigram_dir):
+    """XLM-R / me5 hold 物流 and 质量 as single pieces and see a title without spaces as one word:
+    every Chinese character must still be a head of its own, or an entity boundary inside a piece
+    (or inside the title) is lost."""
+    from transformers import AutoTokenizer
+
+    from ecomsft.data.tagging import Span
+    from ecomsft.models.spans import window_labels, windows
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_unigram_dir)
+    text = "物流很快 the good"
+    assert "▁物流" in tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])
+    [window] = windows(tokenizer, text, max_length=32, stride=8, all_subtokens=False)
+    assert [text[a:b] for a, b in zip(window.starts, window.ends)] == ["物", "流", "很", "快", "the", "good"]
+    tags = {"O": 0, "S-HP": 1, "B-HC": 2, "E-HC": 3}
+    labels = window_labels(window, [Span(0, 1, "HP"), Span(1, 3, "HC")], tags)
+    assert [labels[h] for h in window.heads] == [1, 2, 3, 0, 0, 0]  # 物 | 流很 | ...: both entities kept
+    parts = windows(tokenizer, "物流很快" * 6, max_length=8, stride=2, all_subtokens=False)
+    covered = sorted({start for part in parts for start in part.starts})
+    assert covered == list(range(24)) and all(len(part.input_ids) <= 8 for part in parts)

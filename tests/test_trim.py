@@ -7,44 +7,16 @@ import pytest
 from ecomsft.errors import EcomsftError
 from ecomsft.models.trim import kept_ids, trimmed_tokenizer, write_trimmed
 
+from .conftest import UNIGRAM_PIECES as PIECES
 from .conftest import failed_in_one_line, make_reviews, run_cli, tiny_overrides
 
-PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "▁物流", "物流", "▁很", "很", "快", "慢", "▁好", "好", "差", "▁质量",
-          "质量", "▁the", "▁good", "▁bad", "g", "o", "d", "b", "a", "t", "h", "e", "한", "국", "▁한국", "!", "1",
-          "<mask>"]
-
-
-@pytest.fixture(scope="module")
-def unigram_model_dir(tmp_path_factory):
-    """A 2-layer BERT over a SentencePiece-style Unigram vocabulary (XLM-R's special tokens), random weights."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-unigram")
-    scores = [0.0] * 4 + [-2.0 - 0.1 * i for i in range(len(PIECES) - 5)] + [0.0]
-    backend = Tokenizer(models.Unigram(list(zip(PIECES, scores)), unk_id=3, byte_fallback=False))
-    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
-    backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
-    backend.post_processor = processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-                                                           special_tokens=[("<s>", 0), ("</s>", 2)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                                        cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
-                                        model_max_length=64)
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(PIECES), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64, pad_token_id=1)).save_pretrained(folder)
-    return folder
-
-
-def test_unigram_trim_keeps_the_training_segmentation_and_the_model_exactly(unigram_model_dir, tmp_path):
+def test_unigram_trim_keeps_the_training_segmentation_and_the_model_exactly(tiny_unigram_dir, tmp_path):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     texts = ["物流很快", "质量好", "the good"]
-    info = write_trimmed(str(unigram_model_dir), texts, tmp_path / "trimmed")
-    before, after = (AutoTokenizer.from_pretrained(p) for p in (unigram_model_dir, tmp_path / "trimmed"))
+    info = write_trimmed(str(tiny_unigram_dir), texts, tmp_path / "trimmed")
+    before, after = (AutoTokenizer.from_pretrained(p) for p in (tiny_unigram_dir, tmp_path / "trimmed"))
     keep = kept_ids(before, texts)
     assert info == {"vocab_rows": len(keep), "vocab_rows_before": len(PIECES)}
     kept = {PIECES[i] for i in keep}
@@ -56,7 +28,7 @@ def test_unigram_trim_keeps_the_training_segmentation_and_the_model_exactly(unig
         old, new = before(text)["input_ids"], after(text)["input_ids"]
         assert [keep[i] for i in new] == old
         assert after.convert_ids_to_tokens(new) == before.convert_ids_to_tokens(old)
-    models = [AutoModel.from_pretrained(p).eval() for p in (unigram_model_dir, tmp_path / "trimmed")]
+    models = [AutoModel.from_pretrained(p).eval() for p in (tiny_unigram_dir, tmp_path / "trimmed")]
     assert models[1].config.vocab_size == len(keep) and models[1].config.pad_token_id == keep.index(1)
     with torch.no_grad():
         out = [m(**t(texts, padding=True, return_tensors="pt")).last_hidden_state for m, t in zip(models, (before, after))]

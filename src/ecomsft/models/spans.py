@@ -8,10 +8,12 @@ windows are merged by keeping, for each head, the window where it lies farthest 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.reading import CJK_RANGE
 from ..data.tagging import Span, spans_to_tags, tags_to_spans
 
 
@@ -24,23 +26,68 @@ class Window:
     ends: list[int]  # each head's word's last character + 1
 
 
+_CJK = re.compile(f"[{CJK_RANGE}]")
+
+
+def _units(tokenizer, text: str) -> list[tuple[int, int, int, int | None, bool]]:
+    """The text's pieces as (id, first character, end character, word, whether the piece is only the
+    SentencePiece word-start mark ``▁``, which holds no character of its own), a piece of several
+    characters with a Chinese one among them cut into its characters. A SentencePiece vocabulary (XLM-R, me5)
+    holds 物流 and 华为手机 as single pieces, and an entity boundary inside one would be lost: every
+    Chinese character is its own unit here, as a BERT vocabulary has them (its pre-tokenizer splits
+    them), so every boundary in Chinese text is a unit boundary."""
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    backend = tokenizer.backend_tokenizer
+    pieces = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+    units = []
+    for piece, token, (a, b), word in zip(encoded["input_ids"], pieces, encoded["offset_mapping"], encoded.word_ids()):
+        mark = token == "▁"
+        while not mark and a < b and text[a].isspace():  # "▁Air" covers the space before the word
+            a += 1
+        if a == b and not mark:
+            continue
+        if b - a > 1 and _CJK.search(text, a, b):
+            for k in range(a, b):
+                char = backend.normalizer.normalize_str(text[k]) if backend.normalizer else text[k]
+                units.append((tokenizer.convert_tokens_to_ids(char), k, k + 1, word, False))
+        else:
+            units.append((piece, a, b, word, mark))
+    return units
+
+
+def _specials(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after a text ([CLS] / [SEP], <s> / </s>)."""
+    encoded = tokenizer("x", return_special_tokens_mask=True)
+    ids, mask = encoded["input_ids"], encoded["special_tokens_mask"]
+    lead = next(i for i, special in enumerate(mask) if not special)
+    trail = next(i for i, special in enumerate(reversed(mask)) if not special)
+    return ids[:lead], ids[len(ids) - trail:]
+
+
 def windows(tokenizer, text: str, max_length: int, stride: int, all_subtokens: bool) -> list[Window]:
-    encoded = tokenizer(text, truncation=True, max_length=max_length, stride=min(stride, max_length // 2),
-                        return_overflowing_tokens=True, return_offsets_mapping=True)
+    units = _units(tokenizer, text)
+    before, after = _specials(tokenizer)
+    size = max(max_length - len(before) - len(after), 1)
+    overlap = min(stride, size // 2)
     out = []
-    for w in range(len(encoded["input_ids"])):
-        offsets, words = encoded["offset_mapping"][w], encoded.word_ids(w)
+    for first in range(0, max(len(units) - overlap, 1), size - overlap):
+        chunk = units[first:first + size]
         heads, starts, ends = [], [], []
-        for i, (word, (a, b)) in enumerate(zip(words, offsets)):
-            if word is None or a == b:
-                continue
-            if all_subtokens or i == 0 or words[i - 1] != word:
-                heads.append(i)
+        for k, (_, a, b, word, mark) in enumerate(chunk):
+            if mark:
+                continue  # the word starts with the next piece
+            previous = chunk[k - 1] if k else None
+            if (all_subtokens or previous is None or previous[4] or word is None or previous[3] != word
+                    or _CJK.match(text, a) or _CJK.match(text, previous[1])):
+                heads.append(len(before) + k)
                 starts.append(a)
                 ends.append(b)
-            elif ends:
+            else:
                 ends[-1] = b  # the word goes on: its head's span does too
-        out.append(Window(encoded["input_ids"][w], encoded["attention_mask"][w], heads, starts, ends))
+        ids = before + [unit[0] for unit in chunk] + after
+        out.append(Window(ids, [1] * len(ids), heads, starts, ends))
+        if first + size >= len(units):
+            break
     return out
 
 
