@@ -87,3 +87,29 @@ def test_runs_save_a_plain_model_that_changed_only_where_it_trained(tiny_model_d
     assert not any(changed(p) for p in frozen)
     assert all(changed(p) for p in learned)
     assert result.metrics["model"]["trainable_parameters"] < result.metrics["model"]["parameters"]
+
+
+def test_classification_evaluates_in_length_order_with_the_same_metrics(tiny_model_dir, tmp_path):
+    import json
+
+    from datasets import Dataset
+
+    from ecomsft.config import build_config
+    from ecomsft.runner import run
+    from ecomsft.training.trainer import ClassificationTrainer
+
+    from .conftest import make_reviews, tiny_overrides
+
+    data = tmp_path / "reviews.csv"
+    make_reviews(100).to_csv(data, index=False)
+    result = run(build_config(None, tiny_overrides(tiny_model_dir, data, tmp_path / "run", **{
+        "training.epochs": 1, "baseline": False})))
+    log = json.loads((tmp_path / "run" / "training_log.json").read_text(encoding="utf-8"))
+    during = [entry for entry in log if "eval_accuracy" in entry][-1]
+    assert during["eval_accuracy"] == result.metrics["validation"]["accuracy"]
+    assert during["eval_loss"] == pytest.approx(result.metrics["validation"]["log_loss"], abs=1e-4)
+    rows = Dataset.from_dict({"input_ids": [[1, 2, 3], [1], [1, 2], [1, 2, 3, 4]]})
+    trainer = ClassificationTrainer.__new__(ClassificationTrainer)
+    trainer.sort_eval_by_length = True
+    assert list(trainer._get_eval_sampler(rows)) == [1, 2, 0, 3]
+    assert list(trainer._get_eval_sampler(rows.select([3, 0]))) == [1, 0]

@@ -113,6 +113,19 @@ class MeanLossTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
 
 
+class InOrder(torch.utils.data.Sampler):
+    """The rows in a given order."""
+
+    def __init__(self, order: list[int]):
+        self.order = order
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
 class ClassificationTrainer(MeanLossTrainer):
     """The Trainer with two differences: evaluation keeps the dataset's order, and the input
     embeddings may learn at their own rate.
@@ -121,8 +134,12 @@ class ClassificationTrainer(MeanLossTrainer):
     suits pretrained layers, would barely move in one run.
     """
 
-    def __init__(self, *args, embedding_lr: float | None = None, class_loss=None, sample_weights=None, **kwargs):
+    def __init__(self, *args, embedding_lr: float | None = None, class_loss=None, sample_weights=None,
+                 sort_eval_by_length: bool = False, **kwargs):
         self.embedding_lr = embedding_lr
+        # Evaluation batches of similar lengths pad little (1.7x on shop reviews); only for metrics
+        # that do not depend on the rows' order (classification's).
+        self.sort_eval_by_length = sort_eval_by_length
         self.class_loss = class_loss  # losses.ClassLoss, or None for the model's own loss
         self.sample_weights = sample_weights  # losses.balanced_sample_weights, or None for the usual order
         super().__init__(*args, **kwargs)
@@ -148,6 +165,11 @@ class ClassificationTrainer(MeanLossTrainer):
         # ``predict`` return rows out of order; callers sort by length themselves (see run.py).
         if eval_dataset is None:
             return None
+        if self.sort_eval_by_length and "input_ids" in getattr(eval_dataset, "column_names", ()):
+            import pyarrow.compute as pc
+
+            lengths = pc.list_value_length(eval_dataset.with_format("arrow")["input_ids"]).to_numpy()
+            return InOrder(np.argsort(lengths, kind="stable").tolist())
         return torch.utils.data.SequentialSampler(eval_dataset)
 
     def create_optimizer(self, model=None):

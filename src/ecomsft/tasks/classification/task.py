@@ -80,7 +80,7 @@ class ClassificationTask(Task):
             metrics_function(self.labels, self.threshold), embedding_lr, tracking_dir=workdir,
             class_loss=ClassLoss.from_config(cfg.training, train_ids, len(self.labels), self.labels.multi_label),
             sample_weights=balanced_sample_weights(train_ids) if cfg.training.balanced_sampling else None,
-            metric_for_best_model=self.metric_for_best_model(),
+            metric_for_best_model=self.metric_for_best_model(), sort_eval_by_length=True,
         )
 
     def evaluate(self, trainer) -> Evaluation:
