@@ -14,12 +14,10 @@ kept, the saved model's size, and training and evaluation samples/s measured in 
 
 from __future__ import annotations
 
-import argparse
 import json
-import tempfile
 from pathlib import Path
 
-from vocab_extension import summary, write_split
+from vocab_extension import run_seeded, seeded_arguments, summary
 
 VARIANTS = {
     "full vocabulary, embeddings frozen": {"model.trim_vocab": False, "training.freeze_embeddings": True},
@@ -37,46 +35,19 @@ def folder_megabytes(folder: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=2500, help="training + validation reviews per seed")
-    parser.add_argument("--test", type=int, default=2000, help="fixed test reviews")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ;")
-    parser.add_argument("--results", default="runs/me5_setup.jsonl", help="one JSON line per run, appended")
-    args = parser.parse_args()
+    args = seeded_arguments(__doc__, VARIANTS, "runs/me5_setup.jsonl")
 
-    from ecomsft.config import build_config
-    from ecomsft.runner import run as train
+    def make_row(m: dict, run: Path) -> dict:
+        evaluated = m["data"]["sizes"]["valid"] + m["data"]["sizes"]["test"]
+        return {"accuracy": m["test"]["accuracy"], "f1_macro": m["test"]["f1_macro"],
+                "valid_accuracy": m["validation"]["accuracy"],
+                "vocab_rows": m["model"].get("vocab_rows") or m["model"].get("vocab_rows_before") or 250037,
+                "model_mb": folder_megabytes(run / "model"),
+                "train_samples_per_second": m["timings"]["train_samples_per_second"],
+                "eval_samples_per_second": evaluated / m["timings"]["eval_seconds"],
+                "tfidf_lr_accuracy": (m.get("baseline_tfidf_lr") or {}).get("accuracy")}
 
-    results = Path(args.results)
-    results.parent.mkdir(parents=True, exist_ok=True)
-    names = [name.strip() for name in args.variants.split(";")]
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
-            split = write_split(Path(tmp), args.samples, args.test, seed)
-            for number, name in enumerate(names):
-                values = {
-                    "data.train": split["train"], "data.valid": split["valid"], "data.test": split["test"],
-                    "model.name": "me5", "model.max_length": args.max_length, "training.epochs": args.epochs,
-                    "training.lr": args.lr, "training.seed": seed, "training.progress_bar": False,
-                    "output": f"{tmp}/run", "overwrite": True, "baseline": number == 0, **VARIANTS[name],
-                }
-                m = train(build_config(None, values)).metrics
-                evaluated = m["data"]["sizes"]["valid"] + m["data"]["sizes"]["test"]
-                row = {"variant": name, "seed": seed, "accuracy": m["test"]["accuracy"],
-                       "f1_macro": m["test"]["f1_macro"], "valid_accuracy": m["validation"]["accuracy"],
-                       "vocab_rows": m["model"].get("vocab_rows") or m["model"].get("vocab_rows_before") or 250037,
-                       "model_mb": folder_megabytes(Path(tmp) / "run" / "model"),
-                       "train_samples_per_second": m["timings"]["train_samples_per_second"],
-                       "eval_samples_per_second": evaluated / m["timings"]["eval_seconds"],
-                       "tfidf_lr_accuracy": (m.get("baseline_tfidf_lr") or {}).get("accuracy")}
-                print(json.dumps(row), flush=True)
-                with results.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps(row) + "\n")
-    print_table(results)
+    print_table(run_seeded(args, VARIANTS, {"model.name": "me5"}, make_row))
 
 
 def print_table(results: Path) -> None:

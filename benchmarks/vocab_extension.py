@@ -53,49 +53,61 @@ def summary(values: list[float]) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def seeded_arguments(doc: str, variants: dict, results: str) -> argparse.Namespace:
+    """The options every seeded variant benchmark on the bundled reviews takes."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=2500, help="training + validation reviews per seed")
     parser.add_argument("--test", type=int, default=2000, help="fixed test reviews")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
-    parser.add_argument("--results", default="runs/vocab_extension.jsonl", help="one JSON line per run, appended")
-    args = parser.parse_args()
+    parser.add_argument("--variants", default=";".join(variants), help="names of the variants, separated by ;")
+    parser.add_argument("--results", default=results, help="one JSON line per run, appended")
+    return parser.parse_args()
 
+
+def run_seeded(args: argparse.Namespace, variants: dict, base: dict, make_row) -> Path:
+    """Each seed's split, every variant trained on it (``base`` and the variant's keys; tfidf-lr
+    with the first); ``make_row(metrics, run folder)`` is appended to ``args.results`` per run."""
     from ecomsft.config import build_config
     from ecomsft.runner import run as train
 
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
-    names = [name.strip() for name in args.variants.split(",")]
+    names = [name.strip() for name in args.variants.split(";")]
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             split = write_split(Path(tmp), args.samples, args.test, seed)
             for number, name in enumerate(names):
                 values = {
                     "data.train": split["train"], "data.valid": split["valid"], "data.test": split["test"],
-                    "model.name": "minilm", "model.max_length": args.max_length, "model.extend_vocab": "always",
-                    "training.epochs": args.epochs, "training.lr": args.lr, "training.seed": seed,
-                    "training.progress_bar": False, "output": f"{tmp}/run", "overwrite": True,
-                    "baseline": number == 0, **VARIANTS[name],
+                    "model.max_length": args.max_length, "training.epochs": args.epochs, "training.lr": args.lr,
+                    "training.seed": seed, "training.progress_bar": False, "output": f"{tmp}/run", "overwrite": True,
+                    "baseline": number == 0, **base, **variants[name],
                 }
-                m = train(build_config(None, values)).metrics
-                row = {"variant": name, "seed": seed, "accuracy": m["test"]["accuracy"], "f1_macro": m["test"]["f1_macro"],
-                       "unk_rate": m["model"].get("unk_rate_after", m["model"]["unk_rate_before"]),
-                       "tokens_per_review": m["model"].get("tokens_per_text_after", m["model"]["tokens_per_text_before"]),
-                       "added_characters": m["model"].get("added_characters"), "added_words": m["model"].get("added_words"),
-                       "new_rows_init": m["model"].get("new_rows_init"), "new_rows_shift": m["model"].get("new_rows_shift"),
-                       "samples_per_second": m["timings"]["train_samples_per_second"],
-                       "train_seconds": m["timings"]["train_seconds"],
-                       "tfidf_lr_accuracy": (m.get("baseline_tfidf_lr") or {}).get("accuracy"),
-                       "tfidf_lr_f1_macro": (m.get("baseline_tfidf_lr") or {}).get("f1_macro")}
+                row = {"variant": name, "seed": seed, **make_row(train(build_config(None, values)).metrics, Path(tmp) / "run")}
                 print(json.dumps(row), flush=True)
                 with results.open("a", encoding="utf-8") as out:
                     out.write(json.dumps(row) + "\n")
-    print_table(results)
+    return results
+
+
+def main() -> None:
+    args = seeded_arguments(__doc__, VARIANTS, "runs/vocab_extension.jsonl")
+
+    def make_row(m: dict, _run: Path) -> dict:
+        return {"accuracy": m["test"]["accuracy"], "f1_macro": m["test"]["f1_macro"],
+                "unk_rate": m["model"].get("unk_rate_after", m["model"]["unk_rate_before"]),
+                "tokens_per_review": m["model"].get("tokens_per_text_after", m["model"]["tokens_per_text_before"]),
+                "added_characters": m["model"].get("added_characters"), "added_words": m["model"].get("added_words"),
+                "new_rows_init": m["model"].get("new_rows_init"), "new_rows_shift": m["model"].get("new_rows_shift"),
+                "samples_per_second": m["timings"]["train_samples_per_second"],
+                "train_seconds": m["timings"]["train_seconds"],
+                "tfidf_lr_accuracy": (m.get("baseline_tfidf_lr") or {}).get("accuracy"),
+                "tfidf_lr_f1_macro": (m.get("baseline_tfidf_lr") or {}).get("f1_macro")}
+
+    print_table(run_seeded(args, VARIANTS, {"model.name": "minilm", "model.extend_vocab": "always"}, make_row))
 
 
 def print_table(results: Path) -> None:
