@@ -19,6 +19,7 @@ import pandas as pd
 from .. import run_folder
 from ..data.pairs import load_catalog
 from ..errors import EcomsftError
+from ..models.prefixes import give_prompts
 from ..models.resolve import SAFETENSORS_ONLY, loading, resolve_model
 
 FAISS_FROM = 100_000
@@ -41,6 +42,7 @@ def load_encoder(run_or_model: str | Path):
                                    where=str(path))
         with loading(str(folder)):
             model = SentenceTransformer(str(folder), device=None, model_kwargs=SAFETENSORS_ONLY)
+        give_prompts(model)
         if info.is_file():
             model.max_seq_length = json.loads(info.read_text(encoding="utf-8")).get("max_length", model.max_seq_length)
         return model, str(folder)
@@ -49,7 +51,9 @@ def load_encoder(run_or_model: str | Path):
 
     resolved = resolve_model(str(run_or_model))
     with loading(str(run_or_model)):
-        return SentenceTransformer(resolved, device=None, model_kwargs=SAFETENSORS_ONLY), resolved
+        model = SentenceTransformer(resolved, device=None, model_kwargs=SAFETENSORS_ONLY)
+    give_prompts(model)
+    return model, resolved
 
 
 def embed(encoder, texts: list[str], kind: str, batch_size: int = 64, progress: bool = False) -> np.ndarray:

@@ -15,6 +15,7 @@ from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES
 from ..errors import EcomsftError
 from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
 from ..models.heads import RelevanceHead
+from ..models.prefixes import prefixed, text_prefixes
 from ..run_folder import require_task, trained_model
 from ..schema import metrics_of
 from .batch import encode_rows, iter_chunks, score_file
@@ -44,6 +45,7 @@ class Ranker:
         self.kind = "cross-encoder"
         self.head = RelevanceHead.from_dict(config["ecomsft_relevance"])
         self.max_length = int(config.get("ecomsft_max_length") or 128)
+        self.prefixes = text_prefixes(config)  # as in training (e5: "query: ", "passage: ")
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True).to(self.device).eval()
@@ -66,6 +68,8 @@ class Ranker:
             return cosine_pair_scores(self.encoder, queries, products, self.batch_size)
         import torch
 
+        blend_inputs = (queries, products)
+        queries, products = prefixed(self.prefixes, queries, products)
         order = np.argsort([len(q) + len(p) for q, p in zip(queries, products)], kind="stable")
         out = np.zeros(len(queries))
         for start in range(0, len(order), self.batch_size):
@@ -76,7 +80,7 @@ class Ranker:
                 logits = self.model(**batch).logits.float().cpu().numpy()
             out[idx] = self.head.scores(logits)
         if self.zero_shot is not None:
-            out = self.head.blended(out, cosine_pair_scores(self.zero_shot, queries, products, self.batch_size))
+            out = self.head.blended(out, cosine_pair_scores(self.zero_shot, *blend_inputs, self.batch_size))
         return out
 
     def rank(self, query: str, candidates: list[str]) -> list[dict]:

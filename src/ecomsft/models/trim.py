@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import EcomsftError
+from .prefixes import text_prefixes
 
 log = logging.getLogger("ecomsft")
 
@@ -140,9 +141,9 @@ def write_trimmed(model_path: str, texts: list[str], folder: Path) -> dict:
     if not getattr(tokenizer, "is_fast", False):
         raise EcomsftError("model.trim_vocab needs a fast (Rust) tokenizer; set model.trim_vocab to false",
                            where=model_path)
-    keep = kept_ids(tokenizer, texts)
-    trimmed = trimmed_tokenizer(tokenizer, keep)
     model, loading = AutoModel.from_pretrained(model_path, trust_remote_code=False, output_loading_info=True)
+    keep = kept_ids(tokenizer, [*texts, *(text_prefixes(model.config) or {}).values()])  # "query: " stays readable
+    trimmed = trimmed_tokenizer(tokenizer, keep)
     old = model.get_input_embeddings()
     rows = old.weight.shape[0]
     if keep[-1] >= rows:

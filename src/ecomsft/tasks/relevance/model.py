@@ -12,6 +12,7 @@ import pandas as pd
 from ...evaluation.classification import scalar_metrics
 from ...evaluation.ranking import pointwise_report, ranking_report
 from ...models.heads import RelevanceHead, softmax
+from ...models.prefixes import prefixed
 from ..classification import model as classification
 
 
@@ -25,10 +26,14 @@ def build_model(model_path: str, head: RelevanceHead):
 
 
 def encode(tokenizer, frame: pd.DataFrame, head: RelevanceHead, max_length: int, cache: bool = False,
-           query_ids: bool = False):
-    """Token ids of (query, product) pairs, lengths, the head's targets, and with ``query_ids`` an
-    integer per query (for the pairwise loss)."""
-    dataset = classification.encode(tokenizer, frame, None, max_length, cache=cache)
+           query_ids: bool = False, prefixes: dict[str, str] | None = None):
+    """Token ids of (query, product) pairs (with the model's text prefixes, ``models/prefixes.py``),
+    lengths, the head's targets, and with ``query_ids`` an integer per query (for the pairwise loss)."""
+    texts = frame
+    if prefixes:
+        queries, products = prefixed(prefixes, frame["text"].tolist(), frame["text_pair"].tolist())
+        texts = frame.assign(text=queries, text_pair=products)
+    dataset = classification.encode(tokenizer, texts, None, max_length, cache=cache)
     if "label" in frame:
         dataset = dataset.add_column("labels", head.targets(frame["label"]))
     if query_ids:

@@ -13,6 +13,7 @@ import pandas as pd
 from ...data.pairs import read_pair_splits
 from ...errors import EcomsftError
 from ...models.heads import RelevanceHead
+from ...models.prefixes import text_prefixes
 from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import RelevanceSection
 
@@ -69,8 +70,9 @@ class RelevanceTask(Task):
 
         cfg, head = self.cfg, self.head
         pairwise = cfg.task.pairwise_weight > 0
+        prefixes = text_prefixes(model.config)
         self.datasets = {name: encode(self.tokenizer, part, head, cfg.model.max_length, cache=cfg.data.cache_tokenized,
-                                      query_ids=pairwise)
+                                      query_ids=pairwise, prefixes=prefixes)
                          for name, part in self.splits.items()}
         return build_trainer(
             model, self.tokenizer, self.datasets["train"], self.datasets["valid"], cfg.training, str(workdir / "checkpoints"),

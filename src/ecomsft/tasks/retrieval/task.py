@@ -22,6 +22,7 @@ from ...data.pairs import load_catalog, read_pair_splits
 from ...errors import EcomsftError
 from ...evaluation.ranking import pointwise_report, ranking_report, retrieval_report
 from ...inference.index import embed, exact_top_k
+from ...models.prefixes import give_prompts
 from ...models.heads import Grading
 from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import RetrievalSection
@@ -118,6 +119,10 @@ class RetrievalTask(Task):
             extra["router_mapping"] = {"anchor": "query", "positive": "document", "negative": "document"}
         if embedding_lr:
             extra["learning_rate_mapping"] = {r".*word_embeddings.*": embedding_lr}
+        prompts = model.prompts if any(model.prompts.values()) else None
+        if prompts:  # the training pairs as the model embeds them
+            extra["prompts"] = {"anchor": prompts["query"], "positive": prompts["document"],
+                                "negative": prompts["document"]}
         evaluator = self._validation_evaluator()
         metric = self.metric_for_best_model()
         args = training_arguments(cfg.training, str(workdir / "checkpoints"), len(self.train_set), evaluator is not None,
@@ -210,6 +215,7 @@ def build_bi_encoder(model_path: str, shared_towers: bool, max_length: int):
         model = SentenceTransformer(modules=[Router.for_query_document(query_modules=tower(), document_modules=tower()),
                                              Normalize()])
     model.max_seq_length = max_length
+    give_prompts(model)  # e5: "query: " and "passage: ", kept by model.save for index and search
     return model
 
 
