@@ -125,6 +125,14 @@ def test_a_run_on_me5_saves_a_model_that_plain_transformers_loads(me5_folder, tm
     assert metrics["model"]["trainable_parameters"] < metrics["model"]["parameters"] - 384 * metrics["model"]["vocab_rows"]
     assert model.config.vocab_size == metrics["model"]["vocab_rows"] < 12_000
     assert tokenizer("物流很快")["input_ids"][0] == 0 and tokenizer.unk_token_id not in tokenizer("没见过的评论")["input_ids"]
+    from fastapi.testclient import TestClient
+
+    from ecomsft.inference.server import ServeSettings, create_app
+
+    with TestClient(create_app(ServeSettings(run=str(tmp_path / "run")))) as client:  # served like any run
+        answer = client.post("/v1/predict", json={"texts": ["物流很快", "a review in words it never saw"]})
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["predictions"]) == 2
 
 
 def test_bad_sources_fail_in_one_line_and_a_broken_conversion_is_redone(tmp_path, monkeypatch):
