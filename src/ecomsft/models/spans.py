@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data.reading import CJK_RANGE
 from ..data.tagging import Span, spans_to_tags, tags_to_spans
+from .truncation import special_edges
 
 
 @dataclass
@@ -58,9 +59,8 @@ def _units(tokenizer, text: str) -> list[tuple[int, int, int, int | None, bool]]
 def _specials(tokenizer) -> tuple[list[int], list[int]]:
     """The ids a tokenizer puts before and after a text ([CLS] / [SEP], <s> / </s>)."""
     encoded = tokenizer("x", return_special_tokens_mask=True)
-    ids, mask = encoded["input_ids"], encoded["special_tokens_mask"]
-    lead = next(i for i, special in enumerate(mask) if not special)
-    trail = next(i for i, special in enumerate(reversed(mask)) if not special)
+    lead, trail = special_edges(encoded["special_tokens_mask"])
+    ids = encoded["input_ids"]
     return ids[:lead], ids[len(ids) - trail:]
 
 

@@ -11,6 +11,13 @@ so the cut is made here, on the ids, around the special tokens the tokenizer add
 from __future__ import annotations
 
 
+def special_edges(mask: list[int]) -> tuple[int, int]:
+    """How many special tokens (<s> / [CLS], </s> / [SEP]) a tokenized text starts and ends with."""
+    lead = next(i for i, special in enumerate(mask) if not special)
+    trail = next(i for i, special in enumerate(reversed(mask)) if not special)
+    return lead, trail
+
+
 def encode_texts(tokenizer, texts: list[str], pairs: list[str] | None = None, *, max_length: int,
                  head_share: float = 1.0) -> dict[str, list[list[int]]]:
     """Token ids (unpadded lists) of ``texts``, at most ``max_length`` each; a longer single text keeps
@@ -23,8 +30,7 @@ def encode_texts(tokenizer, texts: list[str], pairs: list[str] | None = None, *,
         n = len(mask)
         if n <= max_length:
             continue
-        lead = next(i for i, special in enumerate(mask) if not special)  # <s> / [CLS]
-        trail = next(i for i, special in enumerate(reversed(mask)) if not special)  # </s> / [SEP]
+        lead, trail = special_edges(mask)
         budget = max_length - lead - trail
         head = round(budget * head_share)
         cut = n - trail - (budget - head)  # where the tail starts
