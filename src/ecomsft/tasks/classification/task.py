@@ -132,11 +132,10 @@ class ClassificationTask(Task):
         train_texts, train_y, test_texts, test_y, sampled = self.data.baseline_inputs()
         baseline, pipeline = run_tfidf_lr(train_texts, train_y, test_texts, test_y, len(self.labels),
                                           self.labels.multi_label, self.threshold, self.cfg.training.seed)
-        if sampled:
-            baseline["sampled_rows"] = sampled
-            return {"baseline_tfidf_lr": baseline}
         fields = {"baseline_tfidf_lr": baseline}
-        if not self.labels.multi_label:
+        if sampled:  # the baseline saw a sample of the test split: no row-by-row comparison
+            baseline["sampled_rows"] = sampled
+        elif not self.labels.multi_label:
             fields["by_length"] = accuracy_by_length(test_texts, np.asarray(test_y), {
                 "model": self.test_probs.argmax(axis=1), "tfidf_lr": pipeline.predict(test_texts)})
         return fields
