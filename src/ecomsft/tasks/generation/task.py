@@ -16,7 +16,8 @@ import pandas as pd
 
 from ...data.conversations import answer_of, prompt_of, read_conversations
 from ...errors import EcomsftError
-from ...models.resolve import AUTO, BUNDLED, E5_ALIASES
+from ...models.gguf import GEMMA_ALIASES
+from ...models.resolve import BUNDLED, E5_ALIASES
 from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import GenerationSection
 
@@ -29,6 +30,7 @@ class GenerationTask(Task):
     name = "generation"
     section = GenerationSection
     predictor = "ecomsft.inference.generator.Generator"
+    auto_model = (GEMMA_ALIASES[0], "generation: the bundled decoder, Gemma 3 270M")
     # Decoders read any text through byte-level tokens: no vocabulary extension by default.
     defaults = {"model.extend_vocab": "never", "model.max_length": 256}
     unused = {
@@ -51,9 +53,9 @@ class GenerationTask(Task):
     @classmethod
     def check(cls, cfg) -> None:
         super().check(cfg)
-        if cfg.model.name in (AUTO, BUNDLED, *E5_ALIASES):
-            raise ValueError("model.name: generation fine-tunes a decoder (no decoder is bundled): give a hub id "
-                             "or folder, such as Qwen/Qwen2.5-0.5B-Instruct")
+        if cfg.model.name in (BUNDLED, *E5_ALIASES):
+            raise ValueError("model.name: generation fine-tunes a decoder, not an encoder: auto or gemma3-270m (the "
+                             "bundled Gemma 3 270M), a hub id or folder such as Qwen/Qwen2.5-0.5B-Instruct, or a .gguf file")
         if cfg.task.quantization == "4bit" and not cfg.training.lora_r:
             raise ValueError("task.quantization: 4bit (QLoRA) trains LoRA adapters; set training.lora_r (e.g. 16)")
 
@@ -100,15 +102,15 @@ class GenerationTask(Task):
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-        from ...models.decoders import DEFAULT_CHAT_TEMPLATE, check_decoder, prepare_tokenizer
+        from ...models.decoders import check_decoder, default_chat_template, prepare_tokenizer
 
         check_decoder(AutoConfig.from_pretrained(model_path, trust_remote_code=False), self.cfg.model.name)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         own_template = self.tokenizer.chat_template
         self.added = prepare_tokenizer(self.tokenizer, self.format == "messages", self.cfg.task.template_fallback)
         template = self.tokenizer.chat_template
-        self.template = ("model's own" if template == own_template else
-                         "ecomsft default" if template == DEFAULT_CHAT_TEMPLATE else "TRL training template")
+        self.template = ("ecomsft default" if template == default_chat_template(self.tokenizer) else
+                         "model's own" if template == own_template else "TRL training template")
         options = {"trust_remote_code": False}
         if self.cfg.task.quantization == "4bit":
             if not torch.cuda.is_available():
