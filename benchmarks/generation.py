@@ -83,8 +83,13 @@ def prompted(model_name: str, shots: int) -> dict:
     path = resolve_model(model_name)
     tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
     rng = np.random.default_rng(0)
-    examples = train.iloc[rng.choice(len(train), shots, replace=False)] if kind == "json" else pd.concat(
-        [train[train["completion"] == answer].sample(1, random_state=0) for answer in labels]).sample(frac=1, random_state=0).iloc[:max(shots, len(labels))]
+    if kind == "json":
+        examples = train.iloc[rng.choice(len(train), shots, replace=False)]
+    else:  # every answer shown at least once, the same number of times each
+        each = max(1, -(-shots // len(labels)))
+        examples = pd.concat([train[train["completion"] == answer].sample(min(each, (train["completion"] == answer).sum()),
+                                                                          random_state=0) for answer in labels])
+        examples = examples.sample(frac=1, random_state=0)
     context = "".join(f"{p}\n答案：{c}\n\n" for p, c in zip(examples["prompt"], examples["completion"]))
     picked = dev.iloc[:args.prompted_rows]
     ids = [tokenizer(context + p + "\n答案：")["input_ids"] for p in picked["prompt"]]

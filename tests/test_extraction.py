@@ -87,6 +87,18 @@ def test_extract_command_predict_file_and_the_route(extraction_run, tmp_path):
         assert "/v1/extract" in client.get("/openapi.json").json()["paths"]
 
 
+def test_evaluate_scores_another_tagged_file(extraction_run, tmp_path):
+    (tmp_path / "more.txt").write_text(conll_titles(30, seed=5), encoding="utf-8")
+    code, out, err = run_cli("evaluate", extraction_run.run_dir, "--data", tmp_path / "more.txt", "--output", tmp_path / "e.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "e.json").read_text(encoding="utf-8"))
+    assert report["rows"] == 30 and report["f1_micro"] > 0.9 and set(report["per_type"]) == {"HC", "HP"}
+    assert "f1_micro" in out
+    (tmp_path / "odd.txt").write_text("飞\tB-XX\n利\tE-XX\n", encoding="utf-8")
+    code, _, err = run_cli("evaluate", extraction_run.run_dir, "--data", tmp_path / "odd.txt")
+    assert failed_in_one_line(code, err) and "entity types the run was not trained on: XX" in err
+
+
 def test_onnx_export_extracts_what_torch_extracts(extraction_run):
     from ecomsft.inference.extractor import Extractor
 

@@ -338,6 +338,20 @@ def test_recipes_convert_shop_files_and_their_configs_train(tiny_decoder, tmp_pa
     assert result.metrics["test"]["rows"] == 2
 
 
+def test_evaluate_judges_another_file_as_the_run_judged_its_test_split(generation_run, tmp_path):
+    from ecomsft import api
+
+    pd.DataFrame(review_rows(24, seed=3)).to_csv(tmp_path / "more.csv", index=False)
+    report = api.evaluate(generation_run.run_dir, str(tmp_path / "more.csv"))
+    assert report["rows"] == 24 and report["accuracy"] >= 0.9 and report["stopped_by_eos"] == 1.0
+    assert report["unparseable"] == 0 and report["prompts_cut"] == 0
+    code, out, err = run_cli("evaluate", generation_run.run_dir, "--data", tmp_path / "more.csv")
+    assert code == 0 and "accuracy" in out, err
+    pd.DataFrame({"prompt": ["评论：很好"]}).to_csv(tmp_path / "no-answers.csv", index=False)
+    code, _, err = run_cli("evaluate", generation_run.run_dir, "--data", tmp_path / "no-answers.csv")
+    assert failed_in_one_line(code, err)
+
+
 def test_generate_route_refuses_beyond_max_queue(generation_run):
     import threading
 

@@ -223,20 +223,28 @@ USE = {
 }
 
 
+def run_config(run: str | Path) -> dict | None:
+    """The run folder's config.yaml as written by the runner, or None (a bare model folder, or a
+    file that does not read as a mapping)."""
+    config_file = Path(run) / "config.yaml"
+    if not config_file.is_file():
+        return None
+    import yaml
+
+    try:
+        saved = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
 def task_of(run: str | Path) -> str:
     """The task of a run folder (its config.yaml's task.type, written by the runner) or of a bare
     model folder (what the saved model says of itself): one of ``USE``."""
     path = Path(run)
-    config_file = path / "config.yaml"
-    if config_file.is_file():
-        import yaml
-
-        try:
-            task = (yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("task", {}).get("type")
-        except (OSError, ValueError, AttributeError, yaml.YAMLError):
-            task = None
-        if task in USE:
-            return task
+    section = (run_config(path) or {}).get("task")
+    if isinstance(section, dict) and section.get("type") in USE:
+        return section["type"]
     folder = model_of(path) or path
     if (folder / "ecomsft.json").is_file():
         return "retrieval"

@@ -14,6 +14,9 @@ from .reading import Table
 
 ROLES = ("system", "user", "assistant")
 FORMATS = ("prompt_completion", "messages", "alpaca")
+# Where each shape's fields are read from: the defaults of task generation's *_column keys.
+COLUMNS = {"prompt_column": "prompt", "completion_column": "completion", "messages_column": "messages",
+           "instruction_column": "instruction", "input_column": "input", "output_column": "output"}
 
 
 @dataclass

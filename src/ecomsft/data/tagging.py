@@ -58,6 +58,19 @@ class TaggedFile:
     notes: list[str] = field(default_factory=list)
 
 
+def as_text(tokens: list[str], spans: list[Span]) -> tuple[str, list[Span], list[tuple[int, int]]]:
+    """A title's text (characters joined as they are, words with a space), its entities as
+    character spans, and each token's character range."""
+    glue = "" if all(len(t) == 1 for t in tokens) else " "
+    offsets, position = [], 0
+    for token in tokens:
+        offsets.append((position, position + len(token)))
+        position += len(token) + len(glue)
+    text = glue.join(tokens)
+    chars = [Span(offsets[s.start][0], offsets[s.end - 1][1], s.label) for s in spans]
+    return text, chars, offsets
+
+
 def split_tag(tag: str) -> tuple[str, str | None]:
     """'B-HP' -> ('B', 'HP'); 'O' -> ('O', None); BIOUL letters as BIOES ones."""
     if tag == "O":

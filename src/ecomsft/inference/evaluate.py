@@ -33,9 +33,14 @@ def evaluate(
 ) -> dict:
     from transformers import AutoConfig
 
-    if require_task(run, "classification", "relevance", "retrieval") != "classification":
+    task = require_task(run, "classification", "relevance", "retrieval", "extraction", "generation")
+    if task in ("relevance", "retrieval"):
         return evaluate_ranking(run, data, text_column=text_column, text_pair_column=text_pair_column,
                                 label_column=label_column, encoding=encoding, batch_size=batch_size)
+    if task == "extraction":
+        return evaluate_extraction(run, data, encoding=encoding, batch_size=batch_size)
+    if task == "generation":
+        return evaluate_generation(run, data, encoding=encoding, batch_size=batch_size)
     # Data and labels are checked against the run's label set before the model is loaded.
     labels = LabelSet.from_model_config(AutoConfig.from_pretrained(model_folder(run)))
     examples = load_examples(
@@ -82,4 +87,46 @@ def evaluate_ranking(run: str | Path, data: str, *, text_column: str | None = No
         report.update(pointwise_report(values, scores))
     report["rows"] = len(frame)
     report["dropped_empty"] = pairs.dropped_empty
+    return report
+
+
+def evaluate_extraction(run: str | Path, data: str, *, encoding: str | None = None, batch_size: int = 64) -> dict:
+    """An extraction run's entity metrics on another tagged file (CoNLL or character spans)."""
+    from ..data.tagging import as_text, read_tagged
+    from ..evaluation.entities import entity_report, error_analysis
+    from .extractor import Extractor
+
+    extractor = Extractor(run, batch_size=batch_size)
+    titles = [as_text(item.tokens, item.spans) for item in read_tagged(data, encoding=encoding).items]
+    unknown = sorted({s.label for _, spans, _ in titles for s in spans} - set(extractor.labels))
+    if unknown:
+        raise EcomsftError(f"entity types the run was not trained on: {', '.join(unknown)} (it knows "
+                           f"{', '.join(extractor.labels)})", where=data)
+    found = extractor.extract([text for text, _, _ in titles])
+    gold = [[s.as_tuple() for s in spans] for _, spans, _ in titles]
+    guess = [[(e["start"], e["end"], e["label"]) for e in entities] for entities in found]
+    report = entity_report(gold, guess, extractor.labels)
+    report.update({"errors": error_analysis(gold, guess), "rows": len(titles)})
+    return report
+
+
+def evaluate_generation(run: str | Path, data: str, *, encoding: str | None = None, batch_size: int = 8) -> dict:
+    """A generation run's metrics on another file of prompts and answers (prompt/completion,
+    messages or Alpaca columns, as in training), judged as the run judged its test split."""
+    from types import SimpleNamespace
+
+    from ..data.conversations import COLUMNS, answer_of, prompt_of, read_conversations
+    from ..evaluation.generation import generation_report
+    from ..run_folder import run_config
+    from .generator import Generator
+
+    trained = (run_config(run) or {}).get("task", {})  # the columns the run was trained on; the system turn: Generator's
+    options = SimpleNamespace(format="auto", system=None, **{key: trained.get(key, name) for key, name in COLUMNS.items()})
+    read = read_conversations(data, options, encoding)
+    generator = Generator(run, batch_size=min(batch_size, 16))
+    answers = generator.generate([prompt_of(turns) for turns in read.items])
+    references = [answer_of(turns) for turns in read.items]
+    report, _ = generation_report(references, [a["text"] for a in answers], generator.completion_kind, generator.labels)
+    report.update({"stopped_by_eos": float(np.mean([a["stopped"] for a in answers])),
+                   "prompts_cut": int(sum(a["prompt_cut"] for a in answers)), "rows": len(answers)})
     return report

@@ -126,6 +126,9 @@ class Generator:
         self.max_length = int(config.ecomsft_max_length)
         self.max_new_tokens = int(config.ecomsft_max_new_tokens)
         self.system = getattr(config, "ecomsft_system", None)
+        # How the run judges its answers (evaluate on another file does the same).
+        self.completion_kind = getattr(config, "ecomsft_completion_kind", None) or "text"
+        self.labels = getattr(config, "ecomsft_labels", None)
         self.positions = int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 0) or 10**6)
         self.batch_size = batch_size
         self.lock = threading.Lock()  # one generate() at a time on this model (the server's threads)

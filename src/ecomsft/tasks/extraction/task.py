@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...data.tagging import Span, read_tagged
+from ...data.tagging import Span, as_text, read_tagged
 from ...errors import EcomsftError
 from ..base import CLASSIFICATION_ONLY, Evaluation, Task
 from .config import ExtractionSection
@@ -19,19 +19,6 @@ from .config import ExtractionSection
 log = logging.getLogger("ecomsft")
 
 _NOT_CLASSES = "extraction tags entity spans; the class-imbalance keys are for classification"
-
-
-def as_text(tokens: list[str], spans: list[Span]) -> tuple[str, list[Span], list[tuple[int, int]]]:
-    """A title's text (characters joined as they are, words with a space), its entities as
-    character spans, and each token's character range."""
-    glue = "" if all(len(t) == 1 for t in tokens) else " "
-    offsets, position = [], 0
-    for token in tokens:
-        offsets.append((position, position + len(token)))
-        position += len(token) + len(glue)
-    text = glue.join(tokens)
-    chars = [Span(offsets[s.start][0], offsets[s.end - 1][1], s.label) for s in spans]
-    return text, chars, offsets
 
 
 class ExtractionTask(Task):

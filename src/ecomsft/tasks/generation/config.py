@@ -7,18 +7,19 @@ from typing import Literal
 from pydantic import Field
 
 from ...config import TaskSection
+from ...data.conversations import COLUMNS
 
 
 class GenerationSection(TaskSection):
     type: Literal["generation"] = "generation"
     format: Literal["auto", "prompt_completion", "messages", "alpaca"] = Field(
         default="auto", description="data shape; auto: a messages column, else prompt/completion, else instruction/output")
-    prompt_column: str = "prompt"
-    completion_column: str = "completion"
-    messages_column: str = Field(default="messages", description="chat turns: a list of {role, content} (JSONL, or JSON text)")
-    instruction_column: str = Field(default="instruction", description="alpaca: the instruction")
-    input_column: str = Field(default="input", description="alpaca: the optional input, appended to the instruction")
-    output_column: str = Field(default="output", description="alpaca: the answer")
+    prompt_column: str = COLUMNS["prompt_column"]
+    completion_column: str = COLUMNS["completion_column"]
+    messages_column: str = Field(default=COLUMNS["messages_column"], description="chat turns: a list of {role, content} (JSONL, or JSON text)")
+    instruction_column: str = Field(default=COLUMNS["instruction_column"], description="alpaca: the instruction")
+    input_column: str = Field(default=COLUMNS["input_column"], description="alpaca: the optional input, appended to the instruction")
+    output_column: str = Field(default=COLUMNS["output_column"], description="alpaca: the answer")
     system: str | None = Field(default=None, description="a system turn put before every conversation that has none")
     long_prompts: Literal["truncate", "refuse"] = Field(
         default="truncate", description="a row longer than max_length: cut the prompt from its left (counted), or an error; "
