@@ -98,15 +98,17 @@ def resolve_model(name: str) -> str:
                            "here name a model: minilm, me5, gemma3-270m, a hub id, a folder or a .gguf file")
     if name == BUNDLED:
         return bundled_model_path()
-    if name in (*E5_ALIASES, *GEMMA_ALIASES) or name.lower().endswith(gguf.SUFFIX):
+    if name in E5_ALIASES:  # the bundled multilingual encoder, converted once into the cache
         from ..data.token_cache import ecomsft_cache
         from .e5_file import converted_folder
 
-        if name in E5_ALIASES:  # the bundled multilingual encoder, converted once into the cache
-            return str(converted_folder(ecomsft_cache()))
-        if name in GEMMA_ALIASES:  # the bundled decoder, assembled and dequantized once into the cache
+        return str(converted_folder(ecomsft_cache()))
+    if name in GEMMA_ALIASES or name.lower().endswith(gguf.SUFFIX):  # a decoder dequantized once into the cache
+        from ..data.token_cache import ecomsft_cache
+
+        if name in GEMMA_ALIASES:
             return str(gguf.gemma_folder(ecomsft_cache()))
-        return str(gguf.converted_folder(Path(name).expanduser(), ecomsft_cache()))  # a user's own GGUF file
+        return str(gguf.converted_folder(Path(name).expanduser(), ecomsft_cache()))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
