@@ -3,10 +3,14 @@ are computed. Gemma 3 270M's head has 262,144 rows; an answer is a few tokens af
 
 Variants, each timed over the same real batches of the review-sentiment recipe through the
 generation task's own TRL trainer (LoRA on every linear layer):
-  full-logits   the model's own loss: logits for every position and the whole vocabulary
-  loss-only     TRL's fused head (what ecomsft trains with): logits only where the loss is
-  loss-only+gc  the same with gradient checkpointing
-  answer-vocab  logits only where the loss is, and only over the tokens that answers use
+  full-logits     the model's own loss: logits for every position and the whole vocabulary
+  trl-fused       TRL's SFTTrainer loss: a chunked head over every position, with entropy and top-1
+                  accuracy of each for its logs
+  answer-head     ecomsft's training loss (training/sft.py): the head only where the loss is
+  answer-head+gc  the same with gradient checkpointing
+  answer-vocab    the head only where the loss is, and only over the tokens that answers use
+  upper-half      answer-head with the LoRA weights of the lower half of the layers frozen: the
+                  backward pass stops halfway down
 
     .venv/bin/python benchmarks/decoder_speed.py [--model gemma3-270m] [--batch-size 8] [--steps 3]
 """
@@ -24,6 +28,7 @@ from ecomsft.config import build_config
 from ecomsft.data.recipes import convert
 from ecomsft.models.resolve import resolve_model
 from ecomsft.tasks import get_task
+from trl import SFTTrainer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_shopping_10_cats" / "online_shopping_10_cats.csv"
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,6 +36,8 @@ parser.add_argument("--model", default="gemma3-270m")
 parser.add_argument("--batch-size", type=int, default=8)
 parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (after one warm-up step)")
 parser.add_argument("--max-chars", type=int, default=100)
+parser.add_argument("--variants", default="full-logits,trl-fused,answer-head,answer-head+gc,answer-vocab,upper-half",
+                    help="comma-separated, timed in this order (full-logits first: the ratios are to it)")
 args = parser.parse_args()
 if not DATA.is_file():
     sys.exit(f"skipped: {DATA} is absent (the shared data sets are not part of a clone)")
@@ -47,6 +54,7 @@ task = get_task("generation")(cfg)
 task.load_data()
 model = task.prepare_model(task.build_model(resolve_model(args.model)), 0)
 trainer = task.build_trainer(model, folder, None)
+trainer.current_gradient_accumulation_steps = 1  # set by the training loop, which is not run here
 batches = [trainer._prepare_inputs(b) for b, _ in zip(trainer.get_train_dataloader(), range(args.steps + 1))]
 tokens = sum(int(b["attention_mask"].sum()) for b in batches[1:])
 # The tokens answers use: every label of these batches (the answers and the EOS that ends them).
@@ -55,6 +63,10 @@ answer_ids = sorted({int(i) for b in batches for i in b["labels"][b["labels"] !=
 
 def full_logits(model, inputs, **_):
     return model(**inputs).loss  # transformers' own loss over the (batch, length, vocabulary) logits
+
+
+def trl_fused(model, inputs, **kw):
+    return SFTTrainer.compute_loss(trainer, model, inputs, **kw)
 
 
 def answer_vocab(model, inputs, **_):
@@ -71,8 +83,18 @@ def answer_vocab(model, inputs, **_):
     return torch.nn.functional.cross_entropy(logits, index[labels[keep]])
 
 
-def timed(name: str, loss=None, checkpointing: bool = False) -> dict:
+def lower_half_frozen(frozen: bool) -> None:
+    """What training.lora_layers does to the backward pass: no trainable weight below the upper
+    half, so autograd stops there (the lower adapters still run forward: a slight underestimate)."""
+    layers = model.get_base_model().config.num_hidden_layers
+    for name, weight in model.named_parameters():
+        if "lora_" in name and int(name.split(".layers.")[1].split(".")[0]) < layers // 2:
+            weight.requires_grad_(not frozen)
+
+
+def timed(name: str, loss=None, checkpointing: bool = False, upper_half: bool = False) -> dict:
     own = trainer.compute_loss
+    lower_half_frozen(upper_half)
     if loss is not None:
         trainer.compute_loss = lambda model, inputs, **kw: loss(model, inputs, **kw)
     if checkpointing:
@@ -87,15 +109,19 @@ def timed(name: str, loss=None, checkpointing: bool = False) -> dict:
     trainer.compute_loss = own
     if checkpointing:
         model.gradient_checkpointing_disable()
+        model.disable_input_require_grads()  # else the embeddings' outputs keep asking for gradients
+    lower_half_frozen(False)
     result = {"variant": name, "samples_per_second": round(args.batch_size * args.steps / seconds, 3),
               "tokens_per_second": round(tokens / seconds, 1), "seconds_per_step": round(seconds / args.steps, 2)}
     print(json.dumps(result), flush=True)
     return result
 
 
-results = [timed("full-logits", full_logits), timed("loss-only"), timed("loss-only+gc", checkpointing=True),
-           timed("answer-vocab", answer_vocab)]
+VARIANTS = {"full-logits": dict(loss=full_logits), "trl-fused": dict(loss=trl_fused), "answer-head": {},
+            "answer-head+gc": dict(checkpointing=True), "answer-vocab": dict(loss=answer_vocab),
+            "upper-half": dict(upper_half=True)}
+results = [timed(name, **VARIANTS[name]) for name in args.variants.split(",")]
 base = results[0]["samples_per_second"]
 print(json.dumps({"model": args.model, "threads": torch.get_num_threads(), "batch_size": args.batch_size,
                   "mean_tokens_per_row": round(tokens / (args.batch_size * args.steps), 1), "answer_vocabulary": len(answer_ids),
-                  "vs_full_logits": {r["variant"]: round(r["samples_per_second"] / base, 2) for r in results}}, ensure_ascii=False))
+                  f"vs_{results[0]['variant']}": {r["variant"]: round(r["samples_per_second"] / base, 2) for r in results}}, ensure_ascii=False))

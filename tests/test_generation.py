@@ -386,3 +386,46 @@ def test_packing_neftune_and_gradient_checkpointing_run(tiny_decoder, tmp_path, 
         "task.eval_samples": 3, "baseline": False})))
     assert result.metrics["training"]["packing"] is True and result.metrics["test"]["rows"] == 3
     assert "attend to each other" in caplog.text  # packing without FlashAttention is warned about
+
+
+def test_answer_head_loss_is_the_models_own_loss_with_its_gradients(tiny_decoder, tmp_path):
+    """The training loss that applies the LM head at the labelled positions only: the same value
+    and gradients as TRL's loss (tiny Qwen2 with LoRA) and as the model's own loss on a Gemma 3
+    with final-logit soft-capping; a model it cannot read falls back (None)."""
+    import torch
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig
+    from trl import SFTTrainer
+
+    from ecomsft.training.sft import AnswerHeadSFTTrainer, answer_positions_loss
+
+    pd.DataFrame(review_rows(20)).to_csv(tmp_path / "d.csv", index=False)
+    task, trainer = prepared(tiny_decoder, tmp_path / "d.csv", tmp_path, **{"training.lora_r": 4, "training.lora_dropout": 0.0})
+    assert isinstance(trainer, AnswerHeadSFTTrainer)
+    model = trainer.model
+    model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    inputs = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    assert (inputs["labels"] == -100).float().mean() > 0.5  # most positions are prompt: what the head skips
+
+    def value_and_grads(loss_of):
+        model.zero_grad()
+        loss = loss_of()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    mine, my_grads = value_and_grads(lambda: trainer.compute_loss(model, dict(inputs)))
+    trl, trl_grads = value_and_grads(lambda: SFTTrainer.compute_loss(trainer, model, dict(inputs)))
+    assert torch.allclose(mine, trl, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(my_grads, trl_grads))
+
+    torch.manual_seed(0)
+    gemma = AutoModelForCausalLM.from_config(Gemma3TextConfig(
+        vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, final_logit_softcapping=5.0))
+    ids = torch.randint(0, 300, (3, 12))
+    labels = ids.clone()
+    labels[:, :8] = -100
+    labels[2, 10:] = -100  # rows whose answers end at different places
+    own = gemma(input_ids=ids, labels=labels).loss
+    assert torch.allclose(answer_positions_loss(gemma, {"input_ids": ids, "labels": labels}), own, atol=1e-5)
+    assert answer_positions_loss(torch.nn.Linear(2, 2), {"labels": labels}) is None

@@ -182,8 +182,9 @@ class GenerationTask(Task):
         return Dataset.from_list([{"prompt": prompt_of(turns), "completion": turns[-1:]} for turns in conversations])
 
     def build_trainer(self, model, workdir: Path, embedding_lr):
-        from trl import SFTConfig, SFTTrainer
+        from trl import SFTConfig
 
+        from ...training.sft import AnswerHeadSFTTrainer
         from ...training.trainer import run_callbacks, training_arguments
 
         cfg, task = self.cfg, self.cfg.task
@@ -201,7 +202,7 @@ class GenerationTask(Task):
             completion_only_loss=not conversations, assistant_only_loss=conversations,
             neftune_noise_alpha=task.neftune_alpha, gradient_checkpointing=task.gradient_checkpointing)
         with self._quiet_preparation():
-            return SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=valid if has_valid else None,
+            return AnswerHeadSFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=valid if has_valid else None,
                               processing_class=self.tokenizer, callbacks=run_callbacks(cfg.training, workdir, has_valid))
 
     @contextmanager
