@@ -59,6 +59,6 @@ def test_pretraining_in_two_processes_is_written_once(tiny_model_dir, tmp_path):
                               "--set", "training.progress_bar=false", "--set", "training.device=cpu", "--nproc", "2")
     assert code == 0, stderr
     metrics = json.loads((tmp_path / "dapt" / "metrics.json").read_text())
-    assert metrics["task"] == "masked_lm_pretraining" and metrics["training"]["steps"] == 4
+    assert metrics["task"] == "pretraining" and metrics["training"]["steps"] == 4
     assert (tmp_path / "dapt" / "model" / "model.safetensors").is_file() and not (tmp_path / "dapt.partial").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.csv", "dapt"]

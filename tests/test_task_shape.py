@@ -2,6 +2,7 @@
 throughput of resumed runs, and the thin command line's shared options."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 
 from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
+from ecomsft.inference.base import Inference
 from ecomsft.runner import run
 from ecomsft.tasks import base, get_task, register
 
@@ -117,7 +119,108 @@ def test_a_task_registered_in_a_test_runs_end_to_end(tiny_model_dir, tmp_path):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["task"] == "toy_length" and metrics["training"]["steps"] == 4
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and metrics["timings"]["trained_steps"] == 4
+    # metrics.json names the task as config.yaml does; what older runs wrote still reads.
+    from ecomsft.schema import RunMetrics
+
+    older = RunMetrics.model_validate({**metrics, "task": "multi_label_classification"})
+    assert older.task == "classification" and older.multi_label
+    assert RunMetrics.model_validate({**metrics, "task": "masked_lm_pretraining"}).task == "pretraining"
     assert "type: toy_length" in (folder / "config.yaml").read_text()
+    _the_toy_run_is_served_predicted_evaluated_and_reported(folder, tmp_path)
+
+
+class LengthReader(Inference):
+    """The toy task's other side, registered from outside too: the run's model read back, one
+    label per text, its own route."""
+
+    tasks = ("toy_length",)
+    use = 'POST /v1/length with {"texts": [...]}'
+    route, serves = "/v1/length", 'this run tells lengths: POST /v1/length with {"texts": [...]}'
+
+    def __init__(self, run, batch_size=64):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.require(run)
+        self.run_dir = Path(run)
+        self.tokenizer = AutoTokenizer.from_pretrained(Path(run) / "model")
+        self.model = AutoModelForSequenceClassification.from_pretrained(Path(run) / "model").eval()
+
+    def predict_batch(self, texts):
+        import torch
+
+        with torch.no_grad():
+            logits = self.model(**self.tokenizer(texts, padding=True, return_tensors="pt")).logits
+        return np.array(["long", "short"])[logits.argmax(1).numpy()]
+
+    def describe(self):
+        return {"task": "toy_length", "labels": ["long", "short"]}
+
+    @classmethod
+    def evaluate_file(cls, run, data, **options):
+        frame = pd.read_csv(data)
+        return {"accuracy": float((cls(run).predict_batch(frame["text"].tolist()) == frame["label"]).mean()), "rows": len(frame)}
+
+    @classmethod
+    def predict_file(cls, run, input, output, **options):
+        frame = pd.read_csv(input)
+        frame["length"] = cls(run).predict_batch(frame["text"].tolist())
+        frame.to_csv(output, index=False)
+        return len(frame)
+
+    @classmethod
+    def router(cls, server):
+        from fastapi import APIRouter
+
+        routes = APIRouter()
+
+        @routes.post("/v1/length", dependencies=server.guarded)
+        async def length(body: dict) -> dict:
+            return {"lengths": (await server.scored(body["texts"])).tolist()}
+
+        return routes
+
+
+def _the_toy_run_is_served_predicted_evaluated_and_reported(run_dir, tmp_path):
+    """A task added from outside works after training through the registry alone: served (its route,
+    /v1/info, the shared probes), predict --input, evaluate, report, with no shared file touched."""
+    from fastapi.testclient import TestClient
+
+    from ecomsft import api, register_inference
+    from ecomsft.inference.server import ServeSettings, create_app
+
+    register_inference("toy_length", LengthReader)
+    with TestClient(create_app(ServeSettings(run=str(run_dir)))) as client:
+        answer = client.post("/v1/length", json={"texts": ["short", "a much longer text " * 4]})
+        assert answer.status_code == 200 and len(answer.json()["lengths"]) == 2
+        assert set(answer.json()["lengths"]) <= {"long", "short"}
+        info = client.get("/v1/info").json()
+        assert info["task"] == "toy_length" and info["labels"] == ["long", "short"] and info["limits"]["max_texts"] == 64
+        assert client.get("/ready").json() == {"ready": True}
+        assert "this run tells lengths" in client.post("/v1/predict", json={"texts": ["x"]}).json()["error"]
+    pd.DataFrame({"text": ["short", "a much longer text " * 4], "label": ["short", "long"]}).to_csv(tmp_path / "l.csv", index=False)
+    assert api.predict_file(run_dir, tmp_path / "l.csv", tmp_path / "out.csv") == 2
+    assert "length" in pd.read_csv(tmp_path / "out.csv").columns
+    report = api.evaluate(run_dir, str(tmp_path / "l.csv"))
+    assert report["rows"] == 2 and 0.0 <= report["accuracy"] <= 1.0
+    page = api.report(run_dir).read_text(encoding="utf-8")
+    assert "toy_length" in page and "Learning curves" in page
+    with pytest.raises(EcomsftError, match="this is a toy_length run, not classification; use: POST /v1/length"):
+        api.predict(run_dir, ["x"])
+
+
+def test_no_branch_on_a_task_name_outside_the_tasks_and_the_registries():
+    """After training, code looks a run's task up (the inference registry, the report sections)
+    instead of comparing task names."""
+    import re
+
+    import ecomsft
+
+    names = "|".join(("classification", "relevance", "retrieval", "pretraining", "extraction", "generation"))
+    branch = re.compile(rf'(==|!=)\s*"({names})"|\bin\s*[(\[{{][^)\]}}]*"({names})"')
+    root = Path(ecomsft.__file__).parent
+    found = [f"{path.relative_to(root)}:{n}: {line.strip()}" for path in root.rglob("*.py") if "tasks" not in path.parts
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if branch.search(line)]
+    assert not found, "\n".join(found)
 
 
 def test_compare_takes_the_data_flags_of_train(tiny_model_dir, tmp_path):

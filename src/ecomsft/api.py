@@ -23,16 +23,14 @@ from .data.examples import load_examples
 from .distributed import launch
 from .errors import EcomsftError
 from .inference.batch import WRITERS, encode_rows
-from .inference.batch import predict_file as score_file
-from .inference.evaluate import evaluate as score_labelled_file
 from .inference.extractor import Extractor, extract_rows
 from .inference.generator import Generator, generate_rows
 from .inference.index import Index, build_index
 from .inference.onnx_export import export_onnx, onnx_path
-from .inference.predictor import Predictor, model_folder
+from .inference.predictor import Predictor
 from .inference.ranker import Ranker
-from .run_folder import task_of as run_task
 from .inference.ranker import rank_file as rank_candidates
+from .inference.registry import inference_for
 from .models.inspect import inspect_data as inspect_file
 from .quickstart import quickstart_config
 from .report import write_report
@@ -134,19 +132,14 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text
                  text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
                  calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
                  overwrite: bool = False) -> int:
-    """Score a file of texts into ``output`` in chunks (resumable); returns the rows written. An
-    existing ``output`` is replaced only with ``overwrite``, and never when it is ``input``."""
-    task = run_task(run)
-    if task == "generation":
-        return generate_file(run, input, output, prompt_column=text_column, chunk_rows=min(chunk_rows, 1_000),
-                             resume=resume, progress=progress, overwrite=overwrite)
-    if task == "extraction":
-        return extract_file(run, input, output, text_column=text_column, batch_size=batch_size, backend=backend,
-                            chunk_rows=chunk_rows, resume=resume, progress=progress, overwrite=overwrite)
+    """Score a file of texts into ``output`` in chunks (resumable), as the run's task does it
+    (labels, entities or generations); returns the rows written. An existing ``output`` is
+    replaced only with ``overwrite``, and never when it is ``input``."""
+    reader = inference_for(run)
     check_output_file(output, overwrite, (input,))
-    predictor = Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
-    return score_file(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
-                      chunk_rows=chunk_rows, resume=resume, progress=progress)
+    return reader.predict_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
+                               batch_size=batch_size, backend=backend, calibrated=calibrated, chunk_rows=chunk_rows,
+                               resume=resume, progress=progress)
 
 
 def extract(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch") -> list[list[dict]]:
@@ -214,9 +207,10 @@ def evaluate(run: str | Path, data: str, *, output: str | Path | None = None, ov
              **options: Any) -> dict:
     """The run's metrics on another labelled file (labels matched by name); with ``output``, also
     written there as JSON (an existing file only with ``overwrite``)."""
+    reader = inference_for(run)
     if output is not None:
         check_output_file(output, overwrite, (data,))
-    report = score_labelled_file(run, data, **options)
+    report = reader.evaluate_file(run, data, **options)
     if output is not None:
         write_text_atomic(Path(output), json.dumps(report, indent=2, ensure_ascii=False))
     return report
@@ -288,19 +282,13 @@ def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend:
 def check_servable(settings) -> None:
     """Fail in one line, before a server starts, when the run cannot be served as asked."""
     run = Path(settings.run)
-    task = run_task(run)
-    if settings.backend != "torch":
-        if task not in ("classification", "extraction"):
-            raise EcomsftError(f"{task} runs are served with --backend torch (ONNX: classification and extraction)")
-        if not onnx_path(run, settings.backend == "onnx-int8").is_file():
-            raise EcomsftError(f"no ONNX export in {run}; run: ecomsft export {run}"
-                               f"{' --int8' if settings.backend == 'onnx-int8' else ''}")
-    if task in ("classification", "extraction"):
-        model_folder(run)
-    elif task == "generation":
-        Generator(run)
-    else:
-        Ranker(run)
+    reader = inference_for(run)
+    if settings.backend not in reader.backends:
+        raise EcomsftError(f"{reader.require(run)} runs are served with --backend torch (ONNX: classification and extraction)")
+    if settings.backend != "torch" and not onnx_path(run, settings.backend == "onnx-int8").is_file():
+        raise EcomsftError(f"no ONNX export in {run}; run: ecomsft export {run}"
+                           f"{' --int8' if settings.backend == 'onnx-int8' else ''}")
+    reader.check_run(run, settings.backend)
 
 
 def read_api_key(path: str | Path) -> str:

@@ -23,8 +23,9 @@ from .data.labels import LabelSet
 from .errors import EcomsftError, Interrupted
 from .evaluation.baselines import run_tfidf_lr
 from .inference.predictor import Predictor
-from .report import CSS, html_table, png_img
+from .report.page import CSS, html_table, png_img
 from .runner import run
+from .tasks import get_task
 from .tasks.classification.frame_splits import read_splits
 
 log = logging.getLogger("ecomsft")
@@ -81,9 +82,9 @@ def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
 def compare(cfg: RunConfig, candidates: list[str], output: str | Path, overwrite: bool = False) -> pd.DataFrame:
     """Train and evaluate each candidate; write leaderboard.csv, leaderboard.png and report.html.
     Raises when every candidate failed, and on an interruption (after writing what was finished)."""
-    if cfg.task.type != "classification":
+    if not get_task(cfg.task.type).comparable:
         raise EcomsftError(f"compare ranks classifiers; for task '{cfg.task.type}', train each model with "
-                           f"--task {cfg.task.type} and compare their NDCG with: ecomsft runs")
+                           f"--task {cfg.task.type} and compare their test figures with: ecomsft runs")
     names = [c.strip() for c in candidates if c.strip()]
     if not names:
         raise EcomsftError("no candidates: pass --models A,B,...")

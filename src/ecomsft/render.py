@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .inference.registry import use_of
 from .models.vocab import describe_extension
 from .schema import RunMetrics
 
@@ -53,10 +54,12 @@ def fmt(value, spec: str = ".4f") -> str:
 
 def _ranking_summary(run_dir, metrics: RunMetrics) -> None:
     extra = metrics.model_extra or {}
-    relevance = metrics.task == "relevance"
-    sections = [("re-ranking each test query's candidates", metrics.test if relevance else extra.get("test_reranking"),
-                 metrics.baselines if relevance else extra.get("baselines_reranking"))]
-    if not relevance:
+    # A retrieval run's test is retrieval from its catalogue, with re-ranking beside it; a relevance
+    # run's test is the re-ranking.
+    retrieval = "catalog_products" in metrics.data
+    sections = [("re-ranking each test query's candidates", extra.get("test_reranking") if retrieval else metrics.test,
+                 extra.get("baselines_reranking") if retrieval else metrics.baselines)]
+    if retrieval:
         sections.insert(0, (f"retrieval from {metrics.data['catalog_products']} products", metrics.test, metrics.baselines))
     for title, test, baselines in sections:
         if not test:
@@ -77,12 +80,7 @@ def _ranking_summary(run_dir, metrics: RunMetrics) -> None:
     console.print(f"trained {metrics.training.steps} steps in {timings.train_seconds:.0f} s "
                   f"({timings.train_samples_per_second or 0:.1f} pairs/s); whole run {timings.total_seconds:.0f} s; "
                   f"grading: {metrics.grading}")
-    console.print(f"run folder: [bold]{run_dir}[/bold] (open report.html first)")
-    if relevance:
-        console.print(f"re-rank with: ecomsft rank {run_dir} --input candidates.csv --output ranked.csv")
-    else:
-        console.print(f"search with: ecomsft index {run_dir} --catalog products.csv --output products.index; "
-                      f"ecomsft search products.index \"a query\"")
+    _next_steps(run_dir, metrics)
 
 
 def _pretraining_summary(run_dir, metrics: RunMetrics) -> None:
@@ -94,18 +92,41 @@ def _pretraining_summary(run_dir, metrics: RunMetrics) -> None:
     console.print(f"model folder: [bold]{run_dir}/model[/bold]  (use it as --model for ecomsft train)")
 
 
+def _next_steps(run_dir, metrics: RunMetrics) -> None:
+    console.print(f"run folder: [bold]{run_dir}[/bold] (open report.html first)")
+    console.print(f"use it: {use_of(metrics.task).replace('RUN', str(run_dir))}", highlight=False)
+
+
 def run_summary(result) -> None:
-    """The test metrics beside the baselines, timings and where to go next."""
+    """The test metrics beside the baselines, timings and where to go next (each task's summary,
+    looked up by its name; a task without one: its test figures)."""
     metrics = RunMetrics.model_validate(result.metrics)
-    if metrics.ranking:
-        _ranking_summary(result.run_dir, metrics)
-        return
-    if metrics.labels is None:
-        _pretraining_summary(result.run_dir, metrics)
-        return
-    if metrics.task == "extraction":
-        _extraction_summary(result.run_dir, metrics)
-        return
+    SUMMARIES.get(metrics.task, _figures_summary)(result.run_dir, metrics)
+
+
+def _figures_summary(run_dir, metrics: RunMetrics) -> None:
+    metric_table(f"test metrics ({metrics.task})", metrics.test or {})
+    console.print(f"trained {metrics.training.steps} steps in {metrics.timings.train_seconds:.0f} s; "
+                  f"whole run {metrics.timings.total_seconds:.0f} s")
+    _next_steps(run_dir, metrics)
+
+
+def _generation_summary(run_dir, metrics: RunMetrics) -> None:
+    test, base = metrics.test or {}, (metrics.baselines or {}).get("most_frequent_answer") or {}
+    table = Table(title=f"test generations ({test.get('rows', 0)} prompts, {metrics.data.get('completion_kind')} answers)")
+    for column in ("", f"fine-tuned {metrics.model.name}", "most frequent answer"):
+        table.add_column(column, justify="left" if not column else "right")
+    for key in ("accuracy", "f1_macro", "unparseable", "valid_json", "field_f1", "exact_match", "rouge_l", "chrf",
+                "stopped_by_eos", "loss"):
+        if key in test:
+            table.add_row(key, fmt(test.get(key)), fmt(base.get(key)))
+    console.print(table)
+    console.print(f"trained {metrics.training.steps} steps in {metrics.timings.train_seconds:.0f} s; "
+                  f"whole run {metrics.timings.total_seconds:.0f} s")
+    _next_steps(run_dir, metrics)
+
+
+def _classification_summary(run_dir, metrics: RunMetrics) -> None:
     test, base, names = metrics.test or {}, metrics.baseline_tfidf_lr, metrics.labels
     multi = metrics.multi_label
     keys = (["subset_accuracy", "f1_micro", "f1_macro", "hamming_loss"] if multi else
@@ -126,8 +147,7 @@ def run_summary(result) -> None:
                   f"({timings.train_samples_per_second or 0:.1f} samples/s); whole run {timings.total_seconds:.0f} s")
     if metrics.model.added_tokens:
         console.print(f"vocabulary: {describe_extension(metrics.model.model_dump())}")
-    console.print(f"run folder: [bold]{result.run_dir}[/bold] (open report.html first)")
-    console.print(f"predict with: ecomsft predict {result.run_dir} \"some review text\"")
+    _next_steps(run_dir, metrics)
 
 
 def _extraction_summary(run_dir, metrics: RunMetrics) -> None:
@@ -142,8 +162,12 @@ def _extraction_summary(run_dir, metrics: RunMetrics) -> None:
     console.print(table)
     console.print(f"trained {metrics.training.steps} steps in {metrics.timings.train_seconds:.0f} s; "
                   f"whole run {metrics.timings.total_seconds:.0f} s")
-    console.print(f"run folder: [bold]{run_dir}[/bold] (open report.html first)")
-    console.print(f"extract with: ecomsft extract {run_dir} \"a product title\"")
+    _next_steps(run_dir, metrics)
+
+
+# Each task's summary after training; a task not named here gets its test figures.
+SUMMARIES = {"classification": _classification_summary, "relevance": _ranking_summary, "retrieval": _ranking_summary,
+             "pretraining": _pretraining_summary, "extraction": _extraction_summary, "generation": _generation_summary}
 
 
 def entities(texts: list[str], found: list[list[dict]], as_json: bool) -> None:

@@ -212,17 +212,6 @@ def kind_of(folder: Path) -> str | None:
     return None
 
 
-# What to do with a finished run of each task (the one-line refusals of the other commands).
-USE = {
-    "classification": 'ecomsft predict RUN "text" (or --input FILE --output FILE)',
-    "relevance": "ecomsft rank RUN --input FILE --output FILE (score (query, product) pairs)",
-    "retrieval": "ecomsft index RUN --catalog FILE --output INDEX, then ecomsft search INDEX \"query\"",
-    "extraction": 'ecomsft extract RUN "title" (or ecomsft predict RUN --input FILE --output FILE)',
-    "generation": 'ecomsft generate RUN "prompt" (or --input FILE --output FILE)',
-    "pretraining": "ecomsft train --model RUN/model (a starting point for fine-tuning, not a predictor)",
-}
-
-
 def run_config(run: str | Path) -> dict | None:
     """The run folder's config.yaml as written by the runner, or None (a bare model folder, or a
     file that does not read as a mapping)."""
@@ -239,11 +228,12 @@ def run_config(run: str | Path) -> dict | None:
 
 
 def task_of(run: str | Path) -> str:
-    """The task of a run folder (its config.yaml's task.type, written by the runner) or of a bare
-    model folder (what the saved model says of itself): one of ``USE``."""
+    """The task of a run folder: its config.yaml's task.type, written by the runner, the one record
+    of a run's task. A bare model folder (or a run folder without config.yaml) is read by what the
+    saved model says of itself."""
     path = Path(run)
     section = (run_config(path) or {}).get("task")
-    if isinstance(section, dict) and section.get("type") in USE:
+    if isinstance(section, dict) and isinstance(section.get("type"), str) and section["type"]:
         return section["type"]
     folder = model_of(path) or path
     if (folder / "ecomsft.json").is_file():
@@ -254,20 +244,11 @@ def task_of(run: str | Path) -> str:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             config = {}
-    if config.get("ecomsft_task") in USE:
+    if isinstance(config.get("ecomsft_task"), str):
         return config["ecomsft_task"]
     if any(str(name).endswith("ForMaskedLM") for name in config.get("architectures") or []):
         return "pretraining"
     return "classification"
-
-
-def require_task(run: str | Path, *tasks: str) -> str:
-    """The run's task, or one line saying what the run is and what to do with it instead."""
-    task = task_of(run)
-    if task not in tasks:
-        article = "an" if task[0] in "aeiou" else "a"
-        raise EcomsftError(f"this is {article} {task} run, not {' or '.join(tasks)}; use: {USE[task]}", where=str(run))
-    return task
 
 
 def is_finished_run(folder: Path) -> bool:

@@ -101,7 +101,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
 
     trained = trainer.state.global_step - steps.first_step
     metrics = RunMetrics(
-        task=evaluation.fields.pop("task", task.name),
+        task=task.name,
         model=ModelInfo(name=model_name, path=model_path, max_length=cfg.model.max_length, chosen=chosen, **vocab, **trim,
                         parameters=speed.parameter_counts(model)[1], trainable_parameters=trainable,
                         **task.model_info(model)),

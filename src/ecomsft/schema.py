@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import EcomsftError
 from .run_folder import write_text_atomic
@@ -60,8 +60,13 @@ def metrics_of(run_dir: Path | None) -> dict:
     return RunMetrics.read(run_dir).as_dict()
 
 
+# What metrics.json said of its task before it recorded the task's name (task.type) alone.
+_OLDER_TASK_NAMES = {"multi_label_classification": ("classification", {"multi_label": True}),
+                     "masked_lm_pretraining": ("pretraining", {})}
+
+
 class RunMetrics(_Open):
-    task: str  # classification, multi_label_classification, relevance, retrieval, masked_lm_pretraining, ...
+    task: str  # the run's task.type, as in config.yaml
     model: ModelInfo
     data: dict[str, Any] = {}
     validation: dict[str, Any] | None = None
@@ -71,6 +76,7 @@ class RunMetrics(_Open):
     versions: dict[str, str] = {}
     device: str = "cpu"
     # classification
+    multi_label: bool = False
     labels: list[str] | None = None
     threshold: float | None = None
     baseline_tfidf_lr: dict[str, Any] | None = None
@@ -80,6 +86,14 @@ class RunMetrics(_Open):
     ks: list[int] | None = None
     grading: str | None = None
     baselines: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_task_names(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("task") in _OLDER_TASK_NAMES:
+            name, implied = _OLDER_TASK_NAMES[values["task"]]
+            values = {**values, "task": name, **implied}
+        return values
 
     @classmethod
     def read(cls, run: str | Path) -> "RunMetrics":
@@ -101,14 +115,6 @@ class RunMetrics(_Open):
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-    @property
-    def multi_label(self) -> bool:
-        return self.task == "multi_label_classification"
-
-    @property
-    def ranking(self) -> bool:
-        return self.task in ("relevance", "retrieval")
 
     def headline(self) -> dict[str, float | None]:
         """The main test figures: accuracy (subset accuracy for multi-label), macro-F1, NDCG@10,

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,9 @@ from ..data.examples import examples_from_table, is_missing, table_column
 from ..data.reading import TEXT_FORMATS, Table, read_table, sniff_file_encoding
 from ..errors import EcomsftError
 from ..run_folder import write_text_atomic
-from .predictor import Predictor
+
+if TYPE_CHECKING:  # predictor.py scores files through this module
+    from .predictor import Predictor
 
 log = logging.getLogger("ecomsft")
 

@@ -7,17 +7,26 @@ from pathlib import Path
 import numpy as np
 
 from ..data.examples import TEXT_COLUMN_GUESSES
+from ..data.tagging import as_text, read_tagged
+from ..errors import EcomsftError
+from ..evaluation.entities import entity_report, error_analysis
 from ..models.resolve import SAFETENSORS_ONLY
 from ..models.spans import merge, windows
-from ..run_folder import require_task, trained_model
-from ..schema import metrics_of
+from ..run_folder import trained_model
+from .base import Inference
 from .batch import column_texts, score_file
-from .onnx_export import check_backend, onnx_forward
+from .onnx_export import check_backend, model_folder, onnx_forward
 
 
-class Extractor:
+class Extractor(Inference):
     """Entities of texts, as ``{"start", "end", "label", "text"}`` with offsets into each text as
     given; titles longer than the run's max_length are windowed and merged as in training."""
+
+    tasks = ("extraction",)
+    use = 'ecomsft extract RUN "title" (or ecomsft predict RUN --input FILE --output FILE)'
+    route, routes = "/v1/extract", "ecomsft.inference.routes.extract"
+    serves = 'this run extracts attributes: POST /v1/extract with {"texts": [...]}'
+    backends = ("torch", "onnx", "onnx-int8")
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch"):
         from transformers import AutoConfig, AutoTokenizer
@@ -25,7 +34,7 @@ class Extractor:
         check_backend(backend)
         folder = trained_model(run)
         self.run_dir = folder.parent if folder.name == "model" else None
-        require_task(run, "extraction")
+        self.require(run)
         config = AutoConfig.from_pretrained(folder)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.max_length = int(config.ecomsft_max_length)
@@ -51,10 +60,6 @@ class Extractor:
 
         return forward
 
-    @property
-    def metrics(self) -> dict:
-        return metrics_of(self.run_dir)
-
     def extract(self, texts: list[str]) -> list[list[dict]]:
         texts = [str(t) for t in texts]
         per_text = [windows(self.tokenizer, text, self.max_length, self.stride, self.all_subtokens) if text.strip() else []
@@ -75,6 +80,48 @@ class Extractor:
             k += len(ws)
             results.append([{"start": s.start, "end": s.end, "label": s.label, "text": text[s.start:s.end]} for s in spans])
         return results
+
+    # the registry's surface -------------------------------------------------------------------
+    @classmethod
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch") -> "Extractor":
+        return cls(run, batch_size=batch_size, backend=backend)
+
+    @classmethod
+    def check_run(cls, run: str | Path, backend: str = "torch") -> None:
+        model_folder(run)
+
+    def predict_batch(self, texts: list[str]) -> np.ndarray:
+        found = np.empty(len(texts), dtype=object)  # one list of spans per text, an array the batcher can split
+        found[:] = self.extract(texts)
+        return found
+
+    def describe(self) -> dict:
+        return {"task": "extraction", "labels": self.labels}
+
+    @classmethod
+    def evaluate_file(cls, run: str | Path, data: str, *, encoding: str | None = None, batch_size: int = 64,
+                      **_unused) -> dict:
+        """Entity metrics on another tagged file (CoNLL or character spans); entity types the run
+        does not know are refused."""
+        extractor = cls(run, batch_size=batch_size)
+        titles = [as_text(item.tokens, item.spans) for item in read_tagged(data, encoding=encoding).items]
+        unknown = sorted({s.label for _, spans, _ in titles for s in spans} - set(extractor.labels))
+        if unknown:
+            raise EcomsftError(f"entity types the run was not trained on: {', '.join(unknown)} (it knows "
+                               f"{', '.join(extractor.labels)})", where=data)
+        found = extractor.extract([text for text, _, _ in titles])
+        gold = [[s.as_tuple() for s in spans] for _, spans, _ in titles]
+        guess = [[(e["start"], e["end"], e["label"]) for e in entities] for entities in found]
+        report = entity_report(gold, guess, extractor.labels)
+        report.update({"errors": error_analysis(gold, guess), "rows": len(titles)})
+        return report
+
+    @classmethod
+    def predict_file(cls, run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
+                     batch_size: int = 64, backend: str = "torch", chunk_rows: int = 10_000, resume: bool = False,
+                     progress: bool = False, **_unused) -> int:
+        return extract_rows(cls(run, batch_size=batch_size, backend=backend), input, output, text_column=text_column,
+                            chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 
 def extract_rows(extractor: Extractor, input: str | Path, output: str | Path, *, text_column: str | None = None,

@@ -8,11 +8,16 @@ import copy
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
+
+from ..data.conversations import COLUMNS, answer_of, prompt_of, read_conversations
 from ..errors import EcomsftError
+from ..evaluation.generation import generation_report
 from ..models.resolve import SAFETENSORS_ONLY
-from ..run_folder import require_task, trained_model
-from ..schema import metrics_of
+from ..run_folder import run_config, trained_model
+from .base import Inference
 from .batch import column_texts, score_file
 
 # End-of-turn tokens of common chat templates: generation stops at any that the vocabulary has.
@@ -107,9 +112,16 @@ def generate_ids(model, tokenizer, prompts: list[list[int]], *, max_new_tokens: 
     return out
 
 
-class Generator:
+class Generator(Inference):
     """Generation with a finished generation run: ``generate`` for batches, ``stream`` for one
     prompt a piece at a time. A prompt is a text (the user turn) or a list of chat turns."""
+
+    tasks = ("generation",)
+    use = 'ecomsft generate RUN "prompt" (or --input FILE --output FILE)'
+    route, routes = "/v1/generate", "ecomsft.inference.routes.generate"
+    serves = 'this run generates: POST /v1/generate with {"prompt": ...}'
+    batched = False  # one request at a time on the model (its own lock); no micro-batches
+    served_limits = ("max_new_tokens",)
 
     def __init__(self, run: str | Path, batch_size: int = 8, device: str | None = None):
         import torch
@@ -117,7 +129,7 @@ class Generator:
 
         folder = trained_model(run)
         self.run_dir = folder.parent if folder.name == "model" else None
-        require_task(run, "generation")
+        self.require(run)
         config = AutoConfig.from_pretrained(folder)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForCausalLM.from_pretrained(folder, **SAFETENSORS_ONLY)
@@ -132,10 +144,6 @@ class Generator:
         self.positions = int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 0) or 10**6)
         self.batch_size = batch_size
         self.lock = threading.Lock()  # one generate() at a time on this model (the server's threads)
-
-    @property
-    def metrics(self) -> dict:
-        return metrics_of(self.run_dir)
 
     def turns(self, prompt: str | list[dict]) -> list[dict]:
         turns = [{"role": "user", "content": str(prompt)}] if isinstance(prompt, str) else list(prompt)
@@ -189,6 +197,39 @@ class Generator:
             raise result["error"]
         kept, stopped = until_stop(result["ids"], stops, self.tokenizer.pad_token_id)
         yield {"done": True, "stopped": stopped, "new_tokens": len(kept)}
+
+    # the registry's surface -------------------------------------------------------------------
+    @classmethod
+    def load(cls, run: str | Path, *, batch_size: int = 8, backend: str = "torch") -> "Generator":
+        # At most 8 prompts generated together: the other commands' batch of 64 would pad short
+        # prompts to the longest and keep finished answers decoding until the last one stops.
+        return cls(run, batch_size=min(batch_size, 8))
+
+    def describe(self) -> dict:
+        return {"task": "generation", "labels": self.labels}
+
+    @classmethod
+    def evaluate_file(cls, run: str | Path, data: str, *, encoding: str | None = None, batch_size: int = 8,
+                      **_unused) -> dict:
+        """Generation metrics on another file of prompts and answers (prompt/completion, messages
+        or Alpaca columns, as in training), judged as the run judged its test split."""
+        trained = (run_config(run) or {}).get("task", {})  # the columns the run was trained on; the system turn: ours
+        options = SimpleNamespace(format="auto", system=None, **{key: trained.get(key, name) for key, name in COLUMNS.items()})
+        read = read_conversations(data, options, encoding)
+        generator = cls.load(run, batch_size=batch_size)
+        answers = generator.generate([prompt_of(turns) for turns in read.items])
+        references = [answer_of(turns) for turns in read.items]
+        report, _ = generation_report(references, [a["text"] for a in answers], generator.completion_kind, generator.labels)
+        report.update({"stopped_by_eos": float(np.mean([a["stopped"] for a in answers])),
+                       "prompts_cut": int(sum(a["prompt_cut"] for a in answers)), "rows": len(answers)})
+        return report
+
+    @classmethod
+    def predict_file(cls, run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
+                     batch_size: int = 8, chunk_rows: int = 1_000, resume: bool = False, progress: bool = False,
+                     **_unused) -> int:
+        return generate_rows(cls.load(run, batch_size=batch_size), input, output, prompt_column=text_column,
+                             chunk_rows=min(chunk_rows, 1_000), resume=resume, progress=progress)
 
 
 def generate_rows(generator: Generator, input: str | Path, output: str | Path, *, prompt_column: str | None = None,

@@ -36,7 +36,7 @@ def load_encoder(run_or_model: str | Path):
         info = folder / "ecomsft.json"
         if (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-            if config.get("ecomsft_task") == "relevance" or config.get("id2label"):
+            if config.get("ecomsft_relevance") or config.get("id2label"):  # a cross-encoder or a classifier
                 raise EcomsftError("this run is a classifier or a cross-encoder, not a bi-encoder; "
                                    "build indexes with a retrieval run (task.type: retrieval) or a model such as minilm",
                                    where=str(path))

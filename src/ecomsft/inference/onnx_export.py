@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EcomsftError
-from ..run_folder import record, require_task, trained_model
+from ..run_folder import record, trained_model
+from .registry import require_task
 
 ONNX_DIR = "onnx"
 FP32 = "model.onnx"
@@ -58,31 +59,37 @@ def onnx_forward(model_dir: str | Path, int8: bool):
     return forward
 
 
+# The tasks whose runs export, each with its model class, the inputs its graph takes and the
+# logits' dynamic axes. Extraction windows carry no token types (all zero, the model's default),
+# so its graph takes none.
+EXPORTS = {
+    "classification": ("AutoModelForSequenceClassification", ("input_ids", "attention_mask", "token_type_ids"), {0: "batch"}),
+    "extraction": ("AutoModelForTokenClassification", ("input_ids", "attention_mask"), {0: "batch", 1: "sequence"}),
+}
+
+
 def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     """Write ``model/onnx/model.onnx`` (and ``model-int8.onnx`` with ``int8``); returns the file to use."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+    import transformers
 
     try:
         import onnxruntime  # noqa: F401
     except ModuleNotFoundError:
         raise EcomsftError("ONNX export needs onnx and onnxruntime: pip install 'ecomsft[onnx]'") from None
     folder = model_folder(run)
-    task = require_task(run, "classification", "extraction")
+    model_class, inputs, logits_axes = EXPORTS[require_task(run, *EXPORTS)]
     target = folder / ONNX_DIR
     try:
         target.mkdir(exist_ok=True)
     except OSError as err:
         raise EcomsftError(f"cannot write the export here ({err.strerror or type(err).__name__})", where=str(target)) from None
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model_class = AutoModelForTokenClassification if task == "extraction" else AutoModelForSequenceClassification
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     # Traced with eager attention rather than SDPA: on MiniLM its int8 graph ran at 1.14x the
     # samples/s of the SDPA trace's, the fp32 graphs at the same speed (README "Performance").
-    model = model_class.from_pretrained(folder, use_safetensors=True, attn_implementation="eager").eval()
+    model = getattr(transformers, model_class).from_pretrained(folder, use_safetensors=True, attn_implementation="eager").eval()
     model.config.return_dict = False
     sample = tokenizer(["a short review", "another, somewhat longer review text"], padding=True, return_tensors="pt")
-    # Extraction windows carry no token types (all zero, the model's default), so its graph takes none.
-    inputs = ("input_ids", "attention_mask") if task == "extraction" else ("input_ids", "attention_mask", "token_type_ids")
     names = [name for name in inputs if name in sample]
     fp32 = target / FP32
     tmp = target / (FP32 + ".tmp")
@@ -93,7 +100,7 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
         torch.onnx.export(
             model, tuple(sample[name] for name in names), str(tmp), input_names=names, output_names=["logits"],
             dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in names},
-                          "logits": {0: "batch", 1: "sequence"} if task == "extraction" else {0: "batch"}},
+                          "logits": logits_axes},
             opset_version=opset, dynamo=False,
         )
     tmp.replace(fp32)

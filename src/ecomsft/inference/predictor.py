@@ -6,21 +6,28 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.examples import char_budget, cut_texts
+from ..data.examples import char_budget, cut_texts, load_examples
 from ..data.labels import LabelSet
+from ..evaluation.classification import full_report
 from ..models.heads import probabilities
 from ..models.truncation import encode_texts
-from ..run_folder import require_task
-from ..schema import metrics_of
+from .base import Inference
+from .batch import predict_file as score_rows
 from .onnx_export import check_backend, model_folder, onnx_forward
 
 
-class Predictor:
+class Predictor(Inference):
     """Batched prediction with a fine-tuned classifier.
 
     Inputs are sorted by length so that each batch pads to little, and results come back in the
     order given.
     """
+
+    tasks = ("classification",)
+    use = 'ecomsft predict RUN "text" (or --input FILE --output FILE)'
+    route, routes = "/v1/predict", "ecomsft.inference.routes.predict"
+    serves = 'this run is a classifier: POST /v1/predict with {"texts": [...]}'
+    backends = ("torch", "onnx", "onnx-int8")
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch",
                  calibrated: bool = False):
@@ -28,7 +35,7 @@ class Predictor:
 
         check_backend(backend)
         self.model_dir = model_folder(run)
-        require_task(run, "classification")
+        self.require(run)
         self.run_dir = self.model_dir.parent if self.model_dir.name == "model" else None
         self.backend = backend
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
@@ -59,10 +66,6 @@ class Predictor:
                 return self.model(**tensors).logits.float().cpu().numpy()
 
         return forward
-
-    @property
-    def metrics(self) -> dict:
-        return metrics_of(self.run_dir)
 
     def predict_proba(self, texts: list[str], text_pairs: list[str] | None = None, progress=None) -> np.ndarray:
         """Class probabilities, one row per text, columns in ``self.labels.names`` order."""
@@ -98,6 +101,53 @@ class Predictor:
             {"label": label, "probabilities": dict(zip(self.labels.names, map(float, row)))}
             for label, row in zip(self.decide(probs), probs)
         ]
+
+
+    # the registry's surface -------------------------------------------------------------------
+    @classmethod
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch") -> "Predictor":
+        return cls(run, batch_size=batch_size, backend=backend)
+
+    @classmethod
+    def check_run(cls, run: str | Path, backend: str = "torch") -> None:
+        model_folder(run)
+
+    def predict_batch(self, texts: list[str]) -> np.ndarray:
+        return self.predict_proba(texts)
+
+    def describe(self) -> dict:
+        return {"task": "multi_label_classification" if self.labels.multi_label else "classification",
+                "labels": self.labels.names}
+
+    @classmethod
+    def evaluate_file(cls, run: str | Path, data: str, *, text_column: str | None = None,
+                      text_pair_column: str | None = None, label_column: str | None = None,
+                      label_delimiter: str | None = None, encoding: str | None = None, batch_size: int = 64) -> dict:
+        """Classification metrics on another labelled file, labels matched by name (checked against
+        the run's label set before the model is loaded)."""
+        from transformers import AutoConfig
+
+        labels = LabelSet.from_model_config(AutoConfig.from_pretrained(model_folder(run)))
+        examples = load_examples(data, text_column=text_column, text_pair_column=text_pair_column,
+                                 label_column=label_column, multi_label=labels.multi_label,
+                                 label_delimiter=label_delimiter, encoding=encoding)
+        frame = examples.frame
+        gold = np.asarray(labels.encode(frame["label"].tolist(), examples.source))
+        predictor = cls(run, batch_size=batch_size)
+        pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
+        probs = predictor.predict_proba(frame["text"].tolist(), pairs)
+        report = full_report(gold, probs, predictor.labels.names, predictor.labels.multi_label, predictor.threshold)
+        report["rows"] = len(frame)
+        report["dropped_empty"] = examples.dropped_empty
+        return report
+
+    @classmethod
+    def predict_file(cls, run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
+                     text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
+                     calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
+        predictor = cls(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
+        return score_rows(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
+                          chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 
 def load(run: str | Path, **kwargs) -> Predictor:

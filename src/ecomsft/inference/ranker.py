@@ -10,39 +10,46 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config import DataConfig
 from ..data.examples import char_budget, cut_texts, examples_from_table, table_column
-from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES
+from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES, load_pairs
 from ..errors import EcomsftError
+from ..evaluation.ranking import pointwise_report, ranking_report
 from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
-from ..models.heads import RelevanceHead
+from ..models.heads import Grading, RelevanceHead
 from ..models.prefixes import prefixed, text_prefixes
-from ..run_folder import require_task, trained_model
-from ..schema import metrics_of
+from ..run_folder import trained_model
+from .base import Inference
 from .batch import encode_rows, iter_chunks, score_file
 from .index import load_encoder
 
 
-class Ranker:
+class Ranker(Inference):
     """Scores (query, product) pairs; higher is more relevant. A cross-encoder's score is its
     predicted grade (or expected gain), blended with the bundled encoder's cosine when it was trained
     with ``task.blend_zero_shot``; a bi-encoder's is the cosine of the two embeddings."""
 
+    tasks = ("relevance", "retrieval")
+    # How each task's runs score pairs, and what to do with them.
+    kinds = {"relevance": "cross-encoder", "retrieval": "bi-encoder"}
+    use = {"relevance": "ecomsft rank RUN --input FILE --output FILE (score (query, product) pairs)",
+           "retrieval": "ecomsft index RUN --catalog FILE --output INDEX, then ecomsft search INDEX \"query\""}
+    route, routes = "/v1/rank", "ecomsft.inference.routes.rank"
+    serves = 'this run ranks products: POST /v1/rank with {"query": ..., "candidates": [...]}'
+
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None):
         folder = trained_model(run)
-        require_task(run, "relevance", "retrieval")
+        self.task = self.require(run)
+        self.kind = self.kinds[self.task]
         self.batch_size = batch_size
         self.run_dir = folder.parent if folder.name == "model" else None
-        if (folder / "ecomsft.json").is_file():
-
-            self.kind = "bi-encoder"
+        if self.kind == "bi-encoder":
             self.encoder, self.encoder_folder = load_encoder(folder)
             return
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))  # a relevance run (require_task)
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-
-        self.kind = "cross-encoder"
         self.head = RelevanceHead.from_dict(config["ecomsft_relevance"])
         self.max_length = int(config.get("ecomsft_max_length") or 128)
         self.prefixes = text_prefixes(config)  # as in training (e5: "query: ", "passage: ")
@@ -52,10 +59,6 @@ class Ranker:
         self.zero_shot = None
         if self.head.blend:  # trained with task.blend_zero_shot: the score is the blend with the bundled encoder
             self.zero_shot = zero_shot_encoder()
-
-    @property
-    def metrics(self) -> dict:
-        return metrics_of(self.run_dir)
 
     def score(self, queries: list[str], products: list[str]) -> np.ndarray:
         limit = char_budget(self.max_length if self.kind == "cross-encoder" else self.encoder.max_seq_length)
@@ -88,6 +91,44 @@ class Ranker:
         scores = self.score([query] * len(candidates), candidates)
         order = np.argsort(-scores, kind="stable")
         return [{"index": int(i), "product": candidates[i], "score": float(scores[i])} for i in order]
+
+    # the registry's surface -------------------------------------------------------------------
+    def predict_batch(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        return self.score([q for q, _ in pairs], [p for _, p in pairs])
+
+    def describe(self) -> dict:
+        return {"task": self.task, "labels": None}
+
+    def grading(self) -> Grading | None:
+        """The grades the run was trained with (None: a retrieval run trained on pairs alone)."""
+        if self.kind == "cross-encoder":
+            return self.head.grading
+        saved = json.loads((Path(self.encoder_folder) / "ecomsft.json").read_text(encoding="utf-8"))["grading"]
+        return Grading.from_dict(saved) if saved is not None else None
+
+    @classmethod
+    def evaluate_file(cls, run: str | Path, data: str, *, text_column: str | None = None,
+                      text_pair_column: str | None = None, label_column: str | None = None, encoding: str | None = None,
+                      batch_size: int = 64, **_unused) -> dict:
+        """Ranking metrics on another graded (query, product) file, judged with the grading the run
+        was trained with."""
+        ranker = cls(run, batch_size=batch_size)
+        grading = ranker.grading()
+        if grading is None:
+            raise EcomsftError("this retrieval run was trained without grades; there is nothing to judge ranks by",
+                               where=str(run))
+        pairs = load_pairs(data, DataConfig(train=data, text_column=text_column, text_pair_column=text_pair_column,
+                                            label_column=label_column, encoding=encoding), grading.gains)
+        frame = pairs.frame
+        scores = ranker.score(frame["text"].tolist(), frame["text_pair"].tolist())
+        values = grading.values(frame["label"])
+        ks = (ranker.metrics or {}).get("ks") or [5, 10]
+        report, _ = ranking_report(frame["text"], grading.gain(values), grading.relevant(values), scores, ks)
+        if ranker.kind == "cross-encoder" and not grading.named and ranker.head.kind == "regression":
+            report.update(pointwise_report(values, scores))
+        report["rows"] = len(frame)
+        report["dropped_empty"] = pairs.dropped_empty
+        return report
 
 
 def rank_file(ranker: Ranker, input: str | Path, output: str | Path, *, text_column: str | None = None,

@@ -1,150 +1,39 @@
-"""The HTTP API: FastAPI routes over a Predictor, with micro-batching, limits, a key and metrics.
+"""The HTTP API: FastAPI routes over a finished run, with micro-batching, limits, a key and metrics.
 
-Routes: ``POST /v1/predict`` (classifiers), ``POST /v1/rank`` (relevance and retrieval runs),
-``POST /v1/extract`` (extraction) or ``POST /v1/generate`` (generation; ``stream`` for server-sent events),
-``GET /health`` (liveness) and ``GET /ready`` (readiness; neither needs the key), ``GET /v1/info``,
-``GET /metrics`` (Prometheus text). Every client mistake is a JSON ``{"error": ...}`` with 401, 413
-or 422, an overload a 503 with ``Retry-After``; every response carries ``X-Request-ID`` (the
-client's, when it sends one). The OpenAPI document states the real limits of this server.
-
-(No ``from __future__ import annotations`` here: FastAPI reads the request models of the routes,
-made per server with its limits, from the annotations at run time.)
+The run's task names its inference class (``inference/registry.py``), whose routes module adds
+the task's route: ``POST /v1/predict`` (classifiers), ``POST /v1/rank`` (relevance and retrieval),
+``POST /v1/extract`` (extraction) or ``POST /v1/generate`` (generation; ``stream`` for server-sent
+events). This module keeps what every run shares: ``GET /health`` (liveness) and ``GET /ready``
+(readiness; neither needs the key), ``GET /v1/info``, ``GET /metrics`` (Prometheus text), the key,
+the limits, request ids and the error answers. Every client mistake is a JSON ``{"error": ...}``
+with 401, 413 or 422, an overload a 503 with ``Retry-After``; every response carries
+``X-Request-ID`` (the client's, when it sends one). The OpenAPI document states the real limits of
+this server.
 """
 
-import asyncio
 import json
 import logging
 import os
 import re
 import secrets
-import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
 
-import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
 
 from .batching import MicroBatcher, Overloaded, WorkerDied
-from .extractor import Extractor
-from .generator import Generator
-from .predictor import Predictor
-from ..run_folder import task_of as run_task
-from .ranker import Ranker
+from .http import ERRORS, NON_BLANK, ClientError, Server, ServeSettings
+from .registry import inference_for
 
 log = logging.getLogger("ecomsft")
 
 API_KEY_ENV = "ECOMSFT_API_KEY"
 SETTINGS_ENV = "ECOMSFT_SERVE_SETTINGS"
-
-
-class ServeSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    run: str
-    max_batch_size: int = Field(default=32, gt=0, description="texts per model batch; larger requests are split")
-    max_wait_ms: float = Field(default=5.0, ge=0)
-    microbatch: bool = True
-    max_queue: int = Field(default=1024, gt=0, description="texts waiting for the model; beyond it 503 + Retry-After")
-    max_texts: int = Field(default=64, gt=0, description="texts per request")
-    max_chars: int = Field(default=2000, gt=0, description="characters per text")
-    max_body_bytes: int = Field(default=1_000_000, gt=0)
-    max_new_tokens: int = Field(default=256, gt=0, description="generation: the most new tokens a request may ask for")
-    # Never passed on in the settings JSON of the workers: they read it from ECOMSFT_API_KEY.
-    api_key: str | None = Field(default=None, exclude=True)
-    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
-
-
-class Prediction(BaseModel):
-    label: str | list[str]
-    probabilities: dict[str, float]
-
-
-class PredictResponse(BaseModel):
-    predictions: list[Prediction]
-
-
-class RankedProduct(BaseModel):
-    index: int = Field(description="the candidate's position in the request")
-    product: str
-    score: float
-
-
-class RankResponse(BaseModel):
-    ranking: list[RankedProduct] = Field(description="the candidates, most relevant first")
-
-
-class Entity(BaseModel):
-    start: int = Field(description="first character, an offset into the text as sent")
-    end: int = Field(description="one past the last character")
-    label: str
-    text: str
-
-
-class ExtractResponse(BaseModel):
-    entities: list[list[Entity]] = Field(description="per text, its entities in order")
-
-
-class GenerateResponse(BaseModel):
-    text: str
-    stopped: bool = Field(description="the model ended the answer itself (EOS) within max_new_tokens")
-    new_tokens: int
-    prompt_cut: bool = Field(description="the prompt was cut from its left to fit the model")
-
-
-class ErrorResponse(BaseModel):
-    error: str
-
-
-# "Not only whitespace", spelt out: a bare \S means other characters to a client's JSON-Schema
-# (ECMAScript) validator than to pydantic's (Rust) regex, which also counts U+0085 as whitespace;
-# this class is ECMAScript's whitespace, read the same by both.
-NON_BLANK = "[^\\t\\n\\x0b\\x0c\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]"
-
-
-def request_models(settings: ServeSettings) -> tuple[type[BaseModel], type[BaseModel]]:
-    """The request bodies with this server's limits in their schema, so that the OpenAPI document
-    says what is accepted: 1 to ``max_texts`` texts, each non-blank and at most ``max_chars``."""
-    text = Annotated[str, Field(min_length=1, max_length=settings.max_chars, pattern=NON_BLANK,
-                                description="a non-blank text")]
-
-    class PredictRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-
-        texts: list[text] = Field(min_length=1, max_length=settings.max_texts,
-                                  description="texts to classify, answered in the same order")
-
-    class RankRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-
-        query: text = Field(description="the search query")
-        candidates: list[text] = Field(min_length=1, max_length=settings.max_texts,
-                                       description="product texts to order by relevance to the query")
-
-    class GenerateRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-
-        prompt: text = Field(description="the user turn; the run's chat template and system turn are applied")
-        max_new_tokens: int | None = Field(default=None, gt=0, le=settings.max_new_tokens,
-                                           description="None: the run's default")
-        stream: bool = Field(default=False, description="server-sent events: {text} pieces, then {done, stopped, new_tokens}")
-        do_sample: bool = False
-        temperature: float = Field(default=1.0, ge=0.01, le=10)  # as the CLI: below, sampling overflows
-        top_p: float = Field(default=1.0, gt=0, le=1)
-        top_k: int = Field(default=50, ge=0, le=1000)
-
-    return PredictRequest, RankRequest, GenerateRequest
-
-
-ERRORS = {401: {"model": ErrorResponse, "description": "missing or wrong API key"},
-          413: {"model": ErrorResponse, "description": "too many texts (max_texts) or too large a body (max_body_bytes)"},
-          422: {"model": ErrorResponse, "description": "a request that does not match the schema"},
-          503: {"model": ErrorResponse, "description": "overloaded (max_queue; see Retry-After) or not ready"}}
+__all__ = ["ServeSettings", "create_app", "app_from_env"]
 
 
 def _friendly(error: dict, settings: ServeSettings) -> tuple[int, str]:
@@ -169,11 +58,6 @@ def _friendly(error: dict, settings: ServeSettings) -> tuple[int, str]:
     if kind in ("string_too_short", "string_pattern_mismatch"):
         return 422, f"{where} is empty"
     return 422, f"invalid request at {where}: {error.get('msg', 'malformed')}"
-
-
-class ClientError(Exception):
-    def __init__(self, status: int, message: str):
-        self.status, self.message = status, message
 
 
 class BodyLimit:
@@ -225,9 +109,9 @@ class BodyLimit:
 
 
 def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
-    """The application for one run; ``predictor`` (a Predictor, or a Ranker for relevance and
-    retrieval runs) may be given (tests), else it is loaded at start-up. Only the routes of the
-    run's task are served and documented."""
+    """The application for one run; ``predictor`` (the run loaded by its inference class) may be
+    given (tests), else it is loaded at start-up. Only the routes of the run's task are served and
+    documented."""
 
     registry = CollectorRegistry()
     requests = Counter("ecomsft_requests_total", "HTTP requests", ["route", "status"], registry=registry)
@@ -238,43 +122,22 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
                             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
     state: dict = {"ready": False}
     api_key = settings.api_key or os.environ.get(API_KEY_ENV) or None
-    kinds = {Extractor: "extraction", Ranker: "ranking", Generator: "generation"}
-    if predictor is not None:
-        task = next((name for cls, name in kinds.items() if isinstance(predictor, cls)), "classification")
-    else:
-        task = run_task(settings.run)
-        task = task if task in ("classification", "extraction", "generation") else "ranking"
-    ranking = task == "ranking"
-    route = ROUTES[task]
-    PredictRequest, RankRequest, GenerateRequest = request_models(settings)
-    generating = {"waiting": 0, "lock": threading.Lock()}  # generation requests in flight (max_queue)
+    # The run's inference class; its functions are called with the loaded model (or the stand-in
+    # a test gives) as self, so that a wrapper needs only what they use.
+    reader = inference_for(settings.run)
+    route = reader.route
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        model = predictor
-        if model is None:
-            model = (Ranker(settings.run, batch_size=settings.max_batch_size) if ranking else
-                     Extractor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend) if task == "extraction" else
-                     Generator(settings.run) if task == "generation" else
-                     Predictor(settings.run, batch_size=settings.max_batch_size, backend=settings.backend))
+        model = predictor or reader.load(settings.run, batch_size=settings.max_batch_size, backend=settings.backend)
         state["predictor"] = model
-        if task == "generation":  # one request at a time on the model (its own lock); no micro-batches
+        if not reader.batched:
             state["ready"] = True
             yield
             state["ready"] = False
             return
-        if ranking:
-            def score(pairs):
-                return model.score([q for q, _ in pairs], [p for _, p in pairs])
-        elif task == "extraction":
-            def score(texts):  # one list of spans per text, as a 1-D array the batcher can split and join
-                found = np.empty(len(texts), dtype=object)
-                found[:] = model.extract(texts)
-                return found
-        else:
-            score = model.predict_proba
-        state["batcher"] = MicroBatcher(score, settings.max_batch_size, settings.max_wait_ms, settings.microbatch,
-                                        on_batch=batch_sizes.observe, max_queue=settings.max_queue)
+        state["batcher"] = MicroBatcher(lambda items: reader.predict_batch(model, items), settings.max_batch_size, settings.max_wait_ms,
+                                        settings.microbatch, on_batch=batch_sizes.observe, max_queue=settings.max_queue)
         await state["batcher"].start()
         state["ready"] = True
         yield
@@ -322,12 +185,9 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
 
     @app.exception_handler(404)
     async def not_found(request: Request, err):
-        serves = {"classification": "this run is a classifier: POST /v1/predict with {\"texts\": [...]}",
-                  "ranking": "this run ranks products: POST /v1/rank with {\"query\": ..., \"candidates\": [...]}",
-                  "extraction": "this run extracts attributes: POST /v1/extract with {\"texts\": [...]}",
-                  "generation": "this run generates: POST /v1/generate with {\"prompt\": ...}"}
-        task_route = request.url.path in ROUTES.values()
-        message = serves[task] if task_route else f"no route {request.method} {request.url.path}"
+        # Another task's route (every task's is under /v1/): say what this run serves instead.
+        task_route = request.url.path.startswith("/v1/")
+        message = reader.serves if task_route else f"no route {request.method} {request.url.path}"
         return JSONResponse({"error": message}, status_code=404)
 
     def require_key(request: Request) -> None:
@@ -359,7 +219,7 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     async def ready():
         """Readiness: the model is loaded and its worker alive (no API key needed)."""
         batcher = state.get("batcher")
-        if not state["ready"] or (task != "generation" and (batcher is None or not batcher.healthy)):
+        if not state["ready"] or (reader.batched and (batcher is None or not batcher.healthy)):
             return JSONResponse({"ready": False}, status_code=503)
         return {"ready": True}
 
@@ -368,24 +228,9 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         model = state["predictor"]
         metrics = model.metrics
         test = {k: v for k, v in (metrics.get("test") or {}).items() if isinstance(v, float)}
-        if ranking:
-            task, labels = metrics.get("task", model.kind), None
-        elif isinstance(model, Extractor):
-            task, labels = "extraction", model.labels
-        elif isinstance(model, Generator):
-            task, labels = "generation", metrics.get("labels")
-        else:
-            task = metrics.get("task", "multi_label_classification" if model.labels.multi_label else "classification")
-            labels = model.labels.names
-        return {
-            "task": task,
-            "labels": labels,
-            "base_model": (metrics.get("model") or {}).get("name"),
-            "test_metrics": test,
-            "limits": {"max_texts": settings.max_texts, "max_chars": settings.max_chars,
-                       "max_body_bytes": settings.max_body_bytes, "max_queue": settings.max_queue,
-                       **({"max_new_tokens": settings.max_new_tokens} if task == "generation" else {})},
-        }
+        limits = ("max_texts", "max_chars", "max_body_bytes", "max_queue", *reader.served_limits)
+        return {**reader.describe(model), "base_model": (metrics.get("model") or {}).get("name"), "test_metrics": test,
+                "limits": {name: getattr(settings, name) for name in limits}}
 
     @app.get("/metrics", dependencies=guarded, response_class=PlainTextResponse, responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
@@ -393,80 +238,10 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    def admitted() -> None:
-        """A generation request's place in the queue, or 503 when max_queue are in flight."""
-        with generating["lock"]:
-            if generating["waiting"] >= settings.max_queue:
-                raise ClientError(503, f"overloaded: {settings.max_queue} generations in flight; retry after a second")
-            generating["waiting"] += 1
-
-    def leave() -> None:
-        with generating["lock"]:
-            generating["waiting"] -= 1
-
-    if task == "generation":
-        @app.post("/v1/generate", dependencies=guarded, response_model=GenerateResponse,
-                  responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
-                                   "description": "JSON, or server-sent events when stream is true"},
-                             **{k: ERRORS[k] for k in (401, 413, 422, 503)}})
-        async def generate(body: GenerateRequest):
-            model = state["predictor"]
-            sampling = {"do_sample": body.do_sample, "temperature": body.temperature, "top_p": body.top_p, "top_k": body.top_k}
-            admitted()
-            if not body.stream:
-                try:
-                    [answer] = await asyncio.to_thread(model.generate, [body.prompt], body.max_new_tokens, **sampling)
-                finally:
-                    leave()
-                return GenerateResponse(**answer)
-
-            def events():
-                try:
-                    for event in model.stream(body.prompt, body.max_new_tokens, **sampling):
-                        yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
-                except Exception:  # the status is sent already: the stream ends with an error event
-                    log.exception("generation stream failed")
-                    yield f"data: {json.dumps({'error': 'internal error while generating'})}\n\n"
-                finally:
-                    leave()
-
-            return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-    elif task == "extraction":
-        @app.post("/v1/extract", dependencies=guarded, response_model=ExtractResponse,
-                  responses={k: ERRORS[k] for k in (401, 413, 422, 503)})
-        async def extract(body: PredictRequest) -> ExtractResponse:
-            found = await scored(body.texts)
-            return ExtractResponse(entities=[[Entity(**span) for span in spans] for spans in found])
-    elif not ranking:
-        @app.post("/v1/predict", dependencies=guarded, response_model=PredictResponse,
-                  responses={k: ERRORS[k] for k in (401, 413, 422, 503)})
-        async def predict(body: PredictRequest) -> PredictResponse:
-            model = state["predictor"]
-            probs = await scored(body.texts)
-            labels = model.decide(probs)
-            return PredictResponse(predictions=[
-                Prediction(label=label, probabilities=dict(zip(model.labels.names, map(float, row))))
-                for label, row in zip(labels, probs)
-            ])
-    else:
-        @app.post("/v1/rank", dependencies=guarded, response_model=RankResponse,
-                  responses={k: ERRORS[k] for k in (401, 413, 422, 503)})
-        async def rank(body: RankRequest) -> RankResponse:
-            candidates = body.candidates
-            scores = await scored([(body.query, c) for c in candidates])
-            order = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))
-            return RankResponse(ranking=[RankedProduct(index=i, product=candidates[i], score=float(scores[i])) for i in order])
-
+    app.include_router(reader.router(Server(settings=settings, state=state, guarded=guarded, scored=scored)))
     routes = {"/health", "/ready", "/v1/info", "/metrics", route}
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, on_refuse=lambda: count(route, 413))
     return app
-
-
-# One server-sent event of /v1/generate (as clients and schemathesis read them: its data line).
-SSE_EVENT = {"type": "object", "required": ["data"], "properties": {
-    "data": {"type": "string", "description": 'JSON: {"text": piece} events, then {"done": true, "stopped", "new_tokens"}'},
-    "event": {"type": "string"}}}
-ROUTES = {"classification": "/v1/predict", "ranking": "/v1/rank", "extraction": "/v1/extract", "generation": "/v1/generate"}
 
 
 def app_from_env() -> FastAPI:

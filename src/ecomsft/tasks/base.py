@@ -52,7 +52,8 @@ class Task:
     unused: ClassVar[dict[str, str]] = {}
     # Defaults of shared keys that differ for this task (applied where the configuration is silent).
     defaults: ClassVar[dict[str, Any]] = {}
-    predictor: ClassVar[str] = ""  # the inference class that uses a finished run (for the docs and /v1/info)
+    # ecomsft compare ranks candidates of this task by accuracy and macro-F1 (classifiers).
+    comparable: ClassVar[bool] = False
     # model.name auto: (alias, why) for a task with one bundled model; None: the bundled encoder that
     # reads the training texts best (models.resolve.choose_bundled).
     auto_model: ClassVar[tuple[str, str] | None] = None
@@ -117,5 +118,16 @@ class Task:
     def model_info(self, model) -> dict:
         return {}
 
+    def saved_settings(self) -> dict[str, Any]:
+        """What inference needs to read the saved model beyond its weights, written into its
+        config.json as ``ecomsft_<key>`` (the threshold, the stride, the relevance head, ...)."""
+        return {}
+
     def save(self, trainer, model_dir: Path) -> None:
-        raise NotImplementedError
+        """The model folder: weights and tokenizer, and in config.json the task's name, its max
+        length and ``saved_settings`` (what a bare model folder says of itself)."""
+        config = trainer.model.config
+        for key, value in {"task": self.name, "max_length": self.cfg.model.max_length, **self.saved_settings()}.items():
+            setattr(config, f"ecomsft_{key}", value)
+        trainer.save_model(str(model_dir))
+        self.tokenizer.save_pretrained(str(model_dir))

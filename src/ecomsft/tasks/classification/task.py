@@ -17,8 +17,8 @@ log = logging.getLogger("ecomsft")
 
 class ClassificationTask(Task):
     name = "classification"
+    comparable = True
     section = ClassificationSection
-    predictor = "ecomsft.inference.predictor.Predictor"
     unused = {
         "data.negative_column": "hard negatives are for retrieval",
         "data.catalog": "a catalogue is for retrieval",
@@ -117,7 +117,7 @@ class ClassificationTask(Task):
 
         return Evaluation(
             validation=results.get("valid"), test=results.get("test"),
-            fields={"task": "multi_label_classification" if multi else "classification", "labels": labels.names,
+            fields={"multi_label": multi, "labels": labels.names,
                     "threshold": self.threshold if multi else None, "calibration": self.calibration},
             predictions=predictions if "test" in probs else None,
         )
@@ -144,12 +144,7 @@ class ClassificationTask(Task):
         return {"loss": trainer.class_loss.describe() if trainer.class_loss else "model default",
                 "balanced_sampling": self.cfg.training.balanced_sampling}
 
-    def save(self, trainer, model_dir: Path) -> None:
-        config = trainer.model.config
-        config.ecomsft_threshold = self.threshold
-        config.ecomsft_max_length = self.cfg.model.max_length
-        config.ecomsft_head_share = self.cfg.model.head_share
-        config.ecomsft_temperature = self.calibration["temperature"] if self.calibration else None
-        trainer.save_model(str(model_dir))
-        self.tokenizer.save_pretrained(str(model_dir))
+    def saved_settings(self) -> dict:
+        return {"threshold": self.threshold, "head_share": self.cfg.model.head_share,
+                "temperature": self.calibration["temperature"] if self.calibration else None}
 

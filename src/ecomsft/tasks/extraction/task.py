@@ -24,7 +24,6 @@ _NOT_CLASSES = "extraction tags entity spans; the class-imbalance keys are for c
 class ExtractionTask(Task):
     name = "extraction"
     section = ExtractionSection
-    predictor = "ecomsft.inference.extractor.Extractor"
     # Whole jieba words as tokens would cut across entity boundaries: characters only.
     defaults = {"model.add_words": False}
     unused = {
@@ -203,14 +202,8 @@ class ExtractionTask(Task):
     def training_info(self, trainer) -> dict:
         return {"loss": "token cross-entropy over BIOES tags of sub-word heads"}
 
-    def save(self, trainer, model_dir: Path) -> None:
-        config = trainer.model.config
-        config.ecomsft_task = "extraction"
-        config.ecomsft_max_length = self.cfg.model.max_length
-        config.ecomsft_stride = self.cfg.task.stride
-        config.ecomsft_all_subtokens = self.cfg.task.label_all_subtokens
-        trainer.save_model(str(model_dir))
-        self.tokenizer.save_pretrained(str(model_dir))
+    def saved_settings(self) -> dict:
+        return {"stride": self.cfg.task.stride, "all_subtokens": self.cfg.task.label_all_subtokens}
 
 
 def _spans_json(text: str, spans: list[Span]) -> str:

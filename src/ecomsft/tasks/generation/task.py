@@ -29,7 +29,6 @@ _NOT_CLASSES = "generation learns answers token by token; the class-imbalance ke
 class GenerationTask(Task):
     name = "generation"
     section = GenerationSection
-    predictor = "ecomsft.inference.generator.Generator"
     auto_model = (GEMMA_ALIASES[0], "generation: the bundled decoder, Gemma 3 270M")
     # Decoders read any text through byte-level tokens: no vocabulary extension by default.
     defaults = {"model.extend_vocab": "never", "model.max_length": 256}
@@ -311,21 +310,16 @@ class GenerationTask(Task):
     def model_info(self, model) -> dict:
         return {"architecture": type(model).__name__, "added_special_tokens": self.added}
 
+    def saved_settings(self) -> dict:
+        return {"max_new_tokens": self.cfg.task.max_new_tokens, "system": self.cfg.task.system,
+                "completion_kind": self.kind, "labels": self.labels}
+
     def save(self, trainer, model_dir: Path) -> None:
         from ...inference.generator import stop_ids
 
-        model = trainer.model
-        config = model.config
-        config.ecomsft_task = "generation"
-        config.ecomsft_max_length = self.cfg.model.max_length
-        config.ecomsft_max_new_tokens = self.cfg.task.max_new_tokens
-        config.ecomsft_system = self.cfg.task.system
-        config.ecomsft_completion_kind = self.kind
-        config.ecomsft_labels = self.labels
-        model.generation_config.eos_token_id = stop_ids(self.tokenizer)
-        model.generation_config.pad_token_id = self.tokenizer.pad_token_id
-        trainer.save_model(str(model_dir))
-        self.tokenizer.save_pretrained(str(model_dir))
+        trainer.model.generation_config.eos_token_id = stop_ids(self.tokenizer)  # generation stops where training did
+        trainer.model.generation_config.pad_token_id = self.tokenizer.pad_token_id
+        super().save(trainer, model_dir)
 
 
 def _prompt_text(turns: list[dict]) -> str:

@@ -26,7 +26,6 @@ _NO_CLASSES = "the masked-LM loss has no classes"
 class PretrainingTask(Task):
     name = "pretraining"
     section = PretrainingSection
-    predictor = "none: <output>/model is a --model for ecomsft train"
     defaults = {"training.epochs": 1.0, "training.lr": 1e-4, "data.valid_ratio": 0.05}
     unused = {
         "model.trim_vocab": "masked-LM pretraining predicts over the whole vocabulary",
@@ -118,22 +117,20 @@ class PretrainingTask(Task):
         loss = self.held_out_loss()
         return Evaluation(
             validation={"loss": loss, "perplexity": math.exp(min(loss, 50))},
-            fields={"task": "masked_lm_pretraining",
-                    "corpus": {"files": self.files, "train_texts": len(self.train_texts), "valid_texts": len(self.valid_texts),
-                               "train_tokens": self.train_tokens, "whole_word_masking": self.whole_words},
-                    "valid_loss_before": self.loss_before, "valid_perplexity_before": math.exp(min(self.loss_before, 50)),
-                    "valid_loss": loss, "valid_perplexity": math.exp(min(loss, 50))})
+            fields={
+                "corpus": {"files": self.files, "train_texts": len(self.train_texts), "valid_texts": len(self.valid_texts),
+                           "train_tokens": self.train_tokens, "whole_word_masking": self.whole_words},
+                "valid_loss_before": self.loss_before, "valid_perplexity_before": math.exp(min(self.loss_before, 50)),
+                "valid_loss": loss, "valid_perplexity": math.exp(min(loss, 50))})
 
     def training_info(self, trainer) -> dict:
         return {"loss": f"masked-LM cross-entropy ({'whole words' if self.whole_words else 'tokens'}, "
                         f"{self.cfg.task.mlm_probability:g} masked)"}
 
-    def save(self, trainer, model_dir: Path) -> None:
+    def saved_settings(self) -> dict:
         # Marks the rows added here as still young, so that fine-tuning this model gives them the
         # embedding rate of freshly added rows (README "Which model?": +4.7 macro-F1 on 10 categories).
-        trainer.model.config.ecomsft_added_tokens = self.added_tokens + self.young_tokens
-        trainer.save_model(str(model_dir))
-        self.tokenizer.save_pretrained(str(model_dir))
+        return {"added_tokens": self.added_tokens + self.young_tokens}
 
 
 def read_corpus(files: list[str], data, max_chars: int | None = None) -> list[str]:

@@ -26,7 +26,6 @@ _POINTWISE = "the relevance loss is MSE or cross-entropy over grades (task.pairw
 class RelevanceTask(Task):
     name = "relevance"
     section = RelevanceSection
-    predictor = "ecomsft.inference.ranker.Ranker"
     unused = {
         "data.negative_column": "hard negatives are for retrieval",
         "data.catalog": "a catalogue is for retrieval",
@@ -130,13 +129,8 @@ class RelevanceTask(Task):
         return {"loss": ("MSE" if self.head.kind == "regression" else "cross-entropy")
                 + (f" + {pairwise:g} x RankNet over same-query pairs" if pairwise > 0 else "")}
 
-    def save(self, trainer, model_dir: Path) -> None:
-        config = trainer.model.config
-        config.ecomsft_task = "relevance"
-        config.ecomsft_relevance = self.head.to_dict()
-        config.ecomsft_max_length = self.cfg.model.max_length
-        trainer.save_model(str(model_dir))
-        self.tokenizer.save_pretrained(str(model_dir))
+    def saved_settings(self) -> dict:
+        return {"relevance": self.head.to_dict()}
 
 
 def _predictions(frame: pd.DataFrame, scores: np.ndarray, extra_scores: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -35,7 +35,6 @@ _IN_BATCH = "the bi-encoder learns from in-batch negatives (MultipleNegativesRan
 class RetrievalTask(Task):
     name = "retrieval"
     section = RetrievalSection
-    predictor = "ecomsft.inference.index.Index (ecomsft index / search) and ecomsft.inference.ranker.Ranker"
     unused = {
         "model.trim_vocab": "a bi-encoder keeps its sentence-transformers folder (pooling, normalisation) whole",
         "data.label_delimiter": "retrieval reads (query, product) pairs",

@@ -1,0 +1,79 @@
+"""What every reader of a finished run offers (the classes of ``inference/registry.py``), so that
+the API, the server, evaluate and the reports use a run without knowing its task."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import EcomsftError
+from ..schema import metrics_of
+from .registry import require_task
+
+
+class Inference:
+    """A finished run's model, loaded for prediction.
+
+    Class attributes say what the run offers; a subclass fills in those it has:
+
+    - ``tasks``: the task names whose runs it reads; ``use``: the command for such a run.
+    - ``route``, ``routes`` and ``serves``: its HTTP route, the module whose ``router(server)``
+      returns that route as a FastAPI ``APIRouter``, and what the 404 of another route says.
+    - ``backends``: ``torch`` and, where it exports, ``onnx`` / ``onnx-int8``; ``batched``: its
+      requests go through the server's micro-batcher (``predict_batch``); ``served_limits``: the
+      serve settings it adds to ``/v1/info``'s limits.
+    """
+
+    tasks: ClassVar[tuple[str, ...]] = ()
+    use: ClassVar[str] = ""
+    route: ClassVar[str | None] = None
+    routes: ClassVar[str | None] = None
+    serves: ClassVar[str] = ""
+    backends: ClassVar[tuple[str, ...]] = ("torch",)
+    batched: ClassVar[bool] = True
+    served_limits: ClassVar[tuple[str, ...]] = ()
+    run_dir: Path | None = None
+
+    @classmethod
+    def require(cls, run: str | Path) -> str:
+        """The run's task when this class reads it, else one line saying what to do instead."""
+        return require_task(run, *cls.tasks)
+
+    @classmethod
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch") -> "Inference":
+        """The run loaded as the server and the batch commands use it."""
+        return cls(run, batch_size=batch_size)
+
+    @classmethod
+    def check_run(cls, run: str | Path, backend: str = "torch") -> None:
+        """Fail in one line, before a server starts, when the run cannot be served (default: load it)."""
+        cls.load(run, backend=backend)
+
+    @property
+    def metrics(self) -> dict:
+        """The run's metrics.json ({} for a bare model folder)."""
+        return metrics_of(self.run_dir)
+
+    def predict_batch(self, items: list) -> Any:
+        """One result per item, as an array the micro-batcher can split and join."""
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """``/v1/info``'s ``task`` and ``labels``."""
+        return {"task": self.tasks[0], "labels": None}
+
+    @classmethod
+    def evaluate_file(cls, run: str | Path, data: str, **options: Any) -> dict:
+        """The run's metrics on another labelled file."""
+        raise EcomsftError(f"{cls.tasks[0]} runs have no labelled evaluation", where=str(run))
+
+    @classmethod
+    def predict_file(cls, run: str | Path, input: str | Path, output: str | Path, **options: Any) -> int:
+        """Score every row of ``input`` into ``output`` (``ecomsft predict --input``)."""
+        raise EcomsftError(f"ecomsft predict does not score {cls.require(run)} runs; use: {cls.use}", where=str(run))
+
+    @classmethod
+    def router(cls, server) -> Any:
+        """Its HTTP routes (a FastAPI ``APIRouter``) for ``server`` (``inference.http.Server``)."""
+        return importlib.import_module(cls.routes).router(server)
