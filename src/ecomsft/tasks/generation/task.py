@@ -199,7 +199,7 @@ class GenerationTask(Task):
             cfg.training, str(workdir / "checkpoints"), len(train), has_valid, metric_for_best_model=self.metric_for_best_model(),
             group_by_length=False, arguments_class=SFTConfig, max_length=cfg.model.max_length, packing=task.packing,
             completion_only_loss=not conversations, assistant_only_loss=conversations,
-            neftune_noise_alpha=task.neftune_alpha, gradient_checkpointing=task.gradient_checkpointing)
+            eval_packing=False, neftune_noise_alpha=task.neftune_alpha, gradient_checkpointing=task.gradient_checkpointing)
         with self._quiet_preparation():
             return AnswerHeadSFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=valid if has_valid else None,
                               processing_class=self.tokenizer, callbacks=run_callbacks(cfg.training, workdir, has_valid))
@@ -249,14 +249,12 @@ class GenerationTask(Task):
         return [(self.tokenizer.decode(ids, skip_special_tokens=True).strip(), stopped) for ids, stopped in found]
 
     def _loss(self, trainer, name: str) -> float | None:
-        """Mean token-level loss on the split (what the model must learn only), through TRL's
-        own preparation of the rows (``_prepare_dataset``: the masks training used; TRL has no
-        public way to prepare a dataset other than those given to the trainer)."""
+        """Mean token-level loss on the split (what the model must learn only): TRL's ``evaluate``
+        prepares the rows as it prepared the training rows (the same masks; never packed)."""
         if not self.fitted[name]:
             return None
         with self._quiet_preparation():
-            prepared = trainer._prepare_dataset(self._dataset(self.fitted[name]), self.tokenizer, trainer.args, False, None, name)
-        return float(trainer.evaluate(eval_dataset=prepared, metric_key_prefix=name)[f"{name}_loss"])
+            return float(trainer.evaluate(eval_dataset=self._dataset(self.fitted[name]), metric_key_prefix=name)[f"{name}_loss"])
 
     def evaluate(self, trainer) -> Evaluation:
         from ...evaluation.generation import generation_report
