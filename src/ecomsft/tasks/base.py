@@ -79,8 +79,9 @@ class Task:
         raise NotImplementedError
 
     def language_models(self, model) -> list[tuple[Any, Any]]:
-        """(tokenizer, transformers model) pairs whose vocabulary and length limit apply."""
-        raise NotImplementedError
+        """(tokenizer, transformers model) pairs whose vocabulary and length limit apply (default:
+        the task's ``self.tokenizer`` and the model)."""
+        return [(self.tokenizer, model)]
 
     def vocabulary_texts(self) -> list[str]:
         """Training texts the vocabulary must cover."""

@@ -60,9 +60,6 @@ class ClassificationTask(Task):
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         return build_model(model_path, self.labels)
 
-    def language_models(self, model):
-        return [(self.tokenizer, model)]
-
     def vocabulary_texts(self) -> list[str]:
         return self.data.vocab_texts()
 

@@ -94,9 +94,6 @@ class ExtractionTask(Task):
             model_path, num_labels=len(self.tags), id2label=dict(enumerate(self.tags)),
             label2id={t: i for i, t in enumerate(self.tags)}, ignore_mismatched_sizes=True, trust_remote_code=False)
 
-    def language_models(self, model):
-        return [(self.tokenizer, model)]
-
     def vocabulary_texts(self) -> list[str]:
         return [text for text, _, _ in self.texts["train"]]
 

@@ -128,9 +128,6 @@ class GenerationTask(Task):
         self.model_path = model_path
         return model
 
-    def language_models(self, model):
-        return [(self.tokenizer, model)]
-
     def vocabulary_texts(self) -> list[str]:
         return [t["content"] for turns in self.items["train"] for t in turns]
 

@@ -70,9 +70,6 @@ class PretrainingTask(Task):
         self.young_tokens = int(getattr(model.config, "ecomsft_added_tokens", 0) or 0)
         return model
 
-    def language_models(self, model):
-        return [(self.tokenizer, model)]
-
     def vocabulary_texts(self) -> list[str]:
         return self.train_texts
 

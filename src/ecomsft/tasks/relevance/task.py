@@ -56,9 +56,6 @@ class RelevanceTask(Task):
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         return build_model(model_path, self.head)
 
-    def language_models(self, model):
-        return [(self.tokenizer, model)]
-
     def vocabulary_texts(self) -> list[str]:
         train = self.splits["train"]
         return list(dict.fromkeys(train["text"].tolist() + train["text_pair"].tolist()))

@@ -107,10 +107,8 @@ class RetrievalTask(Task):
         from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
         from sentence_transformers.base.sampler import BatchSamplers
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-        from transformers import EarlyStoppingCallback
 
-        from ...training.tracking import tracking_callbacks
-        from ...training.trainer import TimeBudget, training_arguments
+        from ...training.trainer import run_callbacks, training_arguments
 
         cfg = self.cfg
         extra = {}
@@ -128,13 +126,9 @@ class RetrievalTask(Task):
                                   arguments_class=SentenceTransformerTrainingArguments, group_by_length=False,
                                   batch_sampler=BatchSamplers.NO_DUPLICATES,
                                   metric_for_best_model=f"valid_cosine_{metric}", **extra)
-        callbacks = tracking_callbacks(workdir)
-        if cfg.training.max_seconds:
-            callbacks.append(TimeBudget(cfg.training.max_seconds))
-        if evaluator is not None and cfg.training.early_stopping_patience:
-            callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
         return SentenceTransformerTrainer(model=model, args=args, train_dataset=self.train_set, evaluator=evaluator,
-                                          loss=MultipleNegativesRankingLoss(model), callbacks=callbacks)
+                                          loss=MultipleNegativesRankingLoss(model),
+                                          callbacks=run_callbacks(cfg.training, workdir, evaluator is not None))
 
     def evaluate(self, trainer) -> Evaluation:
         from ...evaluation.ranking_baselines import cosine_pair_scores, fit_grade_line
