@@ -12,7 +12,7 @@ from ecomsft.api import pretrain
 from ecomsft.config import build_config
 from ecomsft.errors import EcomsftError
 from ecomsft.runner import run as train
-from ecomsft.tasks.pretraining.config import build_pretrain_config
+from ecomsft.tasks.pretraining.configure import build_pretrain_config
 from ecomsft.tasks.pretraining.masking import WholeWordMaskCollator, word_ids_by_jieba
 
 from .conftest import run_cli, tiny_overrides

@@ -164,7 +164,7 @@ def test_multi_label_run(tiny_model_dir, tmp_path):
 def test_interrupted_run_resumes(tiny_model_dir, tmp_path, monkeypatch):
     from transformers import TrainerCallback
 
-    import ecomsft.training.trainer as training
+    import ecomsft.tasks.classification.task as training  # where the classification task builds its Trainer
 
     data = tmp_path / "d.csv"
     make_reviews(96).to_csv(data, index=False)

@@ -37,7 +37,7 @@ from .report import write_report
 from .run_folder import check_output_file, write_bytes_atomic, write_text_atomic
 from .runner import RunResult
 from .schema import list_runs
-from .tasks.pretraining.config import build_pretrain_config
+from .tasks.pretraining.configure import build_pretrain_config
 
 ConfigLike = RunConfig | dict[str, Any] | str | Path | None
 

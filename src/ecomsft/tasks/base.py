@@ -20,15 +20,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from ..config import AugmentConfig, RunConfig, TaskSection
+from ..config import RunConfig
+from .spec import CLASSIFICATION_ONLY, TaskSpec
 
-# Shared keys that only classification uses, for the other tasks' ``unused``.
-CLASSIFICATION_ONLY: dict[str, str] = {
-    "data.memory_mapped": "memory-mapped data is for single-label classification",
-    "data.num_proc": "memory-mapped data is for single-label classification",
-    "model.head_share": "head+tail truncation is for classification's single texts",
-    **{f"augment.{key}": "augmentation is for classification" for key in AugmentConfig.model_fields},
-}
+__all__ = ["CLASSIFICATION_ONLY", "Evaluation", "Task", "TaskSpec"]
 
 
 @dataclass
@@ -42,16 +37,10 @@ class Evaluation:
     predictions: pd.DataFrame | Callable[[Path], None] | None = None
 
 
-class Task:
-    """One task: its config section, data, model, Trainer, evaluation, baselines and saved form."""
+class Task(TaskSpec):
+    """One task: its configuration rules (``TaskSpec``, in the task's light config module), data,
+    model, Trainer, evaluation, baselines and saved form."""
 
-    name: ClassVar[str]
-    section: ClassVar[type[TaskSection]] = TaskSection
-    # Shared config keys (dotted) this task does not use -> why; set to anything but their default,
-    # they are refused before any work starts.
-    unused: ClassVar[dict[str, str]] = {}
-    # Defaults of shared keys that differ for this task (applied where the configuration is silent).
-    defaults: ClassVar[dict[str, Any]] = {}
     # ecomsft compare ranks candidates of this task by accuracy and macro-F1 (classifiers).
     comparable: ClassVar[bool] = False
     # model.name auto: (alias, why) for a task with one bundled model; None: the bundled encoder that
@@ -60,12 +49,6 @@ class Task:
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
-
-    @classmethod
-    def check(cls, cfg: RunConfig) -> None:
-        """Checks of the whole configuration for this task; raise ``ValueError`` with the key."""
-        if isinstance(cfg.data.train, list):
-            raise ValueError(f"data.train: task '{cls.name}' takes one training file")
 
     def metric_for_best_model(self) -> str:
         return self.cfg.training.metric_for_best_model or "f1_macro"

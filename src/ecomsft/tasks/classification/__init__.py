@@ -1,5 +1,4 @@
-"""Task ``classification`` (single- and multi-label)."""
+"""Task ``classification`` (single- and multi-label).
 
-from .task import ClassificationTask
-
-TASK = ClassificationTask
+Two modules: ``config`` (the light spec that checking a configuration reads) and ``task`` (the
+training code); the registry (``tasks/__init__.py``) imports each when it is needed."""

@@ -40,7 +40,11 @@ from ...data.examples import (
 from ...data.labels import LabelSet
 from ...data.reading import TEXT_FORMATS, RowPlaces, sniff_file_encoding
 from ...data.splitting import stratified_split
-from ...data.token_cache import datasets_progress_bars, ecomsft_cache, tokenizer_fingerprint
+from ...data.token_cache import (
+    datasets_progress_bars,
+    ecomsft_cache,
+    tokenizer_fingerprint,
+)
 from ...distributed import world_size
 from ...errors import EcomsftError
 from ...models.truncation import encode_texts

@@ -9,32 +9,33 @@ from pathlib import Path
 import numpy as np
 
 from ...distributed import is_main_process
+from ...evaluation.baselines import run_tfidf_lr
+from ...evaluation.classification import (
+    accuracy_by_length,
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    full_report,
+    tune_threshold,
+)
+from ...models.heads import probabilities
+from ...training.losses import ClassLoss, balanced_sample_weights
+from ...training.trainer import build_trainer, predict_logits
 from ..base import Evaluation, Task
-from .config import ClassificationSection
+from .arrow_splits import read_arrow_splits, wants_memory_mapped
+from .config import ClassificationSpec
+from .frame_splits import FrameSplits
+from .model import build_model, metrics_function
 
 log = logging.getLogger("ecomsft")
 
 
-class ClassificationTask(Task):
-    name = "classification"
+class ClassificationTask(ClassificationSpec, Task):
     comparable = True
-    section = ClassificationSection
-    unused = {
-        "data.negative_column": "hard negatives are for retrieval",
-        "data.catalog": "a catalogue is for retrieval",
-    }
-
-    @classmethod
-    def check(cls, cfg) -> None:
-        super().check(cfg)
-        if cfg.training.balanced_sampling and cfg.task.multi_label:
-            raise ValueError("training.balanced_sampling is for single-label classification")
 
     def load_data(self) -> dict:
         """Frames in memory, or memory-mapped Arrow files for data larger than memory
         (``data.memory_mapped``); both offer the same methods."""
-        from .arrow_splits import read_arrow_splits, wants_memory_mapped
-        from .frame_splits import FrameSplits
 
         cfg = self.cfg
         if wants_memory_mapped(cfg):
@@ -55,7 +56,6 @@ class ClassificationTask(Task):
     def build_model(self, model_path: str):
         from transformers import AutoTokenizer
 
-        from .model import build_model
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         return build_model(model_path, self.labels)
@@ -64,10 +64,6 @@ class ClassificationTask(Task):
         return self.data.vocab_texts()
 
     def build_trainer(self, model, workdir: Path, embedding_lr):
-        from ...training.losses import ClassLoss, balanced_sample_weights
-        from ...training.trainer import build_trainer
-        from .model import metrics_function
-
         cfg = self.cfg
         self.datasets = self.data.encode(self.tokenizer)
         train_ids = self.data.gold("train")
@@ -81,16 +77,6 @@ class ClassificationTask(Task):
         )
 
     def evaluate(self, trainer) -> Evaluation:
-        from ...evaluation.classification import (
-            apply_temperature,
-            expected_calibration_error,
-            fit_temperature,
-            full_report,
-            tune_threshold,
-        )
-        from ...models.heads import probabilities
-        from ...training.trainer import predict_logits
-
         labels, multi = self.labels, self.labels.multi_label
         sizes = self.data.sizes()
         gold = {name: self.data.gold(name) for name in ("valid", "test") if sizes[name]}
@@ -121,9 +107,6 @@ class ClassificationTask(Task):
 
     def baselines(self, evaluation: Evaluation) -> dict:
         """tfidf-lr on the same split; single-label: both models' test accuracy by review length."""
-        from ...evaluation.baselines import run_tfidf_lr
-        from ...evaluation.classification import accuracy_by_length
-
         if evaluation.test is None:
             return {}
         train_texts, train_y, test_texts, test_y, sampled = self.data.baseline_inputs()
@@ -145,3 +128,5 @@ class ClassificationTask(Task):
         return {"threshold": self.threshold, "head_share": self.cfg.model.head_share,
                 "temperature": self.calibration["temperature"] if self.calibration else None}
 
+
+TASK = ClassificationTask

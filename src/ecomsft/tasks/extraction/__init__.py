@@ -1,5 +1,4 @@
-"""Task ``extraction`` (attributes from titles: token classification, entity-level metrics, CRF baseline)."""
+"""Task ``extraction`` (attributes from titles: token classification, entity-level metrics, CRF baseline).
 
-from .task import ExtractionTask
-
-TASK = ExtractionTask
+Two modules: ``config`` (the light spec that checking a configuration reads) and ``task`` (the
+training code); the registry (``tasks/__init__.py``) imports each when it is needed."""

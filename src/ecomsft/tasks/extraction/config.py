@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...config import TaskSection
+from ...sections import TaskSection
+from ..spec import CLASSIFICATION_ONLY, TaskSpec
 
 
 class ExtractionSection(TaskSection):
@@ -16,3 +17,27 @@ class ExtractionSection(TaskSection):
     repair: bool = Field(default=True, description="read tags that break their scheme as seqeval does (counted); false: an error")
     label_all_subtokens: bool = Field(default=False, description="label every sub-word of a word, not only its first")
     stride: int = Field(default=32, ge=0, description="tokens shared by consecutive windows of a title longer than max_length")
+
+
+_NOT_CLASSES = "extraction tags entity spans; the class-imbalance keys are for classification"
+
+
+class ExtractionSpec(TaskSpec):
+    name = "extraction"
+    section = ExtractionSection
+    # Whole jieba words as tokens would cut across entity boundaries: characters only.
+    defaults = {"model.add_words": False}
+    unused = {
+        **{f"data.{key}": "extraction reads tagged titles (CoNLL or character spans)" for key in
+           ("text_column", "text_pair_column", "label_column", "label_delimiter", "negative_column", "catalog")},
+        "data.drop_conflicts": "extraction has no conflicting labels to drop",
+        "data.empty_text": "an empty title is always an error in a tagged file",
+        "data.cache_tokenized": "titles are cut into windows in memory",
+        "training.class_weight": _NOT_CLASSES,
+        "training.focal_gamma": _NOT_CLASSES,
+        "training.balanced_sampling": _NOT_CLASSES,
+        **CLASSIFICATION_ONLY,
+    }
+
+
+SPEC = ExtractionSpec

@@ -11,39 +11,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...data.tagging import Span, as_text, read_tagged
+from ...data.splitting import carve_splits
+from ...data.tagging import Span, as_text, read_tagged, spans_to_tags
 from ...errors import EcomsftError
-from ..base import CLASSIFICATION_ONLY, Evaluation, Task
-from .config import ExtractionSection
+from ...evaluation.crf_baseline import run_crf
+from ...evaluation.entities import entity_report, error_analysis, token_accuracy
+from ...models.spans import bioes_tags, merge, window_labels, windows
+from ...training.trainer import build_trainer, predict_logits
+from ..base import Evaluation, Task
+from .config import ExtractionSpec
 
 log = logging.getLogger("ecomsft")
 
-_NOT_CLASSES = "extraction tags entity spans; the class-imbalance keys are for classification"
 
-
-class ExtractionTask(Task):
-    name = "extraction"
-    section = ExtractionSection
-    # Whole jieba words as tokens would cut across entity boundaries: characters only.
-    defaults = {"model.add_words": False}
-    unused = {
-        **{f"data.{key}": "extraction reads tagged titles (CoNLL or character spans)" for key in
-           ("text_column", "text_pair_column", "label_column", "label_delimiter", "negative_column", "catalog")},
-        "data.drop_conflicts": "extraction has no conflicting labels to drop",
-        "data.empty_text": "an empty title is always an error in a tagged file",
-        "data.cache_tokenized": "titles are cut into windows in memory",
-        "training.class_weight": _NOT_CLASSES,
-        "training.focal_gamma": _NOT_CLASSES,
-        "training.balanced_sampling": _NOT_CLASSES,
-        **CLASSIFICATION_ONLY,
-    }
-
+class ExtractionTask(ExtractionSpec, Task):
     def metric_for_best_model(self) -> str:
         return self.cfg.training.metric_for_best_model or "f1_micro"
 
     def load_data(self) -> dict:
-        from ...data.splitting import carve_splits
-
         cfg = self.cfg
         options = {"scheme": cfg.task.scheme, "repair": cfg.task.repair, "encoding": cfg.data.encoding}
         files = {name: getattr(cfg.data, name) for name in ("train", "valid", "test") if getattr(cfg.data, name)}
@@ -84,7 +69,6 @@ class ExtractionTask(Task):
     def build_model(self, model_path: str):
         from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-        from ...models.spans import bioes_tags
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         if not getattr(self.tokenizer, "is_fast", False):
@@ -100,7 +84,6 @@ class ExtractionTask(Task):
     def _encode(self, name: str):
         from datasets import Dataset
 
-        from ...models.spans import window_labels, windows
 
         cfg, tag_ids = self.cfg, {t: i for i, t in enumerate(self.tags)}
         columns = {"input_ids": [], "attention_mask": [], "labels": [], "length": []}
@@ -116,8 +99,6 @@ class ExtractionTask(Task):
         return Dataset.from_dict(columns), per_title
 
     def _spans_from_logits(self, per_title, logits) -> list[list[Span]]:
-        from ...models.spans import merge
-
         id2tag = dict(enumerate(self.tags))
         out, k = [], 0
         for title_windows in per_title:
@@ -129,8 +110,6 @@ class ExtractionTask(Task):
     def build_trainer(self, model, workdir: Path, embedding_lr):
         from transformers import DataCollatorForTokenClassification
 
-        from ...evaluation.entities import entity_report
-        from ...training.trainer import build_trainer
 
         self.datasets, self.windows = {}, {}
         for name in ("train", "valid", "test"):
@@ -150,9 +129,6 @@ class ExtractionTask(Task):
                              arguments={"group_by_length": False})
 
     def evaluate(self, trainer) -> Evaluation:
-        from ...evaluation.entities import entity_report, error_analysis, token_accuracy
-        from ...training.trainer import predict_logits
-
         results, self.predicted = {}, {}
         for name in ("valid", "test"):
             if not self.texts[name]:
@@ -177,16 +153,11 @@ class ExtractionTask(Task):
                           fields={"labels": self.labels, "scheme": "BIOES"})
 
     def _char_tags(self, name: str, predicted) -> tuple[list[list[str]], list[list[str]]]:
-        from ...data.tagging import spans_to_tags
-
         gold = [spans_to_tags(spans, len(text), "BIOES") for text, spans, _ in self.texts[name]]
         guess = [spans_to_tags(spans, len(text), "BIOES") for (text, _, _), spans in zip(self.texts[name], predicted)]
         return gold, guess
 
     def baselines(self, evaluation: Evaluation) -> dict:
-        from ...evaluation.crf_baseline import run_crf
-        from ...evaluation.entities import entity_report
-
         if not self.items["test"]:
             return {}
         metrics, _, predicted = run_crf(self.items["train"], self.items["test"], self.labels, seed=self.cfg.training.seed)
@@ -206,3 +177,6 @@ class ExtractionTask(Task):
 def _spans_json(text: str, spans: list[Span]) -> str:
     return json.dumps([{"start": s.start, "end": s.end, "label": s.label, "text": text[s.start:s.end]} for s in spans],
                       ensure_ascii=False)
+
+
+TASK = ExtractionTask

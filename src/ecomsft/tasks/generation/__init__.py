@@ -1,5 +1,4 @@
-"""Task generation: supervised fine-tuning of GPT-style decoders (TRL's SFTTrainer)."""
+"""Task generation: supervised fine-tuning of GPT-style decoders (TRL's SFTTrainer).
 
-from .task import TASK
-
-__all__ = ["TASK"]
+Two modules: ``config`` (the light spec that checking a configuration reads) and ``task`` (the
+training code); the registry (``tasks/__init__.py``) imports each when it is needed."""

@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...config import TaskSection
 from ...data.conversations import COLUMNS
+from ...models.resolve import BUNDLED, E5_ALIASES
+from ...sections import TaskSection
+from ..spec import CLASSIFICATION_ONLY, TaskSpec
 
 
 class GenerationSection(TaskSection):
@@ -42,3 +44,41 @@ class GenerationSection(TaskSection):
     top_k: int = Field(default=50, ge=0)
     eval_samples: int | None = Field(default=500, gt=0, description="rows of each held-out split whose generations are "
                                      "scored (None: all; generation is slow on a CPU); the loss uses every row")
+
+
+_NOT_CLASSES = "generation learns answers token by token; the class-imbalance keys are for classification"
+
+
+class GenerationSpec(TaskSpec):
+    name = "generation"
+    section = GenerationSection
+    # Decoders read any text through byte-level tokens: no vocabulary extension by default.
+    defaults = {"model.extend_vocab": "never", "model.max_length": 256}
+    unused = {
+        "model.trim_vocab": "a decoder predicts over its whole vocabulary",
+        **{f"data.{key}": "generation reads prompt/completion, messages or instruction/output columns (task.*_column)"
+           for key in ("text_column", "text_pair_column", "label_column", "label_delimiter", "negative_column", "catalog")},
+        "data.drop_conflicts": "generation has no conflicting labels to drop",
+        "data.empty_text": "an empty prompt or completion is always an error",
+        "data.cache_tokenized": "TRL tokenizes the conversations in memory",
+        "training.class_weight": _NOT_CLASSES,
+        "training.focal_gamma": _NOT_CLASSES,
+        "training.balanced_sampling": _NOT_CLASSES,
+        "training.freeze_layers": "freezing layers is for encoders; use training.lora_r",
+        "training.freeze_embeddings": "freezing is for encoders; use training.lora_r",
+        "training.group_by_length": "TRL batches the conversations",
+        "training.embedding_lr": "decoders read any text through byte-level tokens: no rows are added to learn apart",
+        **CLASSIFICATION_ONLY,
+    }
+
+    @classmethod
+    def check(cls, cfg) -> None:
+        super().check(cfg)
+        if cfg.model.name in (BUNDLED, *E5_ALIASES):
+            raise ValueError("model.name: generation fine-tunes a decoder, not an encoder: auto or gemma3-270m (the "
+                             "bundled Gemma 3 270M), a hub id or folder such as Qwen/Qwen2.5-0.5B-Instruct, or a .gguf file")
+        if cfg.task.quantization == "4bit" and not cfg.training.lora_r:
+            raise ValueError("task.quantization: 4bit (QLoRA) trains LoRA adapters; set training.lora_r (e.g. 16)")
+
+
+SPEC = GenerationSpec

@@ -15,57 +15,35 @@ import numpy as np
 import pandas as pd
 
 from ...data.conversations import answer_of, prompt_of, read_conversations
+from ...data.splitting import carve_splits
 from ...errors import EcomsftError
+from ...evaluation.generation import generation_report, guess_kind
+from ...inference.generator import (
+    fit_turns,
+    generate_ids,
+    prompt_ids,
+    sampling_options,
+    stop_ids,
+)
+from ...models.decoders import check_decoder, default_chat_template, prepare_tokenizer
 from ...models.gguf import GEMMA_ALIASES
-from ...models.resolve import BUNDLED, E5_ALIASES
-from ..base import CLASSIFICATION_ONLY, Evaluation, Task
-from .config import GenerationSection
+from ...training import speed
+from ...training.sft import AnswerHeadSFTTrainer
+from ...training.trainer import run_callbacks, training_arguments
+from ..base import Evaluation, Task
+from .config import GenerationSpec
 
 log = logging.getLogger("ecomsft")
 
-_NOT_CLASSES = "generation learns answers token by token; the class-imbalance keys are for classification"
 
-
-class GenerationTask(Task):
-    name = "generation"
-    section = GenerationSection
+class GenerationTask(GenerationSpec, Task):
     auto_model = (GEMMA_ALIASES[0], "generation: the bundled decoder, Gemma 3 270M")
-    # Decoders read any text through byte-level tokens: no vocabulary extension by default.
-    defaults = {"model.extend_vocab": "never", "model.max_length": 256}
-    unused = {
-        "model.trim_vocab": "a decoder predicts over its whole vocabulary",
-        **{f"data.{key}": "generation reads prompt/completion, messages or instruction/output columns (task.*_column)"
-           for key in ("text_column", "text_pair_column", "label_column", "label_delimiter", "negative_column", "catalog")},
-        "data.drop_conflicts": "generation has no conflicting labels to drop",
-        "data.empty_text": "an empty prompt or completion is always an error",
-        "data.cache_tokenized": "TRL tokenizes the conversations in memory",
-        "training.class_weight": _NOT_CLASSES,
-        "training.focal_gamma": _NOT_CLASSES,
-        "training.balanced_sampling": _NOT_CLASSES,
-        "training.freeze_layers": "freezing layers is for encoders; use training.lora_r",
-        "training.freeze_embeddings": "freezing is for encoders; use training.lora_r",
-        "training.group_by_length": "TRL batches the conversations",
-        "training.embedding_lr": "decoders read any text through byte-level tokens: no rows are added to learn apart",
-        **CLASSIFICATION_ONLY,
-    }
-
-    @classmethod
-    def check(cls, cfg) -> None:
-        super().check(cfg)
-        if cfg.model.name in (BUNDLED, *E5_ALIASES):
-            raise ValueError("model.name: generation fine-tunes a decoder, not an encoder: auto or gemma3-270m (the "
-                             "bundled Gemma 3 270M), a hub id or folder such as Qwen/Qwen2.5-0.5B-Instruct, or a .gguf file")
-        if cfg.task.quantization == "4bit" and not cfg.training.lora_r:
-            raise ValueError("task.quantization: 4bit (QLoRA) trains LoRA adapters; set training.lora_r (e.g. 16)")
 
     def metric_for_best_model(self) -> str:
         return self.cfg.training.metric_for_best_model or "loss"
 
     # data -------------------------------------------------------------------------------------
     def load_data(self) -> dict:
-        from ...data.splitting import carve_splits
-        from ...evaluation.generation import guess_kind
-
         cfg = self.cfg
         files = {name: getattr(cfg.data, name) for name in ("train", "valid", "test") if getattr(cfg.data, name)}
         read = {name: read_conversations(path, cfg.task, cfg.data.encoding) for name, path in files.items()}
@@ -101,7 +79,6 @@ class GenerationTask(Task):
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-        from ...models.decoders import check_decoder, default_chat_template, prepare_tokenizer
 
         check_decoder(AutoConfig.from_pretrained(model_path, trust_remote_code=False), self.cfg.model.name)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
@@ -153,7 +130,6 @@ class GenerationTask(Task):
         """The split's conversations, each cut from the left of its prompt to fit max_length
         (counted), or an error naming the row when ``long_prompts: refuse`` or when the answer
         alone does not fit."""
-        from ...inference.generator import fit_turns
 
         limit, fitted, cut = self.cfg.model.max_length, [], 0
         for i, turns in enumerate(self.items[name]):
@@ -180,8 +156,6 @@ class GenerationTask(Task):
     def build_trainer(self, model, workdir: Path, embedding_lr):
         from trl import SFTConfig
 
-        from ...training.sft import AnswerHeadSFTTrainer
-        from ...training.trainer import run_callbacks, training_arguments
 
         cfg, task = self.cfg, self.cfg.task
         self.workdir, self.cut = workdir, {}
@@ -216,8 +190,6 @@ class GenerationTask(Task):
                 datasets.enable_progress_bars()
 
     def finish_model(self, trainer):
-        from ...training import speed
-
         if self.cfg.task.keep_adapter and hasattr(trainer.model, "peft_config"):
             trainer.model.save_pretrained(str(self.workdir / "adapter"))
             self.tokenizer.save_pretrained(str(self.workdir / "adapter"))
@@ -235,8 +207,6 @@ class GenerationTask(Task):
         return sorted(np.random.default_rng(self.cfg.training.seed).choice(n, cap, replace=False).tolist())
 
     def _generate(self, model, conversations: list[list[dict]]) -> list[tuple[str, bool]]:
-        from ...inference.generator import generate_ids, prompt_ids, sampling_options
-
         task = self.cfg.task
         budget = max(8, self.cfg.model.max_length)
         prompts = [prompt_ids(self.tokenizer, prompt_of(turns), budget)[0] for turns in conversations]
@@ -254,8 +224,6 @@ class GenerationTask(Task):
             return float(trainer.evaluate(eval_dataset=self._dataset(self.fitted[name]), metric_key_prefix=name)[f"{name}_loss"])
 
     def evaluate(self, trainer) -> Evaluation:
-        from ...evaluation.generation import generation_report
-
         model = trainer.model
         model.config.use_cache = True  # off under gradient checkpointing; generation wants its cache
         results, self.examples = {}, {}
@@ -288,8 +256,6 @@ class GenerationTask(Task):
 
     def baselines(self, evaluation: Evaluation) -> dict:
         """The most frequent training answer, given to every test prompt."""
-        from ...evaluation.generation import generation_report
-
         if "test" not in self.examples:
             return {}
         common, count = Counter(answer_of(t) for t in self.items["train"]).most_common(1)[0]
@@ -310,8 +276,6 @@ class GenerationTask(Task):
                 "completion_kind": self.kind, "labels": self.labels}
 
     def save(self, trainer, model_dir: Path) -> None:
-        from ...inference.generator import stop_ids
-
         trainer.model.generation_config.eos_token_id = stop_ids(self.tokenizer)  # generation stops where training did
         trainer.model.generation_config.pad_token_id = self.tokenizer.pad_token_id
         super().save(trainer, model_dir)

@@ -1,5 +1,4 @@
-"""Task ``pretraining`` (domain-adaptive masked-LM pretraining, ``ecomsft pretrain``)."""
+"""Task ``pretraining`` (domain-adaptive masked-LM pretraining, ``ecomsft pretrain``).
 
-from .task import PretrainingTask
-
-TASK = PretrainingTask
+Two modules: ``config`` (the light spec that checking a configuration reads) and ``task`` (the
+training code); the registry (``tasks/__init__.py``) imports each when it is needed."""

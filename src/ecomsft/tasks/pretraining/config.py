@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from ...config import RunConfig, TaskSection, read_config_tree, validate_config
-from ...errors import EcomsftError
+from ...sections import TaskSection
+from ..spec import CLASSIFICATION_ONLY, TaskSpec
 
 
 class PretrainingSection(TaskSection):
@@ -18,24 +17,33 @@ class PretrainingSection(TaskSection):
         default="auto", description="mask whole jieba words; auto: when the text is mostly Chinese")
 
 
-def build_pretrain_config(file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """A pretraining run's configuration: the file and overrides as for ``build_config``, with
-    ``task.type: pretraining``. The earlier shape of a pretraining config still reads (and is
-    turned into this one): ``data.files`` for ``data.train``, ``mlm_probability`` and
-    ``whole_word_masking`` at the top level for ``task.*``."""
-    tree, source = read_config_tree(file, overrides)
-    data = tree.setdefault("data", {})
-    if isinstance(data, dict) and "files" in data:
-        files = data.pop("files")
-        data.setdefault("train", files)
-    task = tree.setdefault("task", {})
-    if not isinstance(task, dict):
-        raise EcomsftError("'task' must be a mapping of keys", where=source)
-    for key in ("mlm_probability", "whole_word_masking"):
-        if key in tree:
-            task.setdefault(key, tree.pop(key))
-    if task.setdefault("type", "pretraining") != "pretraining":
-        raise EcomsftError(f"task.type is '{task['type']}': ecomsft pretrain runs task 'pretraining' (use ecomsft train)",
-                           where=source)
-    tree.setdefault("output", "runs/pretrain")
-    return validate_config(RunConfig, tree, source)
+_NO_LABELS = "pretraining reads unlabelled text"
+_NO_CLASSES = "the masked-LM loss has no classes"
+
+
+class PretrainingSpec(TaskSpec):
+    name = "pretraining"
+    section = PretrainingSection
+    defaults = {"training.epochs": 1.0, "training.lr": 1e-4, "data.valid_ratio": 0.05}
+    unused = {
+        "model.trim_vocab": "masked-LM pretraining predicts over the whole vocabulary",
+        **{f"data.{key}": _NO_LABELS for key in ("valid", "test", "text_pair_column", "label_column", "label_delimiter",
+                                                 "drop_conflicts", "negative_column", "catalog")},
+        "data.test_ratio": "pretraining holds out only a validation share (data.valid_ratio)",
+        "data.empty_text": "empty texts are always dropped from a corpus",
+        "data.cache_tokenized": "the corpus is tokenized in memory",
+        "training.class_weight": _NO_CLASSES,
+        "training.focal_gamma": _NO_CLASSES,
+        "training.balanced_sampling": _NO_CLASSES,
+        "training.group_by_length": "masked-LM batches are drawn at random",
+        "training.lora_r": "a pretrained model is meant to be fine-tuned next, so it is trained in full",
+        **CLASSIFICATION_ONLY,
+    }
+
+    @classmethod
+    def check(cls, cfg) -> None:
+        if cfg.training.metric_for_best_model not in (None, "loss"):
+            raise ValueError("training.metric_for_best_model: pretraining selects on the held-out masked-LM loss only")
+
+
+SPEC = PretrainingSpec

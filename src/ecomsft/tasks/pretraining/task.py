@@ -16,37 +16,14 @@ import numpy as np
 
 from ...data.examples import char_budget, load_examples
 from ...errors import EcomsftError
-from ..base import CLASSIFICATION_ONLY, Evaluation, Task
-from .config import PretrainingSection
+from ...evaluation.baselines import cjk_share
+from ...training.trainer import build_trainer
+from ..base import Evaluation, Task
+from .config import PretrainingSpec
+from .masking import WholeWordMaskCollator, word_ids_by_jieba
 
-_NO_LABELS = "pretraining reads unlabelled text"
-_NO_CLASSES = "the masked-LM loss has no classes"
 
-
-class PretrainingTask(Task):
-    name = "pretraining"
-    section = PretrainingSection
-    defaults = {"training.epochs": 1.0, "training.lr": 1e-4, "data.valid_ratio": 0.05}
-    unused = {
-        "model.trim_vocab": "masked-LM pretraining predicts over the whole vocabulary",
-        **{f"data.{key}": _NO_LABELS for key in ("valid", "test", "text_pair_column", "label_column", "label_delimiter",
-                                                 "drop_conflicts", "negative_column", "catalog")},
-        "data.test_ratio": "pretraining holds out only a validation share (data.valid_ratio)",
-        "data.empty_text": "empty texts are always dropped from a corpus",
-        "data.cache_tokenized": "the corpus is tokenized in memory",
-        "training.class_weight": _NO_CLASSES,
-        "training.focal_gamma": _NO_CLASSES,
-        "training.balanced_sampling": _NO_CLASSES,
-        "training.group_by_length": "masked-LM batches are drawn at random",
-        "training.lora_r": "a pretrained model is meant to be fine-tuned next, so it is trained in full",
-        **CLASSIFICATION_ONLY,
-    }
-
-    @classmethod
-    def check(cls, cfg) -> None:
-        if cfg.training.metric_for_best_model not in (None, "loss"):
-            raise ValueError("training.metric_for_best_model: pretraining selects on the held-out masked-LM loss only")
-
+class PretrainingTask(PretrainingSpec, Task):
     def metric_for_best_model(self) -> str:
         return "loss"
 
@@ -80,9 +57,6 @@ class PretrainingTask(Task):
     def build_trainer(self, model, workdir: Path, embedding_lr):
         from transformers import DataCollatorForLanguageModeling
 
-        from ...evaluation.baselines import cjk_share
-        from ...training.trainer import build_trainer
-        from .masking import WholeWordMaskCollator
 
         cfg = self.cfg
         masking = cfg.task.whole_word_masking
@@ -103,7 +77,6 @@ class PretrainingTask(Task):
     def held_out_loss(self) -> float:
         from transformers import set_seed
 
-        from .masking import WholeWordMaskCollator
 
         set_seed(self.cfg.training.seed)
         if isinstance(self.collator, WholeWordMaskCollator):
@@ -152,7 +125,6 @@ def read_corpus(files: list[str], data, max_chars: int | None = None) -> list[st
 def _encode(tokenizer, texts: list[str], max_length: int, whole_words: bool):
     from datasets import Dataset
 
-    from .masking import word_ids_by_jieba
 
     encoded = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=whole_words,
                         return_special_tokens_mask=not whole_words)
@@ -178,3 +150,6 @@ def load_mlm(model_path: str):
             "use an encoder (BERT, RoBERTa, MiniLM, ...), or fine-tune this model directly with ecomsft train",
             where=model_path,
         ) from None
+
+
+TASK = PretrainingTask

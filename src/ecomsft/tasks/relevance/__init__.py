@@ -1,5 +1,4 @@
-"""Task ``relevance`` (a cross-encoder grading (query, product) pairs)."""
+"""Task ``relevance`` (a cross-encoder grading (query, product) pairs).
 
-from .task import RelevanceTask
-
-TASK = RelevanceTask
+Two modules: ``config`` (the light spec that checking a configuration reads) and ``task`` (the
+training code); the registry (``tasks/__init__.py``) imports each when it is needed."""

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...config import GradedSection
+from ...sections import GradedSection
+from ..spec import CLASSIFICATION_ONLY, TaskSpec
 
 
 class RelevanceSection(GradedSection):
@@ -19,3 +20,24 @@ class RelevanceSection(GradedSection):
     pairwise_weight: float = Field(
         default=0.0, ge=0, description="weight of a RankNet loss over candidate pairs of the same query "
         "(batches then hold whole queries), added to the pointwise loss")
+
+
+_NOT_PAIRS = "relevance reads (query, product, grade) pairs"
+_POINTWISE = "the relevance loss is MSE or cross-entropy over grades (task.pairwise_weight adds RankNet)"
+
+
+class RelevanceSpec(TaskSpec):
+    name = "relevance"
+    section = RelevanceSection
+    unused = {
+        "data.negative_column": "hard negatives are for retrieval",
+        "data.catalog": "a catalogue is for retrieval",
+        "data.label_delimiter": _NOT_PAIRS,
+        "training.class_weight": _POINTWISE,
+        "training.focal_gamma": _POINTWISE,
+        "training.balanced_sampling": _POINTWISE,
+        **CLASSIFICATION_ONLY,
+    }
+
+
+SPEC = RelevanceSpec

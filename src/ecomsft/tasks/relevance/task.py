@@ -12,30 +12,22 @@ import pandas as pd
 
 from ...data.pairs import read_pair_splits
 from ...errors import EcomsftError
+from ...evaluation.ranking_baselines import (
+    cosine_pair_scores,
+    score_baselines,
+    zero_shot_encoder,
+)
 from ...models.heads import RelevanceHead
 from ...models.prefixes import text_prefixes
-from ..base import CLASSIFICATION_ONLY, Evaluation, Task
-from .config import RelevanceSection
+from ...training.trainer import RankingTrainer, build_trainer, predict_logits
+from ..base import Evaluation, Task
+from .config import RelevanceSpec
+from .model import build_model, encode, evaluate_scores, metrics_function
 
 log = logging.getLogger("ecomsft")
 
-_NOT_PAIRS = "relevance reads (query, product, grade) pairs"
-_POINTWISE = "the relevance loss is MSE or cross-entropy over grades (task.pairwise_weight adds RankNet)"
 
-
-class RelevanceTask(Task):
-    name = "relevance"
-    section = RelevanceSection
-    unused = {
-        "data.negative_column": "hard negatives are for retrieval",
-        "data.catalog": "a catalogue is for retrieval",
-        "data.label_delimiter": _NOT_PAIRS,
-        "training.class_weight": _POINTWISE,
-        "training.focal_gamma": _POINTWISE,
-        "training.balanced_sampling": _POINTWISE,
-        **CLASSIFICATION_ONLY,
-    }
-
+class RelevanceTask(RelevanceSpec, Task):
     def metric_for_best_model(self) -> str:
         return self.cfg.training.metric_for_best_model or f"ndcg@{max(self.cfg.task.ks)}"
 
@@ -51,7 +43,6 @@ class RelevanceTask(Task):
     def build_model(self, model_path: str):
         from transformers import AutoTokenizer
 
-        from .model import build_model
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         return build_model(model_path, self.head)
@@ -61,9 +52,6 @@ class RelevanceTask(Task):
         return list(dict.fromkeys(train["text"].tolist() + train["text_pair"].tolist()))
 
     def build_trainer(self, model, workdir: Path, embedding_lr):
-        from ...training.trainer import RankingTrainer, build_trainer
-        from .model import encode, metrics_function
-
         cfg, head = self.cfg, self.head
         pairwise = cfg.task.pairwise_weight > 0
         prefixes = text_prefixes(model.config)
@@ -79,9 +67,6 @@ class RelevanceTask(Task):
         )
 
     def evaluate(self, trainer) -> Evaluation:
-        from ...training.trainer import predict_logits
-        from .model import evaluate_scores
-
         head, ks, splits = self.head, self.ks, self.splits
         results, self.scores = {}, {}
         for name in ("valid", "test"):
@@ -91,7 +76,6 @@ class RelevanceTask(Task):
                 results[name], _ = evaluate_scores(splits[name], self.scores[name], head, ks, logits)
         self.cosines = None
         if self.cfg.task.blend_zero_shot and "valid" in self.scores and "test" in self.scores:
-            from ...evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
 
             encoder = zero_shot_encoder()
             self.cosines = {name: cosine_pair_scores(encoder, splits[name]["text"], splits[name]["text_pair"])
@@ -109,8 +93,6 @@ class RelevanceTask(Task):
         return evaluation
 
     def baselines(self, evaluation: Evaluation) -> dict:
-        from ...evaluation.ranking_baselines import score_baselines
-
         if "test" not in self.scores:
             return {}
         corpus = pd.concat([part["text_pair"] for part in self.splits.values()])
@@ -137,3 +119,6 @@ def _predictions(frame: pd.DataFrame, scores: np.ndarray, extra_scores: dict[str
     for name, values in extra_scores.items():
         out[f"score_{name}"] = np.round(values, 6)
     return out
+
+
+TASK = RelevanceTask

@@ -6,9 +6,32 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...config import GradedSection
+from ...sections import GradedSection
+from ..spec import CLASSIFICATION_ONLY, TaskSpec
 
 
 class RetrievalSection(GradedSection):
     type: Literal["retrieval"] = "retrieval"
     shared_towers: bool = Field(default=True, description="one encoder for queries and products, or two")
+
+
+_IN_BATCH = "the bi-encoder learns from in-batch negatives (MultipleNegativesRankingLoss), not class weights"
+
+
+class RetrievalSpec(TaskSpec):
+    name = "retrieval"
+    section = RetrievalSection
+    unused = {
+        "model.trim_vocab": "a bi-encoder keeps its sentence-transformers folder (pooling, normalisation) whole",
+        "data.label_delimiter": "retrieval reads (query, product) pairs",
+        "data.cache_tokenized": "sentence-transformers tokenizes each batch itself",
+        "training.class_weight": _IN_BATCH,
+        "training.focal_gamma": _IN_BATCH,
+        "training.balanced_sampling": _IN_BATCH,
+        "training.group_by_length": "batches are drawn without duplicate products (BatchSamplers.NO_DUPLICATES)",
+        "training.lora_r": "LoRA is not wired for bi-encoders; train in full or use training.freeze_layers",
+        **CLASSIFICATION_ONLY,
+    }
+
+
+SPEC = RetrievalSpec

@@ -21,32 +21,25 @@ import pandas as pd
 from ...data.pairs import load_catalog, read_pair_splits
 from ...errors import EcomsftError
 from ...evaluation.ranking import pointwise_report, ranking_report, retrieval_report
+from ...evaluation.ranking_baselines import (
+    BM25Index,
+    cosine_pair_scores,
+    fit_grade_line,
+    score_baselines,
+    zero_shot_encoder,
+)
 from ...inference.index import embed, exact_top_k
-from ...models.prefixes import give_prompts
 from ...models.heads import Grading
-from ..base import CLASSIFICATION_ONLY, Evaluation, Task
-from .config import RetrievalSection
+from ...models.prefixes import give_prompts
+from ...training import speed
+from ...training.trainer import run_callbacks, training_arguments
+from ..base import Evaluation, Task
+from .config import RetrievalSpec
 
 log = logging.getLogger("ecomsft")
 
-_IN_BATCH = "the bi-encoder learns from in-batch negatives (MultipleNegativesRankingLoss), not class weights"
 
-
-class RetrievalTask(Task):
-    name = "retrieval"
-    section = RetrievalSection
-    unused = {
-        "model.trim_vocab": "a bi-encoder keeps its sentence-transformers folder (pooling, normalisation) whole",
-        "data.label_delimiter": "retrieval reads (query, product) pairs",
-        "data.cache_tokenized": "sentence-transformers tokenizes each batch itself",
-        "training.class_weight": _IN_BATCH,
-        "training.focal_gamma": _IN_BATCH,
-        "training.balanced_sampling": _IN_BATCH,
-        "training.group_by_length": "batches are drawn without duplicate products (BatchSamplers.NO_DUPLICATES)",
-        "training.lora_r": "LoRA is not wired for bi-encoders; train in full or use training.freeze_layers",
-        **CLASSIFICATION_ONLY,
-    }
-
+class RetrievalTask(RetrievalSpec, Task):
     def metric_for_best_model(self) -> str:
         return self.cfg.training.metric_for_best_model or f"ndcg@{max(self.cfg.task.ks)}"
 
@@ -77,8 +70,6 @@ class RetrievalTask(Task):
         return list(dict.fromkeys(list(self.train_set["anchor"]) + list(self.train_set["positive"])))
 
     def prepare_model(self, model, added_tokens: int):
-        from ...training import speed
-
         training = self.cfg.training
         for _, language_model in self.language_models(model):
             speed.freeze(language_model, speed.embeddings_frozen(training.freeze_embeddings, language_model, added_tokens),
@@ -87,7 +78,9 @@ class RetrievalTask(Task):
 
     def _validation_evaluator(self):
         """NDCG@k (and the rest) of the validation queries against the catalogue, or None."""
-        from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+        from sentence_transformers.sentence_transformer.evaluation import (
+            InformationRetrievalEvaluator,
+        )
 
         queries, gains = relevant_products(self.splits["valid"], self.grading)
         if not queries:
@@ -104,11 +97,15 @@ class RetrievalTask(Task):
             name="valid", write_csv=False)
 
     def build_trainer(self, model, workdir: Path, embedding_lr):
-        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers import (
+            SentenceTransformerTrainer,
+            SentenceTransformerTrainingArguments,
+        )
         from sentence_transformers.base.sampler import BatchSamplers
-        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+        from sentence_transformers.sentence_transformer.losses import (
+            MultipleNegativesRankingLoss,
+        )
 
-        from ...training.trainer import run_callbacks, training_arguments
 
         cfg = self.cfg
         extra = {}
@@ -131,8 +128,6 @@ class RetrievalTask(Task):
                                           callbacks=run_callbacks(cfg.training, workdir, evaluator is not None))
 
     def evaluate(self, trainer) -> Evaluation:
-        from ...evaluation.ranking_baselines import cosine_pair_scores, fit_grade_line
-
         model, cfg, grading, ks, catalog = trainer.model, self.cfg, self.grading, self.ks, self.catalog
         batch = cfg.training.eval_batch_size
         test = self.splits["test"]
@@ -162,8 +157,6 @@ class RetrievalTask(Task):
                                   "test_reranking": results["test_reranking"]})
 
     def baselines(self, evaluation: Evaluation) -> dict:
-        from ...evaluation.ranking_baselines import BM25Index, score_baselines, zero_shot_encoder
-
         ks, batch, catalog = self.ks, self.cfg.training.eval_batch_size, self.catalog
         baselines: dict = {}
         if self.queries:
@@ -196,7 +189,12 @@ def build_bi_encoder(model_path: str, shared_towers: bool, max_length: int):
     """A sentence encoder from any model folder: its own pooling when it is a sentence-transformers
     model, mean pooling otherwise; two towers behind a ``Router`` when not shared."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Router, Transformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Normalize,
+        Pooling,
+        Router,
+        Transformer,
+    )
 
     if shared_towers:
         model = SentenceTransformer(model_path)
@@ -265,3 +263,6 @@ def retrieval_metrics(encoder, queries: list[str], gains: list[dict], catalog: l
                       ks: list[int], batch_size: int) -> dict:
     positions, _ = exact_top_k(embed(encoder, queries, "query", batch_size), catalog_vectors, max(ks))
     return retrieval_report([[catalog[i] for i in row] for row in positions], gains, ks)
+
+
+TASK = RetrievalTask
