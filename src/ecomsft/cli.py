@@ -17,6 +17,7 @@ import typer
 
 from . import render
 from .errors import EcomsftError, Interrupted
+from .inference.http import ServeSettings  # pydantic only: serve's options are made from its fields
 from .tasks import TASKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -403,6 +404,22 @@ def evaluate(
         render.line(f"wrote {output}")
 
 
+def _serve_option(name: str, *flags: str):
+    """A serve option made from ``ServeSettings``' field: its help and lower bound, declared there once."""
+    field = ServeSettings.model_fields[name]
+    bounds = {}
+    for rule in field.metadata:
+        if getattr(rule, "ge", None) is not None:
+            bounds["min"] = rule.ge
+        if getattr(rule, "gt", None) is not None:  # the integer fields: above 0 is 1 and more
+            bounds["min"] = rule.gt + 1
+    return typer.Option(*flags, help=field.description, **bounds)
+
+
+def _serve_default(name: str):
+    return ServeSettings.model_fields[name].default
+
+
 @app.command()
 def serve(
     run: Annotated[Path, typer.Argument(help="run folder")],
@@ -412,14 +429,14 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="server processes, each with its own model")] = 1,
     api_key: Annotated[Optional[str], typer.Option(help="require 'Authorization: Bearer KEY' (visible in ps: prefer ECOMSFT_API_KEY or --api-key-file)")] = None,
     api_key_file: Annotated[Optional[Path], typer.Option(help="read the API key from this file (its first line)")] = None,
-    max_batch_size: Annotated[int, typer.Option(min=1, help="texts per model batch")] = 32,
-    max_wait_ms: Annotated[float, typer.Option(min=0, help="how long a request waits for others to batch with")] = 5.0,
-    max_queue: Annotated[int, typer.Option(min=1, help="texts waiting for the model; beyond it 503 with Retry-After")] = 1024,
-    microbatch: Annotated[bool, typer.Option("--microbatch/--no-microbatch", help="batch concurrent requests together")] = True,
-    max_texts: Annotated[int, typer.Option(min=1, help="texts per request")] = 64,
-    max_chars: Annotated[int, typer.Option(min=1, help="characters per text")] = 2000,
-    max_body_bytes: Annotated[int, typer.Option(min=1, help="largest request body accepted")] = 1_000_000,
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="generation runs: the most new tokens a request may ask for")] = 256,
+    max_batch_size: Annotated[int, _serve_option("max_batch_size")] = _serve_default("max_batch_size"),
+    max_wait_ms: Annotated[float, _serve_option("max_wait_ms")] = _serve_default("max_wait_ms"),
+    max_queue: Annotated[int, _serve_option("max_queue")] = _serve_default("max_queue"),
+    microbatch: Annotated[bool, _serve_option("microbatch", "--microbatch/--no-microbatch")] = _serve_default("microbatch"),
+    max_texts: Annotated[int, _serve_option("max_texts")] = _serve_default("max_texts"),
+    max_chars: Annotated[int, _serve_option("max_chars")] = _serve_default("max_chars"),
+    max_body_bytes: Annotated[int, _serve_option("max_body_bytes")] = _serve_default("max_body_bytes"),
+    max_new_tokens: Annotated[int, _serve_option("max_new_tokens")] = _serve_default("max_new_tokens"),
 ) -> None:
     """Serve a run over HTTP: POST /v1/predict (or /v1/rank, /v1/extract, /v1/generate by the run's task),
     GET /health /ready /v1/info /metrics.
@@ -428,7 +445,6 @@ def serve(
     curl -H 'Content-Type: application/json' -d '{"texts": ["很好"]}' localhost:8000/v1/predict
     """
     from . import api
-    from .inference.server import ServeSettings
 
     if api_key_file is not None:
         api_key = api.read_api_key(api_key_file)

@@ -13,17 +13,20 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 
 class ServeSettings(BaseModel):
+    """A server's settings; ``ecomsft serve``'s options are made from these fields (their bounds,
+    defaults and help are declared here only)."""
+
     model_config = ConfigDict(extra="forbid")
 
     run: str
     max_batch_size: int = Field(default=32, gt=0, description="texts per model batch; larger requests are split")
-    max_wait_ms: float = Field(default=5.0, ge=0)
-    microbatch: bool = True
-    max_queue: int = Field(default=1024, gt=0, description="texts waiting for the model; beyond it 503 + Retry-After")
+    max_wait_ms: float = Field(default=5.0, ge=0, description="how long a request waits for others to batch with")
+    microbatch: bool = Field(default=True, description="batch concurrent requests together")
+    max_queue: int = Field(default=1024, gt=0, description="texts waiting for the model; beyond it 503 with Retry-After")
     max_texts: int = Field(default=64, gt=0, description="texts per request")
     max_chars: int = Field(default=2000, gt=0, description="characters per text")
-    max_body_bytes: int = Field(default=1_000_000, gt=0)
-    max_new_tokens: int = Field(default=256, gt=0, description="generation: the most new tokens a request may ask for")
+    max_body_bytes: int = Field(default=1_000_000, gt=0, description="largest request body accepted")
+    max_new_tokens: int = Field(default=256, gt=0, description="generation runs: the most new tokens a request may ask for")
     # Never passed on in the settings JSON of the workers: they read it from ECOMSFT_API_KEY.
     api_key: str | None = Field(default=None, exclude=True)
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
