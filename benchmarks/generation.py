@@ -31,6 +31,7 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--recipe", default="review-sentiment", choices=["review-sentiment", "title-attributes", "category"])
 parser.add_argument("--model", default="scratch", help="scratch (built in code), gemma3-270m, or a decoder's name or folder")
 parser.add_argument("--lora-r", type=int, default=None, help="LoRA rank (default: 16 for a pretrained model, none from scratch)")
+parser.add_argument("--lora-layers", type=int, default=None, help="LoRA in the last N layers only (default: every layer)")
 parser.add_argument("--prompted", type=int, default=0, help="also ask the untrained model with this many examples")
 parser.add_argument("--prompted-rows", type=int, default=500, help="dev rows the prompted model answers")
 parser.add_argument("--timed", type=int, default=0, help="dev prompts generated again with the finished run, timed")
@@ -147,7 +148,7 @@ started = time.perf_counter()
 result = run(build_config(None, {
     "task.type": "generation", "data.train": str(folder / "train.jsonl"), "data.test": str(folder / "dev.jsonl"),
     "data.valid_ratio": 0.05, "model.name": model_name, "model.max_length": args.max_length,
-    "training.lora_r": lora, "training.lora_alpha": 2 * lora if lora else 16, "training.lora_dropout": 0.05 if lora else 0.0,
+    "training.lora_r": lora, "training.lora_layers": args.lora_layers, "training.lora_alpha": 2 * lora if lora else 16, "training.lora_dropout": 0.05 if lora else 0.0,
     "training.epochs": args.epochs, "training.lr": args.lr, "training.batch_size": args.batch_size,
     "training.warmup_ratio": 0.05, "training.weight_decay": 0.0, "training.progress_bar": False,
     "task.max_new_tokens": args.max_new_tokens, "task.eval_samples": None, "output": str(folder / "run"), "overwrite": True}))
@@ -170,7 +171,7 @@ if args.timed:  # the finished run, as a user would call it: Generator (KV cache
              "new_tokens_per_second": round(sum(a["new_tokens"] for a in answers) / spent, 1),
              "stopped_by_eos": float(np.mean([a["stopped"] for a in answers]))}
 print(json.dumps({
-    "recipe": args.recipe, "model": args.model, "lora_r": lora, "sizes": m["data"]["sizes"], "parameters": m["model"]["parameters"], "steps": m["training"]["steps"],
+    "recipe": args.recipe, "model": args.model, "lora_r": lora, "lora_layers": args.lora_layers, "sizes": m["data"]["sizes"], "parameters": m["model"]["parameters"], "steps": m["training"]["steps"],
     "train_seconds": round(m["timings"]["train_seconds"]), "total_seconds": round(seconds),
     "training_loss_first_last": [round(losses[0], 3), round(float(np.mean(losses[-5:])), 3)] if losses else None,
     "dev": {k: round(v, 4) if isinstance(v, float) else v for k, v in m["test"].items() if k in keys},

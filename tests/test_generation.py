@@ -429,3 +429,17 @@ def test_answer_head_loss_is_the_models_own_loss_with_its_gradients(tiny_decoder
     own = gemma(input_ids=ids, labels=labels).loss
     assert torch.allclose(answer_positions_loss(gemma, {"input_ids": ids, "labels": labels}), own, atol=1e-5)
     assert answer_positions_loss(torch.nn.Linear(2, 2), {"labels": labels}) is None
+
+
+def test_lora_layers_puts_adapters_in_the_last_layers_only(tiny_decoder, tmp_path):
+    """training.lora_layers: adapters in the last N layers only (the backward pass stops below
+    them); more layers than the model has, or without lora_r: one line each."""
+    pd.DataFrame(review_rows(20)).to_csv(tmp_path / "d.csv", index=False)
+    task, trainer = prepared(tiny_decoder, tmp_path / "d.csv", tmp_path, **{"training.lora_r": 4, "training.lora_layers": 1})
+    layers = trainer.model.get_base_model().config.num_hidden_layers
+    adapted = {int(name.split(".layers.")[1].split(".")[0]) for name, _ in trainer.model.named_parameters() if "lora_" in name}
+    assert adapted == {layers - 1}
+    with pytest.raises(EcomsftError, match="training.lora_layers 9 is more than the model's"):
+        prepared(tiny_decoder, tmp_path / "d.csv", tmp_path, **{"training.lora_r": 4, "training.lora_layers": 9})
+    with pytest.raises(EcomsftError, match="set training.lora_r too"):
+        build_config(None, overrides(tiny_decoder, tmp_path / "d.csv", tmp_path / "r", **{"training.lora_layers": 1}))

@@ -58,6 +58,10 @@ def test_lora_trains_adapters_head_and_pooler_only(tiny_model_dir):
     assert any("query.lora_A" in n for n in trainable) and any("value.lora_B" in n for n in trainable)
     assert any("classifier" in n for n in trainable) and any("pooler" in n for n in trainable)
     assert not any("key" in n or "embeddings" in n for n in trainable)
+    # training.lora_layers: adapters in the last layer only, below it nothing to train
+    top = speed.prepare(_classifier(tiny_model_dir), TrainingConfig(lora_r=4, lora_layers=1))
+    layers = {n.split("layer.")[1].split(".")[0] for n in _trainable(top) if "lora_" in n}
+    assert layers == {str(top.get_base_model().config.num_hidden_layers - 1)}
 
 
 def _weights(model) -> dict[str, torch.Tensor]:

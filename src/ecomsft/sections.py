@@ -139,6 +139,8 @@ class TrainingConfig(_Strict):
     lora_alpha: int = Field(default=32, gt=0)
     lora_dropout: float = Field(default=0.1, ge=0, lt=1)
     lora_target_modules: list[str] | None = Field(default=None, description="None: peft's choice for the model type")
+    lora_layers: int | None = Field(default=None, gt=0, description="LoRA in the last N layers only: the backward pass "
+                                    "stops below them (faster on a CPU); None: every layer")
     threads: int | None = Field(default=None, gt=0, description="CPU threads for torch; None: one per physical core")
     # Class imbalance (single-label): see losses.py.
     class_weight: Literal["none", "balanced"] = Field(default="none", description="balanced: weight classes by n / (k * count)")
@@ -149,6 +151,8 @@ class TrainingConfig(_Strict):
     def _steps(self) -> "TrainingConfig":
         if self.eval_strategy == "steps" and self.eval_steps is None:
             raise ValueError("eval_strategy 'steps' needs eval_steps")
+        if self.lora_layers and not self.lora_r:
+            raise ValueError("lora_layers chooses where LoRA adapters go: set training.lora_r too")
         return self
 
 

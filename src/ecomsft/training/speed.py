@@ -46,6 +46,28 @@ def freeze(model, embeddings: bool, layers: int) -> None:
         block.requires_grad_(False)
 
 
+def lora_layers(model, top: int | None) -> list[int] | None:
+    """``training.lora_layers``: the indices of the model's last ``top`` layers (peft's
+    ``layers_to_transform``), or None for every layer."""
+    if top is None:
+        return None
+    count = getattr(model.config.get_text_config(), "num_hidden_layers", None)
+    if not count:
+        raise EcomsftError("training.lora_layers: the model's config does not say how many layers it has")
+    if top > count:
+        raise EcomsftError(f"training.lora_layers {top} is more than the model's {count} layers")
+    return list(range(count - top, count))
+
+
+def layer_linears(model) -> list[str]:
+    """The names of the linear modules inside the model's layers (peft's "all-linear", spelt out:
+    peft takes ``layers_to_transform`` only with a list of module names)."""
+    import torch
+
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear) and ".layers." in name})
+
+
 def add_lora(model, cfg: TrainingConfig):
     """Wrap ``model`` in LoRA adapters; the task head (and BERT's pooler) train in full."""
     from peft import LoraConfig, TaskType, get_peft_model
@@ -57,7 +79,8 @@ def add_lora(model, cfg: TrainingConfig):
     if getattr(base, "pooler", None) is not None:
         heads.append("pooler")
     lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.lora_target_modules, modules_to_save=heads)
+                      target_modules=cfg.lora_target_modules, modules_to_save=heads,
+                      layers_to_transform=lora_layers(model, cfg.lora_layers))
     try:
         return get_peft_model(model, lora)
     except ValueError as err:  # e.g. target modules that the model does not have

@@ -119,7 +119,8 @@ class GenerationTask(GenerationSpec, Task):
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=self.cfg.task.gradient_checkpointing)
         lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=cfg.lora_target_modules or "all-linear")
+                          target_modules=cfg.lora_target_modules or (speed.layer_linears(model) if cfg.lora_layers else "all-linear"),
+                          layers_to_transform=speed.lora_layers(model, cfg.lora_layers))
         try:
             return get_peft_model(model, lora)
         except ValueError as err:

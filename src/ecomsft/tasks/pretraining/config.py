@@ -37,6 +37,7 @@ class PretrainingSpec(TaskSpec):
         "training.balanced_sampling": _NO_CLASSES,
         "training.group_by_length": "masked-LM batches are drawn at random",
         "training.lora_r": "a pretrained model is meant to be fine-tuned next, so it is trained in full",
+        "training.lora_layers": "a pretrained model is meant to be fine-tuned next, so it is trained in full",
         **CLASSIFICATION_ONLY,
     }
 

@@ -30,6 +30,7 @@ class RetrievalSpec(TaskSpec):
         "training.balanced_sampling": _IN_BATCH,
         "training.group_by_length": "batches are drawn without duplicate products (BatchSamplers.NO_DUPLICATES)",
         "training.lora_r": "LoRA is not wired for bi-encoders; train in full or use training.freeze_layers",
+        "training.lora_layers": "LoRA is not wired for bi-encoders",
         **CLASSIFICATION_ONLY,
     }
 
