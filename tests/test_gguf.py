@@ -92,9 +92,18 @@ def test_a_gguf_file_converts_once_into_a_plain_folder(tiny_gguf, cache, monkeyp
     assert ids["input_ids"].tolist() == AutoTokenizer.from_pretrained(source)("评论：物流很好快递", return_tensors="pt")["input_ids"].tolist()
     with torch.no_grad():
         assert torch.allclose(model(**ids).logits, reference(**ids).logits, atol=1e-5)
-    # Converted once: a second use reads the folder.
+    # Converted once: a second use reads the folder, without reading the GGUF file through again.
+    from ecomsft.models import cache_folder
+
     monkeypatch.setattr(gguf_models, "write_hf_folder", lambda *a: pytest.fail("converted twice"))
+    hashed = cache_folder.sha256_of
+    monkeypatch.setattr(cache_folder, "sha256_of", lambda *a: pytest.fail("hashed twice"))
     assert resolve_model(str(path)) == str(folder)
+    # A changed file (another modification time) is hashed again.
+    seen = []
+    monkeypatch.setattr(cache_folder, "sha256_of", lambda p: seen.append(p) or hashed(p))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert resolve_model(str(path)) == str(folder) and seen == [path]
 
 
 def test_an_interrupted_conversion_leaves_nothing_and_the_next_converts(tiny_gguf, cache, monkeypatch):

@@ -26,6 +26,32 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def remembered_sha256(path: Path, cache: Path) -> str:
+    """``sha256_of`` a user's file, remembered in the cache by its path, size and modification time,
+    so that a multi-GB file named by every run is read once, not on each run (a changed file has
+    another size or time and is hashed again)."""
+    record = cache / "sha256.json"
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    try:
+        known = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), str):
+        return known[key]
+    known[key] = digest = sha256_of(path)
+    try:  # a cache that cannot be written only costs the hash again next time
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = record.with_name(f".{record.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(known, indent=1), encoding="utf-8")
+        os.replace(partial, record)
+    except OSError:
+        pass
+    return digest
+
+
 def is_complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in COMPLETE)
 

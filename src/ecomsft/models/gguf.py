@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import EcomsftError
-from .cache_folder import converted_once, is_complete, sha256_of, writable_partial
+from .cache_folder import converted_once, is_complete, remembered_sha256, sha256_of, writable_partial
 
 log = logging.getLogger("ecomsft")
 
@@ -87,7 +87,7 @@ def converted_folder(gguf_file: Path, cache: Path, digest: str | None = None) ->
     gguf_file = Path(gguf_file)
     if not gguf_file.is_file():
         raise EcomsftError("GGUF file not found", where=str(gguf_file))
-    digest = digest or sha256_of(gguf_file)
+    digest = digest or remembered_sha256(gguf_file, cache)
     return converted_once(folder_for(cache, gguf_file, digest), gguf_file, digest, lambda work: write_hf_folder(gguf_file, work),
                           f"{gguf_file.name}: dequantizing the GGUF weights once into a Hugging Face folder (about a "
                           "minute for 270M parameters)")
