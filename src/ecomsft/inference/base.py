@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from ..errors import EcomsftError
 from ..schema import metrics_of
+from .onnx_export import model_folder
 from .registry import require_task
 
 
@@ -77,3 +78,18 @@ class Inference:
     def router(cls, server) -> Any:
         """Its HTTP routes (a FastAPI ``APIRouter``) for ``server`` (``inference.http.Server``)."""
         return importlib.import_module(cls.routes).router(server)
+
+
+class ExportableInference(Inference):
+    """A reader whose model also runs as its ONNX export (``ecomsft export``; classifiers and
+    extraction): loaded with the backend asked for, checked before serving by its folder alone."""
+
+    backends = ("torch", "onnx", "onnx-int8")
+
+    @classmethod
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch") -> "Inference":
+        return cls(run, batch_size=batch_size, backend=backend)
+
+    @classmethod
+    def check_run(cls, run: str | Path, backend: str = "torch") -> None:
+        model_folder(run)

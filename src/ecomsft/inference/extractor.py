@@ -13,12 +13,12 @@ from ..evaluation.entities import entity_report, error_analysis
 from ..models.resolve import SAFETENSORS_ONLY
 from ..models.spans import merge, windows
 from ..run_folder import trained_model
-from .base import Inference
+from .base import ExportableInference
 from .batch import column_texts, score_file
-from .onnx_export import check_backend, model_folder, onnx_forward
+from .onnx_export import check_backend, onnx_forward
 
 
-class Extractor(Inference):
+class Extractor(ExportableInference):
     """Entities of texts, as ``{"start", "end", "label", "text"}`` with offsets into each text as
     given; titles longer than the run's max_length are windowed and merged as in training."""
 
@@ -26,7 +26,6 @@ class Extractor(Inference):
     use = 'ecomsft extract RUN "title" (or ecomsft predict RUN --input FILE --output FILE)'
     route, routes = "/v1/extract", "ecomsft.inference.routes.extract"
     serves = 'this run extracts attributes: POST /v1/extract with {"texts": [...]}'
-    backends = ("torch", "onnx", "onnx-int8")
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch"):
         from transformers import AutoConfig, AutoTokenizer
@@ -82,14 +81,6 @@ class Extractor(Inference):
         return results
 
     # the registry's surface -------------------------------------------------------------------
-    @classmethod
-    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch") -> "Extractor":
-        return cls(run, batch_size=batch_size, backend=backend)
-
-    @classmethod
-    def check_run(cls, run: str | Path, backend: str = "torch") -> None:
-        model_folder(run)
-
     def predict_batch(self, texts: list[str]) -> np.ndarray:
         found = np.empty(len(texts), dtype=object)  # one list of spans per text, an array the batcher can split
         found[:] = self.extract(texts)

@@ -11,12 +11,12 @@ from ..data.labels import LabelSet
 from ..evaluation.classification import full_report
 from ..models.heads import probabilities
 from ..models.truncation import encode_texts
-from .base import Inference
+from .base import ExportableInference
 from .batch import predict_file as score_rows
 from .onnx_export import check_backend, model_folder, onnx_forward
 
 
-class Predictor(Inference):
+class Predictor(ExportableInference):
     """Batched prediction with a fine-tuned classifier.
 
     Inputs are sorted by length so that each batch pads to little, and results come back in the
@@ -27,7 +27,6 @@ class Predictor(Inference):
     use = 'ecomsft predict RUN "text" (or --input FILE --output FILE)'
     route, routes = "/v1/predict", "ecomsft.inference.routes.predict"
     serves = 'this run is a classifier: POST /v1/predict with {"texts": [...]}'
-    backends = ("torch", "onnx", "onnx-int8")
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch",
                  calibrated: bool = False):
@@ -104,14 +103,6 @@ class Predictor(Inference):
 
 
     # the registry's surface -------------------------------------------------------------------
-    @classmethod
-    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch") -> "Predictor":
-        return cls(run, batch_size=batch_size, backend=backend)
-
-    @classmethod
-    def check_run(cls, run: str | Path, backend: str = "torch") -> None:
-        model_folder(run)
-
     def predict_batch(self, texts: list[str]) -> np.ndarray:
         return self.predict_proba(texts)
 
