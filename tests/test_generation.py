@@ -443,3 +443,18 @@ def test_lora_layers_puts_adapters_in_the_last_layers_only(tiny_decoder, tmp_pat
         prepared(tiny_decoder, tmp_path / "d.csv", tmp_path, **{"training.lora_r": 4, "training.lora_layers": 9})
     with pytest.raises(EcomsftError, match="set training.lora_r too"):
         build_config(None, overrides(tiny_decoder, tmp_path / "d.csv", tmp_path / "r", **{"training.lora_layers": 1}))
+
+
+def test_the_summary_after_training_reads_label_and_text_generation_runs(generation_run, capsys):
+    """``ecomsft train`` prints a generation run's own summary, whether its answers are labels or
+    free text (a text run once fell through to the pretraining summary)."""
+    from types import SimpleNamespace
+
+    from ecomsft import render
+
+    render.run_summary(generation_run)
+    printed = capsys.readouterr().out
+    assert "test generations" in printed and "most frequent answer" in printed and "ecomsft generate" in printed
+    text_run = {**generation_run.metrics, "labels": None, "data": {**generation_run.metrics["data"], "completion_kind": "text"}}
+    render.run_summary(SimpleNamespace(metrics=text_run, run_dir=generation_run.run_dir))
+    assert "text answers" in capsys.readouterr().out
