@@ -341,3 +341,11 @@ def test_hard_negative_sampler_never_loops():
     assert pairs["negative"] == ["hose", "hose"]
     with pytest.raises(EcomsftError, match="no hard negative can be drawn"):
         training_pairs(frame, None, ["drill", "drill", "drill"], seed=0)  # every product equals the positive
+
+
+def test_other_commands_on_a_ranking_run_say_what_to_use_instead(tmp_path):
+    """The one-line refusals name the command of the run's own task (relevance: rank)."""
+    from ecomsft.inference.registry import use_of
+
+    assert use_of("relevance").startswith("ecomsft rank") and use_of("retrieval").startswith("ecomsft index")
+    assert use_of("pretraining").startswith("ecomsft train --model")

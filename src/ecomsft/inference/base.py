@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from ..errors import EcomsftError
 from ..schema import metrics_of
 from .onnx_export import model_folder
-from .registry import require_task
+from .registry import require_task, use_of
 
 
 class Inference:
@@ -18,7 +18,8 @@ class Inference:
 
     Class attributes say what the run offers; a subclass fills in those it has:
 
-    - ``tasks``: the task names whose runs it reads; ``use``: the command for such a run.
+    - ``tasks``: the task names whose runs it reads; ``use``: the command for such a run (per task
+      when it reads several).
     - ``route``, ``routes`` and ``serves``: its HTTP route, the module whose ``router(server)``
       returns that route as a FastAPI ``APIRouter``, and what the 404 of another route says.
     - ``backends``: ``torch`` and, where it exports, ``onnx`` / ``onnx-int8``; ``batched``: its
@@ -27,7 +28,7 @@ class Inference:
     """
 
     tasks: ClassVar[tuple[str, ...]] = ()
-    use: ClassVar[str] = ""
+    use: ClassVar[str | dict[str, str]] = ""
     route: ClassVar[str | None] = None
     routes: ClassVar[str | None] = None
     serves: ClassVar[str] = ""
@@ -72,7 +73,8 @@ class Inference:
     @classmethod
     def predict_file(cls, run: str | Path, input: str | Path, output: str | Path, **options: Any) -> int:
         """Score every row of ``input`` into ``output`` (``ecomsft predict --input``)."""
-        raise EcomsftError(f"ecomsft predict does not score {cls.require(run)} runs; use: {cls.use}", where=str(run))
+        task = cls.require(run)
+        raise EcomsftError(f"ecomsft predict does not score {task} runs; use: {use_of(task)}", where=str(run))
 
     @classmethod
     def router(cls, server) -> Any:

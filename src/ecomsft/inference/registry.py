@@ -46,7 +46,9 @@ def inference_class(task: str) -> type | None:
 def use_of(task: str) -> str:
     """What to do with a finished run of ``task`` (the other commands' one-line refusals)."""
     found = inference_class(task)
-    return found.use if found is not None else NOT_PREDICTORS.get(task, f"the {task} task's own commands")
+    if found is None:
+        return NOT_PREDICTORS.get(task, f"the {task} task's own commands")
+    return found.use.get(task, "") if isinstance(found.use, dict) else found.use  # one class may read several tasks
 
 
 def refusal(run: str | Path, task: str, wanted: tuple[str, ...]) -> EcomsftError:
