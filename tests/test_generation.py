@@ -445,16 +445,23 @@ def test_lora_layers_puts_adapters_in_the_last_layers_only(tiny_decoder, tmp_pat
         build_config(None, overrides(tiny_decoder, tmp_path / "d.csv", tmp_path / "r", **{"training.lora_layers": 1}))
 
 
-def test_the_summary_after_training_reads_label_and_text_generation_runs(generation_run, capsys):
+def test_the_summary_after_training_reads_label_and_text_generation_runs(generation_run, monkeypatch):
     """``ecomsft train`` prints a generation run's own summary, whether its answers are labels or
     free text (a text run once fell through to the pretraining summary)."""
+    import io
     from types import SimpleNamespace
+
+    from rich.console import Console
 
     from ecomsft import render
 
-    render.run_summary(generation_run)
-    printed = capsys.readouterr().out
-    assert "test generations" in printed and "most frequent answer" in printed and "ecomsft generate" in printed
+    def printed(result) -> str:
+        out = io.StringIO()
+        monkeypatch.setattr(render, "console", Console(file=out, width=200))
+        render.run_summary(result)
+        return out.getvalue()
+
+    label = printed(generation_run)
+    assert "test generations" in label and "most frequent answer" in label and "ecomsft generate" in label
     text_run = {**generation_run.metrics, "labels": None, "data": {**generation_run.metrics["data"], "completion_kind": "text"}}
-    render.run_summary(SimpleNamespace(metrics=text_run, run_dir=generation_run.run_dir))
-    assert "text answers" in capsys.readouterr().out
+    assert "text answers" in printed(SimpleNamespace(metrics=text_run, run_dir=generation_run.run_dir))
