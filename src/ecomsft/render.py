@@ -92,6 +92,20 @@ def _pretraining_summary(run_dir, metrics: RunMetrics) -> None:
     console.print(f"model folder: [bold]{run_dir}/model[/bold]  (use it as --model for ecomsft train)")
 
 
+def _versus_table(title: str, metrics: RunMetrics, baseline: str) -> Table:
+    """A table of test figures: the fine-tuned model's column beside a baseline's."""
+    table = Table(title=title)
+    for column in ("", f"fine-tuned {metrics.model.name}", baseline):
+        table.add_column(column, justify="left" if not column else "right")
+    return table
+
+
+def _timings_and_next_steps(run_dir, metrics: RunMetrics) -> None:
+    console.print(f"trained {metrics.training.steps} steps in {metrics.timings.train_seconds:.0f} s; "
+                  f"whole run {metrics.timings.total_seconds:.0f} s")
+    _next_steps(run_dir, metrics)
+
+
 def _next_steps(run_dir, metrics: RunMetrics) -> None:
     console.print(f"run folder: [bold]{run_dir}[/bold] (open report.html first)")
     console.print(f"use it: {use_of(metrics.task).replace('RUN', str(run_dir))}", highlight=False)
@@ -106,24 +120,19 @@ def run_summary(result) -> None:
 
 def _figures_summary(run_dir, metrics: RunMetrics) -> None:
     metric_table(f"test metrics ({metrics.task})", metrics.test or {})
-    console.print(f"trained {metrics.training.steps} steps in {metrics.timings.train_seconds:.0f} s; "
-                  f"whole run {metrics.timings.total_seconds:.0f} s")
-    _next_steps(run_dir, metrics)
+    _timings_and_next_steps(run_dir, metrics)
 
 
 def _generation_summary(run_dir, metrics: RunMetrics) -> None:
     test, base = metrics.test or {}, (metrics.baselines or {}).get("most_frequent_answer") or {}
-    table = Table(title=f"test generations ({test.get('rows', 0)} prompts, {metrics.data.get('completion_kind')} answers)")
-    for column in ("", f"fine-tuned {metrics.model.name}", "most frequent answer"):
-        table.add_column(column, justify="left" if not column else "right")
+    table = _versus_table(f"test generations ({test.get('rows', 0)} prompts, {metrics.data.get('completion_kind')} answers)",
+                          metrics, "most frequent answer")
     for key in ("accuracy", "f1_macro", "unparseable", "valid_json", "field_f1", "exact_match", "rouge_l", "chrf",
                 "stopped_by_eos", "loss"):
         if key in test:
             table.add_row(key, fmt(test.get(key)), fmt(base.get(key)))
     console.print(table)
-    console.print(f"trained {metrics.training.steps} steps in {metrics.timings.train_seconds:.0f} s; "
-                  f"whole run {metrics.timings.total_seconds:.0f} s")
-    _next_steps(run_dir, metrics)
+    _timings_and_next_steps(run_dir, metrics)
 
 
 def _classification_summary(run_dir, metrics: RunMetrics) -> None:
@@ -152,17 +161,14 @@ def _classification_summary(run_dir, metrics: RunMetrics) -> None:
 
 def _extraction_summary(run_dir, metrics: RunMetrics) -> None:
     test, crf = metrics.test or {}, (metrics.baselines or {}).get("crf") or {}
-    table = Table(title=f"test entities ({test.get('entities', 0)} in {metrics.data['sizes'].get('test', 0)} titles, exact spans)")
-    for column in ("", f"fine-tuned {metrics.model.name}", "CRF baseline"):
-        table.add_column(column, justify="left" if not column else "right")
+    table = _versus_table(f"test entities ({test.get('entities', 0)} in {metrics.data['sizes'].get('test', 0)} titles, "
+                          "exact spans)", metrics, "CRF baseline")
     for key in ("f1_micro", "precision_micro", "recall_micro", "f1_macro", "token_accuracy"):
         table.add_row(key, fmt(test.get(key)), fmt(crf.get(key)))
     for name, values in (test.get("per_type") or {}).items():
         table.add_row(f"F1 {name} ({values['support']})", fmt(values["f1"]), fmt(((crf.get("per_type") or {}).get(name) or {}).get("f1")))
     console.print(table)
-    console.print(f"trained {metrics.training.steps} steps in {metrics.timings.train_seconds:.0f} s; "
-                  f"whole run {metrics.timings.total_seconds:.0f} s")
-    _next_steps(run_dir, metrics)
+    _timings_and_next_steps(run_dir, metrics)
 
 
 # Each task's summary after training; a task not named here gets its test figures.

@@ -51,9 +51,12 @@ def use_of(task: str) -> str:
     return found.use.get(task, "") if isinstance(found.use, dict) else found.use  # one class may read several tasks
 
 
+def _a_run(task: str) -> str:
+    return f"{'an' if task[:1] in 'aeiou' else 'a'} {task} run"
+
+
 def refusal(run: str | Path, task: str, wanted: tuple[str, ...]) -> EcomsftError:
-    article = "an" if task[:1] in "aeiou" else "a"
-    return EcomsftError(f"this is {article} {task} run, not {' or '.join(wanted)}; use: {use_of(task)}", where=str(run))
+    return EcomsftError(f"this is {_a_run(task)}, not {' or '.join(wanted)}; use: {use_of(task)}", where=str(run))
 
 
 def require_task(run: str | Path, *tasks: str) -> str:
@@ -69,6 +72,5 @@ def inference_for(run: str | Path) -> type:
     task = task_of(run)
     found = inference_class(task)
     if found is None:
-        article = "an" if task[:1] in "aeiou" else "a"
-        raise EcomsftError(f"this is {article} {task} run, which predicts nothing; use: {use_of(task)}", where=str(run))
+        raise EcomsftError(f"this is {_a_run(task)}, which predicts nothing; use: {use_of(task)}", where=str(run))
     return found
