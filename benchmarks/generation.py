@@ -39,7 +39,7 @@ parser.add_argument("--encoder", default=None, help="label recipes: also fine-tu
                     "on the same rows, beside tfidf-lr")
 parser.add_argument("--encoder-epochs", type=float, default=3)
 parser.add_argument("--encoder-only", action="store_true", help="only the encoder row (the decoder is not trained)")
-parser.add_argument("--train", type=int, default=20000, help="training rows (review-sentiment)")
+parser.add_argument("--train", type=int, default=20000, help="training rows (review-sentiment, category: after the seeded shuffle; title-attributes: the first N titles)")
 parser.add_argument("--dev", type=int, default=2000, help="dev rows, held out (review-sentiment)")
 parser.add_argument("--max-chars", type=int, default=100)
 parser.add_argument("--epochs", type=float, default=2)
@@ -68,6 +68,7 @@ else:
     if not (source / "train.txt.bieos").is_file():
         sys.exit(f"skipped: {source} is absent (the shared data sets are not part of a clone)")
     train = convert("title-attributes", str(source / "train.txt.bieos"), max_chars=args.max_chars)
+    train = train.iloc[:args.train]
     dev = convert("title-attributes", str(source / "dev.txt.bieos"), max_chars=args.max_chars)
 train.to_json(folder / "train.jsonl", orient="records", lines=True, force_ascii=False)
 dev.to_json(folder / "dev.jsonl", orient="records", lines=True, force_ascii=False)
