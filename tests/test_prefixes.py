@@ -2,6 +2,8 @@
 
 import shutil
 
+import pytest
+
 from ecomsft.models.prefixes import give_prompts, prefixed, text_prefixes
 
 E5 = {"query": "query: ", "document": "passage: "}
@@ -107,3 +109,34 @@ def test_a_relevance_run_on_an_e5_model_ranks_with_its_prefixes(tiny_model_dir, 
                         lambda self, *args, **kwargs: seen.append(args) or tokenize(self, *args, **kwargs))
     ranker.rank("good", ["fast delivery"])
     assert seen[0][0] == ["the good"] and seen[0][1] == ["very fast delivery"]
+
+
+def test_the_starting_model_is_a_zero_shot_row_only_where_it_was_trained_as_a_sentence_encoder(tiny_model_dir, tmp_path):
+    from ecomsft.evaluation.ranking_baselines import base_model_encoder
+
+    assert base_model_encoder(str(tiny_model_dir), 32) is None  # no prefixes: a masked-LM model, no row
+    assert base_model_encoder(None, 32) is None
+    encoder = base_model_encoder(str(with_prefixes(tiny_model_dir, tmp_path / "e5")), 32)
+    assert encoder.prompts == E5 and encoder.max_seq_length == 32
+
+
+@pytest.mark.parametrize("task", ["relevance", "retrieval"])
+def test_a_ranking_run_on_an_e5_model_reports_that_model_zero_shot(task, tiny_model_dir, tmp_path):
+    import json
+
+    from ecomsft.config import build_config
+    from ecomsft.runner import run
+
+    from .conftest import make_pairs, tiny_overrides
+
+    data = tmp_path / "pairs.csv"
+    make_pairs(16).to_csv(data, index=False)
+    run(build_config(None, tiny_overrides(with_prefixes(tiny_model_dir, tmp_path / "e5"), data, tmp_path / "run", **{
+        "task.type": task, "training.epochs": 1})))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+    tables = [metrics["baselines"]] + ([metrics["baselines_reranking"]] if task == "retrieval" else [])
+    for baselines in tables:  # retrieval: from the catalogue, and re-ranking each query's candidates
+        own, minilm = baselines["zero_shot_base_model"], baselines["zero_shot_cosine"]
+        assert set(own) == set(minilm) and all(0 <= v <= 1 for k, v in own.items() if k.startswith("ndcg@"))
+    if task == "relevance":
+        assert "score_zero_shot_base_model" in (tmp_path / "run" / "predictions.csv").read_text(encoding="utf-8").splitlines()[0]

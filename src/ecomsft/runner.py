@@ -61,7 +61,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         if model_name == AUTO:
             model_name, chosen = task.auto_model or choose_bundled(task.vocabulary_texts())
             log.info("model: %s, chosen for %s", model_name, chosen)
-        model_path = resolve_model(model_name)
+        model_path = task.base_model = resolve_model(model_name)
         speed.set_threads(cfg.training.threads)
         with loading(model_name), tempfile.TemporaryDirectory(prefix="ecomsft-trim-") as scratch:
             set_seed(cfg.training.seed)

@@ -1,5 +1,7 @@
 """Baselines a fine-tuned ranker must beat, on the same queries: BM25 (``bm25s``) and the bundled
-encoder used zero-shot (cosine similarity of sentence embeddings, ``sentence-transformers``).
+encoder used zero-shot (cosine similarity of sentence embeddings, ``sentence-transformers``); and,
+where the run starts from a model trained as a sentence encoder (the e5 family, ``me5``: it carries
+its ``query: ``/``passage: `` prefixes), that model zero-shot too: what fine-tuning it added.
 
 Neither gives grades, so for RMSE each is mapped to grades by a straight line fitted on training
 rows (the least-squares ``a * score + b``); rankings do not depend on that map.
@@ -11,6 +13,7 @@ import re
 
 import numpy as np
 
+from ..models.prefixes import give_prompts, text_prefixes
 from ..models.resolve import SAFETENSORS_ONLY, bundled_model_path
 from .ranking import pointwise_report, ranking_report
 
@@ -94,21 +97,40 @@ def fit_grade_line(scores: np.ndarray, grades: np.ndarray) -> tuple[float, float
     return float(a), float(b)
 
 
+ZERO_SHOT_BASE = "zero_shot_base_model"  # the run's own starting model, zero-shot (baselines' key)
+
+
 def zero_shot_encoder():
     """The bundled all-MiniLM-L6-v2 as a sentence encoder (mean pooling, normalized)."""
     from sentence_transformers import SentenceTransformer
 
-
     return SentenceTransformer(bundled_model_path(), device="cpu", model_kwargs=SAFETENSORS_ONLY)
 
 
-def score_baselines(train, test, grading, ks: list[int], seed: int, corpus=None,
-                    calibration_rows: int = 2000, test_cosines=None) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+def base_model_encoder(model_path: str | None, max_length: int):
+    """The run's starting model as a zero-shot sentence encoder (mean pooling, its own prefixes as
+    the query/document prompts) where it was trained as one, i.e. it carries e5 prefixes; else None
+    (a masked-LM encoder's mean-pooled states are no ranker worth a row)."""
+    from transformers import AutoConfig
+
+    if not model_path or not text_prefixes(AutoConfig.from_pretrained(model_path, trust_remote_code=False)):
+        return None
+    from sentence_transformers import SentenceTransformer
+
+    encoder = SentenceTransformer(model_path, device="cpu", model_kwargs=SAFETENSORS_ONLY)
+    encoder.max_seq_length = max_length
+    give_prompts(encoder)
+    return encoder
+
+
+def score_baselines(train, test, grading, ks: list[int], seed: int, corpus=None, calibration_rows: int = 2000,
+                    test_cosines=None, base_encoder=None) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
     """BM25, zero-shot cosine and the training mean on ``test``'s queries: (metrics, test scores).
 
     ``corpus``: product texts that set BM25's document frequencies (default: the products of both
     frames). Numeric grades also get RMSE/MAE, through a line fitted on up to ``calibration_rows``
     training rows. ``test_cosines``: the zero-shot cosines of ``test``'s rows when already computed.
+    ``base_encoder``: the run's own starting model as a sentence encoder (``base_model_encoder``), a row too.
     """
     corpus = list(corpus) if corpus is not None else list(train["text_pair"]) + list(test["text_pair"])
     bm25 = BM25Index(corpus + list(test["text_pair"]))
@@ -117,6 +139,8 @@ def score_baselines(train, test, grading, ks: list[int], seed: int, corpus=None,
         "bm25": bm25.pair_scores,
         "zero_shot_cosine": lambda q, p: cosine_pair_scores(encoder, q, p),
     }
+    if base_encoder is not None:
+        scorers[ZERO_SHOT_BASE] = lambda q, p: cosine_pair_scores(base_encoder, q, p)
     sample = train.sample(min(calibration_rows, len(train)), random_state=seed)
     test_values, sample_values = grading.values(test["label"]), grading.values(sample["label"])
     gains, relevant = grading.gain(test_values), grading.relevant(test_values)

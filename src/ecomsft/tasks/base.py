@@ -49,6 +49,9 @@ class Task(TaskSpec):
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
+        # The resolved starting model (before any vocabulary trimming), set by the runner: what a
+        # zero-shot baseline of the model itself reads.
+        self.base_model: str | None = None
 
     def metric_for_best_model(self) -> str:
         return self.cfg.training.metric_for_best_model or "f1_macro"

@@ -15,6 +15,7 @@ from ...errors import EcomsftError
 from ...evaluation.ranking_baselines import (
     cosine_pair_scores,
     score_baselines,
+    base_model_encoder,
     zero_shot_encoder,
 )
 from ...models.heads import RelevanceHead
@@ -98,7 +99,8 @@ class RelevanceTask(RelevanceSpec, Task):
         corpus = pd.concat([part["text_pair"] for part in self.splits.values()])
         baselines, scores = score_baselines(self.splits["train"], self.splits["test"], self.head.grading, self.ks,
                                             self.cfg.training.seed, corpus=corpus,
-                                            test_cosines=self.cosines["test"] if self.cosines else None)
+                                            test_cosines=self.cosines["test"] if self.cosines else None,
+                                            base_encoder=base_model_encoder(self.base_model, self.cfg.model.max_length))
         for name, values in scores.items():  # each baseline's scores beside the model's in predictions.csv
             evaluation.predictions[f"score_{name}"] = np.round(values, 6)
         return {"baselines": baselines}

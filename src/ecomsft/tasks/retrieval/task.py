@@ -26,6 +26,8 @@ from ...evaluation.ranking_baselines import (
     cosine_pair_scores,
     fit_grade_line,
     score_baselines,
+    ZERO_SHOT_BASE,
+    base_model_encoder,
     zero_shot_encoder,
 )
 from ...inference.index import embed, exact_top_k
@@ -159,17 +161,19 @@ class RetrievalTask(RetrievalSpec, Task):
     def baselines(self, evaluation: Evaluation) -> dict:
         ks, batch, catalog = self.ks, self.cfg.training.eval_batch_size, self.catalog
         baselines: dict = {}
+        base = base_model_encoder(self.base_model, self.cfg.model.max_length)
         if self.queries:
             bm25 = BM25Index(catalog)
             baselines["bm25"] = retrieval_report([[bm25.texts[i] for i in row] for row in bm25.retrieve(self.queries, max(ks))],
                                                  self.gains, ks)
-            zero_shot = zero_shot_encoder()
-            baselines["zero_shot_cosine"] = retrieval_metrics(
-                zero_shot, self.queries, self.gains, catalog, embed(zero_shot, catalog, "document", batch), ks, batch)
+            for name, zero_shot in (("zero_shot_cosine", zero_shot_encoder()), (ZERO_SHOT_BASE, base)):
+                if zero_shot is not None:
+                    baselines[name] = retrieval_metrics(
+                        zero_shot, self.queries, self.gains, catalog, embed(zero_shot, catalog, "document", batch), ks, batch)
         reranking = None
         if self.grading is not None and len(self.splits["test"]):
             reranking, _ = score_baselines(self.splits["train"], self.splits["test"], self.grading, ks, self.cfg.training.seed,
-                                           corpus=catalog)
+                                           corpus=catalog, base_encoder=base)
         return {"baselines": baselines or None, "baselines_reranking": reranking}
 
     def training_info(self, trainer) -> dict:
