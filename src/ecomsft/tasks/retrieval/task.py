@@ -60,6 +60,7 @@ class RetrievalTask(RetrievalSpec, Task):
             raise EcomsftError("fewer than two (query, relevant product) training pairs", where=str(cfg.data.train))
         info["training_pairs"] = len(self.train_set)
         self.ks = sorted(set(cfg.task.ks))
+        self.queries, self.gains = relevant_products(self.splits["test"], self.grading)  # the test queries' relevant products
         return info
 
     def build_model(self, model_path: str):
@@ -133,7 +134,6 @@ class RetrievalTask(RetrievalSpec, Task):
         model, cfg, grading, ks, catalog = trainer.model, self.cfg, self.grading, self.ks, self.catalog
         batch = cfg.training.eval_batch_size
         test = self.splits["test"]
-        self.queries, self.gains = relevant_products(test, grading)
         results = {"test": None, "test_reranking": None, "valid": None}
         if self.queries:
             vectors = embed(model, catalog, "document", batch, progress=cfg.training.progress_bar)
