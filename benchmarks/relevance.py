@@ -145,6 +145,12 @@ def zero_shot(args) -> None:
                      ("MiniLM zero-shot cosine", base.get("zero_shot_cosine")),
                      (f"{args.model} zero-shot cosine", base.get("zero_shot_base_model"))])
     retrieval_table(len(task.catalog), found["baselines"]["bm25"]["queries"], catalogue_rows(args, found["baselines"]))
+    # The validation split, for choosing between the models (model.name auto): re-ranking its queries' candidates.
+    from ecomsft.evaluation.ranking_baselines import base_model_encoder, score_baselines
+
+    valid, _ = score_baselines(task.splits["train"], task.splits["valid"], task.grading, task.ks, task.cfg.training.seed, corpus=task.catalog,
+                               base_encoder=base_model_encoder(task.base_model, args.max_length))
+    print("\nvalidation split (for choosing):", {name: round(m["ndcg@10"], 4) for name, m in valid.items()})
 
 
 if __name__ == "__main__":
