@@ -54,6 +54,7 @@ result = run(build_config(None, {
     "output": args.output, "overwrite": True}))
 m = result.metrics
 print(json.dumps({"sizes": m["data"]["sizes"], "vocabulary": {k: m["model"].get(k) for k in ("added_characters", "added_tokens")},
-                  "train_seconds": round(m["timings"]["train_seconds"]), "steps": m["training"]["steps"]}), flush=True)
+                  "train_seconds": round(m["timings"]["train_seconds"]), "steps": m["training"]["steps"],
+                  "validation_f1_micro": round((m.get("validation") or {}).get("f1_micro", float("nan")), 4)}), flush=True)
 row(f"fine-tuned {args.model} ({args.epochs:g} epochs, max_length {args.max_length})", m["test"], time.perf_counter() - started)
 row("crf (same train split)", m["baselines"]["crf"], m["baselines"]["crf"]["train_seconds"])
