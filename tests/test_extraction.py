@@ -147,3 +147,28 @@ def test_sentencepiece_pieces_of_several_chinese_characters_are_tagged_per_chara
     parts = windows(tokenizer, "物流很快" * 6, max_length=8, stride=2, all_subtokens=False)
     covered = sorted({start for part in parts for start in part.starts})
     assert covered == list(range(24)) and all(len(part.input_ids) <= 8 for part in parts)
+
+
+def test_characters_the_tokenizer_does_not_know_lose_no_entity(tiny_unigram_dir):
+    """A title with an emoji and a Chinese character outside the vocabulary (or a trimmed one): each
+    is still a head of its own (read as <unk>), so an entity made of them round-trips exactly."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from ecomsft.data.tagging import Span
+    from ecomsft.models.spans import bioes_tags, merge, window_labels, windows
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_unigram_dir)
+    text = "龘😀物流很快"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id in ids
+    gold = [Span(0, 2, "HP"), Span(2, 4, "HC")]
+    tags = bioes_tags(["HC", "HP"])
+    tag_ids = {t: i for i, t in enumerate(tags)}
+    parts = windows(tokenizer, text, max_length=6, stride=2, all_subtokens=False)
+    assert len(parts) > 1  # longer than one window
+    logits = []
+    for part in parts:
+        labels = window_labels(part, gold, tag_ids)
+        logits.append(np.stack([np.eye(len(tags))[max(label, 0)] * 10 for label in labels]))
+    assert [s.as_tuple() for s in merge(parts, logits, dict(enumerate(tags)))] == [s.as_tuple() for s in gold]
