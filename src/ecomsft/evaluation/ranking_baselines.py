@@ -116,8 +116,14 @@ def base_model_encoder(model_path: str | None, max_length: int):
     if not model_path or not text_prefixes(AutoConfig.from_pretrained(model_path, trust_remote_code=False)):
         return None
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
-    encoder = SentenceTransformer(model_path, device="cpu", model_kwargs=SAFETENSORS_ONLY)
+    shown = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # an e5 checkpoint has no pooler: the pooler's weights are reported missing, unused here
+    try:
+        encoder = SentenceTransformer(model_path, device="cpu", model_kwargs=SAFETENSORS_ONLY)
+    finally:
+        hf_logging.set_verbosity(shown)
     encoder.max_seq_length = max_length
     give_prompts(encoder)
     return encoder
