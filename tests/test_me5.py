@@ -168,3 +168,24 @@ def test_auto_picks_minilm_for_english_and_me5_for_everything_else():
                   [t + " 质量很好" for t in english]):
         name, why = choose_bundled(texts)
         assert name == "me5" and "pieces per word" in why
+
+
+def test_auto_picks_me5_for_search_ranking_in_english_too(me5_folder, tmp_path):
+    """model.name auto for a ranking task (relevance and retrieval share the choice) is me5 whatever
+    the language (chosen on Home Depot's validation queries), and the run reports that model
+    zero-shot beside MiniLM."""
+    import json
+
+    from ecomsft.config import build_config
+    from ecomsft.runner import run
+
+    from .conftest import make_pairs
+
+    data = tmp_path / "pairs.csv"
+    make_pairs(16).to_csv(data, index=False)  # English queries and products
+    run(build_config(None, {"data.train": str(data), "task.type": "relevance", "output": str(tmp_path / "run"),
+                            "training.max_steps": 1, "training.batch_size": 4, "model.max_length": 24,
+                            "training.progress_bar": False, "training.eval_batch_size": 8}))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["model"]["name"] == "me5" and "search ranking" in metrics["model"]["chosen"]
+    assert "zero_shot_base_model" in metrics["baselines"]

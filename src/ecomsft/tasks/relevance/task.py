@@ -19,6 +19,7 @@ from ...evaluation.ranking_baselines import (
     zero_shot_encoder,
 )
 from ...models.heads import RelevanceHead
+from ...models.resolve import SEARCH_MODEL
 from ...models.prefixes import text_prefixes
 from ...training.trainer import RankingTrainer, build_trainer, predict_logits
 from ..base import Evaluation, Task
@@ -29,6 +30,8 @@ log = logging.getLogger("ecomsft")
 
 
 class RelevanceTask(RelevanceSpec, Task):
+    auto_model = SEARCH_MODEL
+
     def metric_for_best_model(self) -> str:
         return self.cfg.training.metric_for_best_model or f"ndcg@{max(self.cfg.task.ks)}"
 

@@ -33,6 +33,7 @@ from ...evaluation.ranking_baselines import (
 from ...inference.index import embed, exact_top_k
 from ...models.heads import Grading
 from ...models.prefixes import give_prompts
+from ...models.resolve import SEARCH_MODEL
 from ...training import speed
 from ...training.trainer import run_callbacks, training_arguments
 from ..base import Evaluation, Task
@@ -42,6 +43,8 @@ log = logging.getLogger("ecomsft")
 
 
 class RetrievalTask(RetrievalSpec, Task):
+    auto_model = SEARCH_MODEL
+
     def metric_for_best_model(self) -> str:
         return self.cfg.training.metric_for_best_model or f"ndcg@{max(self.cfg.task.ks)}"
 
