@@ -35,7 +35,7 @@ def config(task: str, args, output: Path, epochs: float, lr: float):
         "data.label_column": "relevance", "data.max_samples": args.samples, "task.type": task,
         "model.name": args.model, "model.max_length": args.max_length, "training.epochs": epochs, "training.lr": lr,
         "training.batch_size": args.batch_size, "output": str(output), "overwrite": True,
-        "training.progress_bar": not args.no_progress,
+        "training.progress_bar": not args.no_progress, "baseline": not args.no_baselines,
     })
 
 
@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--skip", choices=("cross", "bi"), action="append", default=[],
                         help="reuse that model's finished run in --out instead of training it")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="train only (the baselines of this split: --zero-shot prints them)")
     args = parser.parse_args()
     if not args.data.is_file():
         print(f"skipped: {args.data} is absent (the shared data sets are not part of a clone)")
@@ -97,7 +99,7 @@ def main() -> None:
     reranking_table(rows)
     if bi:
         retrieval_table(bi["data"]["catalog_products"], bi["test"]["queries"],
-                        [*catalogue_rows(args, bi["baselines"]), ("fine-tuned bi-encoder", bi["test"])])
+                        [*catalogue_rows(args, bi["baselines"] or {}), ("fine-tuned bi-encoder", bi["test"])])
     for name, run in crosses.items():
         for label, m in (("", run["test"]), (" + blend", run.get("test_blend"))):
             if m:
