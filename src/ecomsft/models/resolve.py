@@ -60,8 +60,8 @@ def choose_bundled(texts: list[str], sample: int = 2000) -> tuple[str, str]:
 # with its query/passage prefixes. Measured on Home Depot's validation queries (English; benchmarks/relevance.py
 # --model me5 --zero-shot): NDCG@10 0.910 zero-shot against MiniLM's 0.904, and from the whole catalogue
 # recall@10 0.394 against 0.325 on the test queries; and it reads Chinese queries, which MiniLM does not.
-SEARCH_MODEL = (E5_ALIASES[0], "search ranking: the bundled multilingual e5, trained for retrieval "
-                "(Home Depot validation NDCG@10 0.910 zero-shot against MiniLM's 0.904)")
+SEARCH_MODEL = (E5_ALIASES[0], ("search ranking: the bundled multilingual e5, trained for retrieval "
+                                "(Home Depot validation NDCG@10 0.910 zero-shot against MiniLM's 0.904)"))
 
 # Finished models load from safetensors only, never from pickled weights (which can run code).
 SAFETENSORS_ONLY = {"use_safetensors": True}

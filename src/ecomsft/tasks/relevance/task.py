@@ -13,14 +13,14 @@ import pandas as pd
 from ...data.pairs import read_pair_splits
 from ...errors import EcomsftError
 from ...evaluation.ranking_baselines import (
+    base_model_encoder,
     cosine_pair_scores,
     score_baselines,
-    base_model_encoder,
     zero_shot_encoder,
 )
 from ...models.heads import RelevanceHead
-from ...models.resolve import SEARCH_MODEL
 from ...models.prefixes import text_prefixes
+from ...models.resolve import SEARCH_MODEL
 from ...training.trainer import RankingTrainer, build_trainer, predict_logits
 from ..base import Evaluation, Task
 from .config import RelevanceSpec

@@ -22,12 +22,12 @@ from ...data.pairs import load_catalog, read_pair_splits
 from ...errors import EcomsftError
 from ...evaluation.ranking import pointwise_report, ranking_report, retrieval_report
 from ...evaluation.ranking_baselines import (
+    ZERO_SHOT_BASE,
     BM25Index,
+    base_model_encoder,
     cosine_pair_scores,
     fit_grade_line,
     score_baselines,
-    ZERO_SHOT_BASE,
-    base_model_encoder,
     zero_shot_encoder,
 )
 from ...inference.index import embed, exact_top_k
