@@ -172,3 +172,57 @@ def test_characters_the_tokenizer_does_not_know_lose_no_entity(tiny_unigram_dir)
         labels = window_labels(part, gold, tag_ids)
         logits.append(np.stack([np.eye(len(tags))[max(label, 0)] * 10 for label in labels]))
     assert [s.as_tuple() for s in merge(parts, logits, dict(enumerate(tags)))] == [s.as_tuple() for s in gold]
+
+
+def test_pack_heads_moves_each_rows_heads_to_its_front():
+    import torch
+
+    from ecomsft.models.crf_head import pack_heads
+
+    logits = torch.arange(2 * 5 * 3, dtype=torch.float32).reshape(2, 5, 3)
+    labels = torch.tensor([[-100, 2, -100, 1, -100], [-100, -100, -100, -100, -100]])
+    emissions, tags, mask = pack_heads(logits, labels)
+    assert emissions.shape == (2, 2, 3) and torch.equal(emissions[0], logits[0, [1, 3]])
+    assert tags[0].tolist() == [2, 1] and mask.tolist() == [[True, True], [True, False]]  # a row without heads: one O
+
+
+def test_viterbi_adds_learnt_transition_scores_within_bioes():
+    import numpy as np
+
+    from ecomsft.models.spans import bioes_tags, viterbi_bioes
+
+    tags = bioes_tags(["HP"])  # O B I E S
+    scores = np.zeros((2, len(tags)))
+    scores[:, tags.index("S-HP")] = 1.0  # alone, each head an S
+    zero = {"start": [0.0] * 5, "end": [0.0] * 5, "transitions": [[0.0] * 5 for _ in range(5)]}
+    assert viterbi_bioes(scores, tags, zero) == ["S-HP", "S-HP"]
+    together = dict(zero, transitions=[[3.0 if (a, b) == ("B-HP", "E-HP") else 0.0 for b in tags] for a in tags])
+    assert viterbi_bioes(scores, tags, together) == ["B-HP", "E-HP"]  # the learnt B->E move outweighs two S
+    forbidden = dict(zero, transitions=[[9.0 if (a, b) == ("O", "E-HP") else 0.0 for b in tags] for a in tags])
+    assert viterbi_bioes(scores, tags, forbidden) == ["S-HP", "S-HP"]  # a move BIOES forbids stays forbidden
+
+
+def test_a_crf_layer_trains_saves_its_scores_and_leaves_a_plain_model(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForTokenClassification
+
+    from ecomsft.inference.extractor import Extractor
+
+    (tmp_path / "train.txt").write_text(conll_titles(120), encoding="utf-8")
+    result = run(build_config(None, tiny_overrides(tiny_model_dir, tmp_path / "train.txt", tmp_path / "run", **{
+        "task.type": "extraction", "task.crf": True, "training.epochs": 6, "model.max_length": 16, "task.stride": 4,
+        "baseline": False})))
+    metrics = result.metrics
+    assert "CRF" in metrics["training"]["loss"] and metrics["test"]["f1_micro"] > 0.5
+    config = json.loads((result.run_dir / "model" / "config.json").read_text(encoding="utf-8"))
+    crf = config["ecomsft_crf"]
+    assert len(crf["transitions"]) == len(config["id2label"]) and len(crf["start"]) == len(config["id2label"])
+    tags = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    assert crf["transitions"][tags.index("O")][tags.index("E-HP")] < -1000  # BIOES's forbidden moves stay forbidden
+    AutoModelForTokenClassification.from_pretrained(result.run_dir / "model", use_safetensors=True)
+    safetensors = (result.run_dir / "model" / "model.safetensors").read_bytes()[:20000]
+    assert b"crf." not in safetensors  # the layer left the weights: its scores live in config.json
+    extractor = Extractor(result.run_dir)
+    assert extractor.crf == crf
+    predictions = pd.read_csv(result.run_dir / "predictions.csv")
+    first = predictions.iloc[0]
+    assert extractor.extract([first["text"]])[0] == json.loads(first["predicted"])

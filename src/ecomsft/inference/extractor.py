@@ -40,6 +40,7 @@ class Extractor(ExportableInference):
         self.stride = int(config.ecomsft_stride)
         self.all_subtokens = bool(config.ecomsft_all_subtokens)
         self.id2tag = {int(k): v for k, v in config.id2label.items()}
+        self.crf = getattr(config, "ecomsft_crf", None)  # the learnt transition scores of a CRF layer, if trained with one
         self.labels = sorted({tag[2:] for tag in self.id2tag.values() if tag != "O"})
         self.batch_size = batch_size
         self.backend = backend
@@ -75,7 +76,7 @@ class Extractor(ExportableInference):
                 logits[i] = out[row]
         results, k = [], 0
         for text, ws in zip(texts, per_text):
-            spans = merge(ws, logits[k:k + len(ws)], self.id2tag)
+            spans = merge(ws, logits[k:k + len(ws)], self.id2tag, self.crf)
             k += len(ws)
             results.append([{"start": s.start, "end": s.end, "label": s.label, "text": text[s.start:s.end]} for s in spans])
         return results

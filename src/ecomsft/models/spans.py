@@ -114,9 +114,10 @@ def _non_overlapping(spans: list[Span]) -> list[Span]:
     return kept
 
 
-def merge(windows_: list[Window], logits: list[np.ndarray], id2tag: dict[int, str]) -> list[Span]:
+def merge(windows_: list[Window], logits: list[np.ndarray], id2tag: dict[int, str], crf: dict | None = None) -> list[Span]:
     """Character spans of one text from its windows' logits: each head scored by the window where
-    it lies farthest from an edge, then the best tag sequence that BIOES allows (Viterbi)."""
+    it lies farthest from an edge, then the best tag sequence that BIOES allows (Viterbi; with the
+    learnt transition scores of a CRF layer, ``crf``, where the model was trained with one)."""
     best: dict[int, tuple[int, int, np.ndarray]] = {}  # head start char -> (centrality, end char, scores)
     for window, scores in zip(windows_, logits):
         n = len(window.heads)
@@ -128,7 +129,7 @@ def merge(windows_: list[Window], logits: list[np.ndarray], id2tag: dict[int, st
     starts = sorted(best)
     if not starts:
         return []
-    tags = viterbi_bioes(np.stack([best[s][2] for s in starts]), [id2tag[i] for i in range(len(id2tag))])
+    tags = viterbi_bioes(np.stack([best[s][2] for s in starts]), [id2tag[i] for i in range(len(id2tag))], crf)
     spans, _ = tags_to_spans(tags, "BIOES")
     return [Span(starts[s.start], best[starts[s.end - 1]][1], s.label) for s in spans]
 
@@ -140,22 +141,35 @@ def _allowed(previous: str, tag: str) -> bool:
     return tag == "O" or tag[:1] in ("B", "S")
 
 
-def viterbi_bioes(scores: np.ndarray, tags: list[str]) -> list[str]:
-    """The tag sequence of highest total log-probability among those BIOES allows (a sequence
-    starts outside an entity and ends outside one). Written here because the decoders of CRF
-    libraries need a trained transition matrix; this one only forbids, it learns nothing."""
-    logp = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
-    n, k = logp.shape
+def bioes_allowed(tags: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tag -> tag moves, first tags, last tags) that BIOES allows, as boolean arrays."""
     allowed = np.array([[_allowed(a, b) for b in tags] for a in tags])
     can_start = np.array([_allowed("O", t) for t in tags])
     can_end = np.array([t == "O" or t[:1] in ("E", "S") for t in tags])
-    score = np.where(can_start, logp[0], -np.inf)
+    return allowed, can_start, can_end
+
+
+def viterbi_bioes(scores: np.ndarray, tags: list[str], crf: dict | None = None) -> list[str]:
+    """The tag sequence of highest total score among those BIOES allows (a sequence starts outside
+    an entity and ends outside one): the sum of each head's log-probability, or, with a CRF layer's
+    learnt ``crf`` scores (``models/crf_head.py``), of the raw scores and the start, transition and
+    end scores, as the layer was trained. Written here because the library's decoder runs on torch
+    tensors of a batch and knows nothing of BIOES's forbidden moves; this one serves both cases."""
+    allowed, can_start, can_end = bioes_allowed(tags)
+    if crf is None:
+        emissions = scores - np.logaddexp.reduce(scores, axis=1, keepdims=True)
+        move, first, last_scores = np.zeros(allowed.shape), np.zeros(len(tags)), np.zeros(len(tags))
+    else:
+        emissions = scores
+        move, first, last_scores = (np.asarray(crf[key], dtype=np.float64) for key in ("transitions", "start", "end"))
+    n, k = emissions.shape
+    score = np.where(can_start, emissions[0] + first, -np.inf)
     back = np.zeros((n, k), dtype=np.int64)
     for i in range(1, n):
-        total = score[:, None] + np.where(allowed, 0.0, -np.inf)
+        total = score[:, None] + np.where(allowed, move, -np.inf)
         back[i] = total.argmax(axis=0)
-        score = total.max(axis=0) + logp[i]
-    last = int(np.where(can_end, score, -np.inf).argmax())
+        score = total.max(axis=0) + emissions[i]
+    last = int(np.where(can_end, score + last_scores, -np.inf).argmax())
     path = [last]
     for i in range(n - 1, 0, -1):
         path.append(int(back[i][path[-1]]))

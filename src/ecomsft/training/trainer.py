@@ -214,6 +214,20 @@ class QueryGroupedSampler(torch.utils.data.Sampler):
             yield from self.groups[g].tolist()
 
 
+class CRFTrainer(ClassificationTrainer):
+    """Extraction with ``task.crf``: the loss is the CRF layer's (``models/crf_head.py``) negative
+    log-likelihood of each window's tag sequence, not the model's per-head cross-entropy."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        from ..models.crf_head import crf_loss
+
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = crf_loss(model.crf, outputs.logits, labels)
+        return (loss, outputs) if return_outputs else loss
+
+
 class RankingTrainer(ClassificationTrainer):
     """The Trainer of a relevance cross-encoder: the model's pointwise loss plus, with
     ``pairwise_weight`` > 0, a RankNet loss (Burges et al., 2005) over the pairs of candidates of the

@@ -16,8 +16,9 @@ from ...data.tagging import Span, as_text, read_tagged, spans_to_tags
 from ...errors import EcomsftError
 from ...evaluation.crf_baseline import run_crf
 from ...evaluation.entities import entity_report, error_analysis, token_accuracy
+from ...models.crf_head import attach_crf, crf_scores
 from ...models.spans import bioes_tags, merge, window_labels, windows
-from ...training.trainer import build_trainer, predict_logits
+from ...training.trainer import CRFTrainer, build_trainer, predict_logits
 from ..base import Evaluation, Task
 from .config import ExtractionSpec
 
@@ -73,10 +74,19 @@ class ExtractionTask(ExtractionSpec, Task):
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         if not getattr(self.tokenizer, "is_fast", False):
             raise EcomsftError("extraction needs a fast (Rust) tokenizer for character offsets", where=model_path)
-        self.tags = bioes_tags(self.labels)
-        return AutoModelForTokenClassification.from_pretrained(
+        self.tags, self.crf = bioes_tags(self.labels), None
+        model = AutoModelForTokenClassification.from_pretrained(
             model_path, num_labels=len(self.tags), id2label=dict(enumerate(self.tags)),
             label2id={t: i for i, t in enumerate(self.tags)}, ignore_mismatched_sizes=True, trust_remote_code=False)
+        if self.cfg.task.crf:
+            attach_crf(model, self.tags)
+        return model
+
+    @staticmethod
+    def _crf(model) -> dict | None:
+        """The CRF layer's current scores, or None without one."""
+        crf = getattr(model, "crf", None)
+        return crf_scores(crf) if crf is not None else None
 
     def vocabulary_texts(self) -> list[str]:
         return [text for text, _, _ in self.texts["train"]]
@@ -98,13 +108,13 @@ class ExtractionTask(ExtractionSpec, Task):
                 columns["length"].append(len(window.input_ids))
         return Dataset.from_dict(columns), per_title
 
-    def _spans_from_logits(self, per_title, logits) -> list[list[Span]]:
+    def _spans_from_logits(self, per_title, logits, crf: dict | None) -> list[list[Span]]:
         id2tag = dict(enumerate(self.tags))
         out, k = [], 0
         for title_windows in per_title:
             rows = [logits[k + j] for j in range(len(title_windows))]
             k += len(title_windows)
-            out.append(merge(title_windows, rows, id2tag))
+            out.append(merge(title_windows, rows, id2tag, crf))
         return out
 
     def build_trainer(self, model, workdir: Path, embedding_lr):
@@ -118,7 +128,7 @@ class ExtractionTask(ExtractionSpec, Task):
 
         def compute_metrics(prediction) -> dict[str, float]:
             logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-            predicted = self._spans_from_logits(self.windows["valid"], np.asarray(logits))
+            predicted = self._spans_from_logits(self.windows["valid"], np.asarray(logits), self._crf(model))
             report = entity_report(gold_valid, [[s.as_tuple() for s in spans] for spans in predicted], self.labels)
             return {k: report[k] for k in ("f1_micro", "f1_macro", "precision_micro", "recall_micro")}
 
@@ -126,15 +136,17 @@ class ExtractionTask(ExtractionSpec, Task):
                              str(workdir / "checkpoints"), compute_metrics, embedding_lr, tracking_dir=workdir,
                              metric_for_best_model=self.metric_for_best_model(),
                              data_collator=DataCollatorForTokenClassification(self.tokenizer),
+                             trainer_class=CRFTrainer if self.cfg.task.crf else None,
                              arguments={"group_by_length": False})
 
     def evaluate(self, trainer) -> Evaluation:
         results, self.predicted = {}, {}
+        self.crf = self._crf(trainer.model)
         for name in ("valid", "test"):
             if not self.texts[name]:
                 continue
             logits = predict_logits(trainer, self.datasets[name])
-            predicted = self._spans_from_logits(self.windows[name], logits)
+            predicted = self._spans_from_logits(self.windows[name], logits, self.crf)
             self.predicted[name] = predicted
             gold = [[s.as_tuple() for s in spans] for _, spans, _ in self.texts[name]]
             guess = [[s.as_tuple() for s in spans] for spans in predicted]
@@ -168,10 +180,19 @@ class ExtractionTask(ExtractionSpec, Task):
         return {"baselines": {"crf": metrics}}
 
     def training_info(self, trainer) -> dict:
+        if self.cfg.task.crf:
+            return {"loss": "CRF negative log-likelihood of each window's BIOES tag sequence (learnt transitions)"}
         return {"loss": "token cross-entropy over BIOES tags of sub-word heads"}
 
     def saved_settings(self) -> dict:
-        return {"stride": self.cfg.task.stride, "all_subtokens": self.cfg.task.label_all_subtokens}
+        return {"stride": self.cfg.task.stride, "all_subtokens": self.cfg.task.label_all_subtokens, "crf": self.crf}
+
+    def save(self, trainer, model_dir: Path) -> None:
+        # The CRF layer's scores go to config.json (saved_settings); its module leaves the model, so
+        # the folder stays a plain token-classification model.
+        if hasattr(trainer.model, "crf"):
+            del trainer.model.crf
+        super().save(trainer, model_dir)
 
 
 def _spans_json(text: str, spans: list[Span]) -> str:
