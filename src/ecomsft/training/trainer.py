@@ -224,7 +224,7 @@ class CRFTrainer(ClassificationTrainer):
         inputs = dict(inputs)
         labels = inputs.pop("labels")
         outputs = model(**inputs)
-        loss = crf_loss(model.crf, outputs.logits, labels)
+        loss = crf_loss(self.accelerator.unwrap_model(model).crf, outputs.logits, labels)  # DDP wraps the model
         return (loss, outputs) if return_outputs else loss
 
 
