@@ -209,3 +209,16 @@ def test_wall_clock_budget_stops_training(tiny_model_dir, tmp_path, reviews_csv)
         "training.epochs": 20, "training.max_seconds": 0.001, "baseline": False}))
     result = train(cfg)
     assert result.metrics["training"]["steps"] == 1
+
+
+def test_progress_bar_false_shows_no_bar_at_all(tiny_model_dir, tmp_path, capfd):
+    """training.progress_bar false: no training bar, and none of transformers' loading/writing bars."""
+    from transformers.utils import logging as hf_logging
+
+    data = tmp_path / "reviews.csv"
+    make_reviews(40).to_csv(data, index=False)
+    train(build_config(None, tiny_overrides(tiny_model_dir, data, tmp_path / "run", **{"training.epochs": 1,
+                                                                                        "baseline": False})))
+    _, err = capfd.readouterr()
+    assert "it/s]" not in err and "Loading weights" not in err and "Writing model shards" not in err
+    assert hf_logging.is_progress_bar_enabled()  # as it was before the run

@@ -39,6 +39,19 @@ class RunResult:
 
 def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     """Train and evaluate as ``cfg`` says; returns the finished run folder and its metrics."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    if not cfg.training.progress_bar:  # none at all: transformers' loading and writing bars too
+        hf_logging.disable_progress_bar()
+    try:
+        return _run(cfg, resume)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
+def _run(cfg: RunConfig, resume: bool) -> RunResult:
     from transformers import set_seed
 
     from .training import speed
