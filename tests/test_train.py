@@ -217,8 +217,13 @@ def test_progress_bar_false_shows_no_bar_at_all(tiny_model_dir, tmp_path, capfd)
 
     data = tmp_path / "reviews.csv"
     make_reviews(40).to_csv(data, index=False)
-    train(build_config(None, tiny_overrides(tiny_model_dir, data, tmp_path / "run", **{"training.epochs": 1,
-                                                                                        "baseline": False})))
-    _, err = capfd.readouterr()
-    assert "it/s]" not in err and "Loading weights" not in err and "Writing model shards" not in err
-    assert hf_logging.is_progress_bar_enabled()  # as it was before the run
+    before = hf_logging.is_progress_bar_enabled()  # the CLI tests turn them off for the process
+    hf_logging.enable_progress_bar()
+    try:
+        train(build_config(None, tiny_overrides(tiny_model_dir, data, tmp_path / "run", **{"training.epochs": 1,
+                                                                                            "baseline": False})))
+        _, err = capfd.readouterr()
+        assert "it/s]" not in err and "Loading weights" not in err and "Writing model shards" not in err
+        assert hf_logging.is_progress_bar_enabled()  # as it was before the run
+    finally:
+        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
