@@ -53,7 +53,10 @@ def crf_loss(crf, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -crf(emissions, tags, mask=mask, reduction="mean")
 
 
-def crf_scores(crf) -> dict[str, list]:
-    """The learnt scores, as config.json keeps them."""
+def crf_scores(model) -> dict[str, list] | None:
+    """The learnt scores of ``model``'s CRF layer, as config.json keeps them; None without one."""
+    crf = getattr(model, "crf", None)
+    if crf is None:
+        return None
     return {"start": crf.start_transitions.detach().tolist(), "end": crf.end_transitions.detach().tolist(),
             "transitions": crf.transitions.detach().tolist()}

@@ -82,12 +82,6 @@ class ExtractionTask(ExtractionSpec, Task):
             attach_crf(model, self.tags)
         return model
 
-    @staticmethod
-    def _crf(model) -> dict | None:
-        """The CRF layer's current scores, or None without one."""
-        crf = getattr(model, "crf", None)
-        return crf_scores(crf) if crf is not None else None
-
     def vocabulary_texts(self) -> list[str]:
         return [text for text, _, _ in self.texts["train"]]
 
@@ -128,7 +122,7 @@ class ExtractionTask(ExtractionSpec, Task):
 
         def compute_metrics(prediction) -> dict[str, float]:
             logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-            predicted = self._spans_from_logits(self.windows["valid"], np.asarray(logits), self._crf(model))
+            predicted = self._spans_from_logits(self.windows["valid"], np.asarray(logits), crf_scores(model))
             report = entity_report(gold_valid, [[s.as_tuple() for s in spans] for spans in predicted], self.labels)
             return {k: report[k] for k in ("f1_micro", "f1_macro", "precision_micro", "recall_micro")}
 
@@ -141,7 +135,7 @@ class ExtractionTask(ExtractionSpec, Task):
 
     def evaluate(self, trainer) -> Evaluation:
         results, self.predicted = {}, {}
-        self.crf = self._crf(trainer.model)
+        self.crf = crf_scores(trainer.model)
         for name in ("valid", "test"):
             if not self.texts[name]:
                 continue
