@@ -86,12 +86,12 @@ def main() -> None:
     crosses = {folder.name: json.loads((folder / "metrics.json").read_text())
                for folder in sorted(args.out.glob("cross-encoder*")) if (folder / "metrics.json").is_file()}
     for name, run in crosses.items():
-        rows.append((f"fine-tuned cross-encoder, {run['training'].get('loss', 'MSE')} ({run['training']['epochs']:.0f} epochs, "
+        rows.append((f"fine-tuned cross-encoder, {run['training'].get('loss', 'MSE')} ({run['training']['epochs']:g} epochs, "
                      f"{run['timings']['train_seconds'] / 60:.0f} min)", run["test"]))
         if run.get("test_blend"):
             rows.append(("  the same, blended with the zero-shot cosine (weights fitted on validation)", run["test_blend"]))
     if bi:
-        rows.append((f"fine-tuned bi-encoder ({bi['training']['epochs']:.0f} epoch, "
+        rows.append((f"fine-tuned bi-encoder ({bi['training']['epochs']:g} epoch, "
                      f"{bi['timings']['train_seconds'] / 60:.0f} min)", bi["test_reranking"]))
     data = (cross or bi)["data"]
     print(f"\nsplit: {data['sizes']} rows, {data['queries']} queries; test queries also in train: "

@@ -65,6 +65,34 @@ def test_loss_decreases_on_a_repeated_batch(tiny_model_dir):
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_head_only_at_masked_positions_gives_the_models_loss_and_gradients(tiny_model_dir, tmp_path):
+    """MaskedLMTrainer projects only the masked positions onto the vocabulary: same loss, same gradients."""
+    from transformers import AutoModelForMaskedLM, TrainingArguments
+
+    from ecomsft.training.trainer import MaskedLMTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForMaskedLM.from_pretrained(tiny_model_dir)
+    encoded = tokenizer(["the product is good and fast", "slow delivery"], padding=True, return_tensors="pt")
+    labels = torch.full_like(encoded["input_ids"], -100)
+    labels[0, 2], labels[0, 4], labels[1, 1] = encoded["input_ids"][0, 2], encoded["input_ids"][0, 4], encoded["input_ids"][1, 1]
+    inputs = {**encoded, "labels": labels}
+    trainer = MaskedLMTrainer(model=model, args=TrainingArguments(str(tmp_path), use_cpu=True, report_to="none"))
+    own = model(**inputs)
+    own.loss.backward()
+    expected = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    loss, outputs = trainer.compute_loss(model, inputs, return_outputs=True)
+    loss.backward()
+    assert outputs.logits.shape == (3, model.config.vocab_size)  # the three masked positions only
+    assert torch.allclose(loss, own.loss, atol=1e-5)
+    for name, p in model.named_parameters():
+        if name in expected:
+            assert torch.allclose(p.grad, expected[name], atol=1e-5), name
+    nothing = trainer.compute_loss(model, {**encoded, "labels": torch.full_like(labels, -100)})
+    assert float(nothing) == 0.0
+
+
 def test_pretrain_makes_a_model_folder_for_train(tiny_model_dir, tmp_path, reviews_csv):
     corpus = tmp_path / "corpus.csv"
     pd.DataFrame({"text": CHINESE}).to_csv(corpus, index=False)

@@ -228,6 +228,33 @@ class CRFTrainer(ClassificationTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+class MaskedLMTrainer(ClassificationTrainer):
+    """Masked-LM pretraining with the vocabulary head applied only where a token is masked. The
+    model's own forward projects every position onto the whole vocabulary, which for a 250k-row
+    vocabulary (me5) costs several times the encoder; the loss is the same (cross-entropy averaged
+    over the masked positions). Written here because transformers' masked-LM models take no
+    ``logits_to_keep``; a hook on the head module (BERT's ``cls``, RoBERTa's ``lm_head``) keeps the
+    forward going through the (possibly DDP-wrapped) model. Other heads keep the model's own loss."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        body = self.accelerator.unwrap_model(model)
+        head = getattr(body, "cls", None) or getattr(body, "lm_head", None)
+        if head is None or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        masked = labels != -100
+        handle = head.register_forward_pre_hook(lambda module, args: (args[0][masked], *args[1:]))
+        try:
+            outputs = model(**inputs)
+        finally:
+            handle.remove()
+        logits = outputs.logits.float()
+        # A batch with nothing masked has no loss; zero keeps the graph (and DDP) whole.
+        loss = torch.nn.functional.cross_entropy(logits, labels[masked]) if len(logits) else logits.sum() * 0
+        return (loss, outputs) if return_outputs else loss
+
+
 class RankingTrainer(ClassificationTrainer):
     """The Trainer of a relevance cross-encoder: the model's pointwise loss plus, with
     ``pairwise_weight`` > 0, a RankNet loss (Burges et al., 2005) over the pairs of candidates of the

@@ -17,7 +17,7 @@ import numpy as np
 from ...data.examples import char_budget, load_examples
 from ...errors import EcomsftError
 from ...evaluation.baselines import cjk_share
-from ...training.trainer import build_trainer
+from ...training.trainer import MaskedLMTrainer, build_trainer
 from ..base import Evaluation, Task
 from .config import PretrainingSpec
 from .masking import WholeWordMaskCollator, word_ids_by_jieba
@@ -68,7 +68,7 @@ class PretrainingTask(PretrainingSpec, Task):
                          else DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=cfg.task.mlm_probability))
         trainer = build_trainer(model, self.tokenizer, train_set, valid_set, cfg.training, str(workdir / "checkpoints"),
                                 None, embedding_lr, tracking_dir=workdir, metric_for_best_model="loss",
-                                data_collator=self.collator,
+                                data_collator=self.collator, trainer_class=MaskedLMTrainer,
                                 arguments={"remove_unused_columns": False, "group_by_length": False})
         self.trainer = trainer
         self.loss_before = self.held_out_loss()  # the model as it came, on the same masks as after
