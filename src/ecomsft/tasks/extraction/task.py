@@ -130,8 +130,7 @@ class ExtractionTask(ExtractionSpec, Task):
                              str(workdir / "checkpoints"), compute_metrics, embedding_lr, tracking_dir=workdir,
                              metric_for_best_model=self.metric_for_best_model(),
                              data_collator=DataCollatorForTokenClassification(self.tokenizer),
-                             trainer_class=CRFTrainer if self.cfg.task.crf else None,
-                             arguments={"group_by_length": False})
+                             trainer_class=CRFTrainer if self.cfg.task.crf else None)
 
     def evaluate(self, trainer) -> Evaluation:
         results, self.predicted = {}, {}
