@@ -4,7 +4,7 @@ micro/macro on the dev split (never used for choosing: the best checkpoint is ch
 validation share of train).
 
     .venv/bin/python benchmarks/extraction.py [--data DIR] [--model me5] [--epochs 3] [--lr 3e-4] [--max-length 64]
-        [--no-crf-layer] [--no-group-by-length] [--crf-only]
+        [--no-crf-layer] [--group-by-length] [--crf-only]
 """
 
 import argparse
@@ -28,7 +28,8 @@ parser.add_argument("--lr", type=float, default=3e-4)
 parser.add_argument("--output", default="runs/bench-extraction")
 parser.add_argument("--crf-only", action="store_true")
 parser.add_argument("--no-crf-layer", action="store_true", help="task.crf false: per-head cross-entropy, no CRF layer")
-parser.add_argument("--no-group-by-length", action="store_true", help="training.group_by_length false: batches drawn at random")
+parser.add_argument("--group-by-length", action="store_true", help="training.group_by_length true: batches of similar "
+                    "lengths (1.4x faster, validation 0.714 against 0.721); default: the task's, at random")
 args = parser.parse_args()
 folder = Path(args.data)
 if not (folder / "train.txt.bieos").is_file():
@@ -54,7 +55,7 @@ result = run(build_config(None, {
     "task.type": "extraction", "data.train": str(folder / "train.txt.bieos"), "data.test": str(folder / "dev.txt.bieos"),
     "model.name": args.model, "model.max_length": args.max_length, "training.epochs": args.epochs,
     "training.batch_size": args.batch_size, "training.lr": args.lr, "training.progress_bar": False, "task.crf": not args.no_crf_layer,
-    "training.group_by_length": not args.no_group_by_length,
+    "training.group_by_length": args.group_by_length,
     "output": args.output, "overwrite": True}))
 m = result.metrics
 print(json.dumps({"sizes": m["data"]["sizes"], "vocabulary": {k: m["model"].get(k) for k in ("added_characters", "added_tokens")},
