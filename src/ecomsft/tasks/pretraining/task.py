@@ -61,8 +61,8 @@ class PretrainingTask(PretrainingSpec, Task):
         cfg = self.cfg
         masking = cfg.task.whole_word_masking
         self.whole_words = masking == "always" or (masking == "auto" and cjk_share(self.train_texts) > 0.2)
-        train_set = _encode(self.tokenizer, self.train_texts, cfg.model.max_length, self.whole_words)
-        valid_set = _encode(self.tokenizer, self.valid_texts, cfg.model.max_length, self.whole_words)
+        train_set = encode_corpus(self.tokenizer, self.train_texts, cfg.model.max_length, self.whole_words)
+        valid_set = encode_corpus(self.tokenizer, self.valid_texts, cfg.model.max_length, self.whole_words)
         self.train_tokens = int(sum(len(ids) for ids in train_set["input_ids"]))
         self.collator = (WholeWordMaskCollator(self.tokenizer, cfg.task.mlm_probability, cfg.training.seed) if self.whole_words
                          else DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=cfg.task.mlm_probability))
@@ -122,7 +122,7 @@ def read_corpus(files: list[str], data, max_chars: int | None = None) -> list[st
     return texts
 
 
-def _encode(tokenizer, texts: list[str], max_length: int, whole_words: bool):
+def encode_corpus(tokenizer, texts: list[str], max_length: int, whole_words: bool):
     from datasets import Dataset
 
 
