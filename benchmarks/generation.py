@@ -5,7 +5,7 @@ model is also asked with K training examples in its prompt and no training (what
 training, ``--timed N`` dev prompts are generated again through ``Generator`` (KV cache) and timed.
 
     .venv/bin/python benchmarks/generation.py [--recipe review-sentiment|title-attributes|category] [--train 20000]
-        [--model scratch|gemma3-270m|FOLDER] [--lora-r 16] [--prompted 4] [--timed 100]
+        [--model scratch|gemma3-270m|FOLDER] [--lora-r 16] [--group-by-length] [--prompted 4] [--timed 100]
 
 review-sentiment and category read ../shared/data/online_shopping_10_cats (review -> 好评/差评, or its
 category), title-attributes ../shared/data/ecommerce_ner_zh (title -> brand/product JSON; its dev file
@@ -32,6 +32,8 @@ parser.add_argument("--recipe", default="review-sentiment", choices=["review-sen
 parser.add_argument("--model", default="scratch", help="scratch (built in code), gemma3-270m, or a decoder's name or folder")
 parser.add_argument("--lora-r", type=int, default=None, help="LoRA rank (default: 16 for a pretrained model, none from scratch)")
 parser.add_argument("--lora-layers", type=int, default=None, help="LoRA in the last N layers only (default: every layer)")
+parser.add_argument("--group-by-length", action="store_true", help="training.group_by_length true: batches of similar "
+                    "lengths, less padding (default: at random, as the task's default)")
 parser.add_argument("--prompted", type=int, default=0, help="also ask the untrained model with this many examples")
 parser.add_argument("--prompted-rows", type=int, default=500, help="dev rows the prompted model answers")
 parser.add_argument("--timed", type=int, default=0, help="dev prompts generated again with the finished run, timed")
@@ -152,7 +154,7 @@ result = run(build_config(None, {
     "training.lora_r": lora, "training.lora_layers": args.lora_layers, "training.lora_alpha": 2 * lora if lora else 16, "training.lora_dropout": 0.05 if lora else 0.0,
     "training.epochs": args.epochs, "training.lr": args.lr, "training.batch_size": args.batch_size,
     "training.warmup_ratio": 0.05, "training.weight_decay": 0.0, "training.progress_bar": False,
-    "task.max_new_tokens": args.max_new_tokens, "task.eval_samples": None, "output": str(folder / "run"), "overwrite": True}))
+    "training.group_by_length": args.group_by_length, "task.max_new_tokens": args.max_new_tokens, "task.eval_samples": None, "output": str(folder / "run"), "overwrite": True}))
 seconds = time.perf_counter() - started
 m = result.metrics
 log = json.loads((result.run_dir / "training_log.json").read_text(encoding="utf-8"))
@@ -172,7 +174,7 @@ if args.timed:  # the finished run, as a user would call it: Generator (KV cache
              "new_tokens_per_second": round(sum(a["new_tokens"] for a in answers) / spent, 1),
              "stopped_by_eos": float(np.mean([a["stopped"] for a in answers]))}
 print(json.dumps({
-    "recipe": args.recipe, "model": args.model, "lora_r": lora, "lora_layers": args.lora_layers, "sizes": m["data"]["sizes"], "parameters": m["model"]["parameters"], "steps": m["training"]["steps"],
+    "recipe": args.recipe, "model": args.model, "lora_r": lora, "lora_layers": args.lora_layers, "group_by_length": args.group_by_length, "sizes": m["data"]["sizes"], "parameters": m["model"]["parameters"], "steps": m["training"]["steps"],
     "train_seconds": round(m["timings"]["train_seconds"]), "total_seconds": round(seconds),
     "training_loss_first_last": [round(losses[0], 3), round(float(np.mean(losses[-5:])), 3)] if losses else None,
     "dev": {k: round(v, 4) if isinstance(v, float) else v for k, v in m["test"].items() if k in keys},

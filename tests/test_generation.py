@@ -465,3 +465,20 @@ def test_the_summary_after_training_reads_label_and_text_generation_runs(generat
     assert "test generations" in label and "most frequent answer" in label and "ecomsft generate" in label
     text_run = {**generation_run.metrics, "labels": None, "data": {**generation_run.metrics["data"], "completion_kind": "text"}}
     assert "text answers" in printed(SimpleNamespace(metrics=text_run, run_dir=generation_run.run_dir))
+
+
+def test_group_by_length_batches_rows_of_similar_length(tiny_decoder, tmp_path):
+    """training.group_by_length (off by default for generation): the training batches hold rows of
+    similar token lengths, so far fewer pad positions than batches drawn at random."""
+    rows = [{"prompt": r["prompt"] + "快递" * (i % 13), "completion": r["completion"]} for i, r in enumerate(review_rows(400))]
+    pd.DataFrame(rows).to_csv(tmp_path / "d.csv", index=False)
+    assert build_config(None, overrides(tiny_decoder, tmp_path / "d.csv", tmp_path / "r")).training.group_by_length is False
+
+    def padding(grouped: bool) -> float:
+        _, trainer = prepared(tiny_decoder, tmp_path / "d.csv", tmp_path, **{"training.group_by_length": grouped,
+                                                                              "training.batch_size": 8})
+        masks = [batch["attention_mask"] for batch in trainer.get_train_dataloader()]
+        return sum(m.numel() for m in masks) / sum(int(m.sum()) for m in masks)  # padded positions per real token
+
+    grouped, at_random = padding(True), padding(False)
+    assert grouped < 1.1 and at_random > 1.2  # measured: 1.04 against 1.34

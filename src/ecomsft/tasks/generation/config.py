@@ -53,7 +53,9 @@ class GenerationSpec(TaskSpec):
     name = "generation"
     section = GenerationSection
     # Decoders read any text through byte-level tokens: no vocabulary extension by default.
-    defaults = {"model.extend_vocab": "never", "model.max_length": 256}
+    # Batches at random by default: the measured recipes (README) were trained so. Grouped by length,
+    # the short rows of a shop recipe pad 28% less (titles: 1.29 padded tokens per real one at random).
+    defaults = {"model.extend_vocab": "never", "model.max_length": 256, "training.group_by_length": False}
     unused = {
         "model.trim_vocab": "a decoder predicts over its whole vocabulary",
         **{f"data.{key}": "generation reads prompt/completion, messages or instruction/output columns (task.*_column)"
@@ -66,7 +68,6 @@ class GenerationSpec(TaskSpec):
         "training.balanced_sampling": _NOT_CLASSES,
         "training.freeze_layers": "freezing layers is for encoders; use training.lora_r",
         "training.freeze_embeddings": "freezing is for encoders; use training.lora_r",
-        "training.group_by_length": "TRL batches the conversations",
         "training.embedding_lr": "decoders read any text through byte-level tokens: no rows are added to learn apart",
         **CLASSIFICATION_ONLY,
     }

@@ -169,7 +169,7 @@ class GenerationTask(GenerationSpec, Task):
         conversations = self.format == "messages"
         args = training_arguments(
             cfg.training, str(workdir / "checkpoints"), len(train), has_valid, metric_for_best_model=self.metric_for_best_model(),
-            group_by_length=False, arguments_class=SFTConfig, max_length=cfg.model.max_length, packing=task.packing,
+            arguments_class=SFTConfig, max_length=cfg.model.max_length, packing=task.packing,
             completion_only_loss=not conversations, assistant_only_loss=conversations,
             eval_packing=False, neftune_noise_alpha=task.neftune_alpha, gradient_checkpointing=task.gradient_checkpointing)
         with self._quiet_preparation():
