@@ -349,3 +349,15 @@ def test_other_commands_on_a_ranking_run_say_what_to_use_instead(tmp_path):
 
     assert use_of("relevance").startswith("ecomsft rank") and use_of("retrieval").startswith("ecomsft index")
     assert use_of("pretraining").startswith("ecomsft train --model")
+
+
+@pytest.mark.parametrize("shared_towers", [True, False])
+def test_bi_encoder_from_a_checkpoint_without_pooler_loads_quietly(tiny_model_dir, capfd, caplog, shared_towers):
+    """A masked-LM or e5 checkpoint has no pooler: building a sentence encoder on it from Python
+    prints no load report of the pooler's missing weights (mean pooling never uses them)."""
+    from ecomsft.tasks.retrieval.task import build_bi_encoder
+
+    model = build_bi_encoder(str(tiny_model_dir), shared_towers, 32)
+    assert model.encode(["充电宝"]).shape == (1, 32)
+    shown = capfd.readouterr()
+    assert "pooler" not in shown.out + shown.err + caplog.text

@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from ..models.prefixes import give_prompts, text_prefixes
-from ..models.resolve import SAFETENSORS_ONLY, bundled_model_path
+from ..models.resolve import SAFETENSORS_ONLY, bundled_model_path, without_load_report
 from .ranking import pointwise_report, ranking_report
 
 _WORD = re.compile(r"[0-9a-z]+(?:[.'][0-9a-z]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
@@ -116,14 +116,9 @@ def base_model_encoder(model_path: str | None, max_length: int):
     if not model_path or not text_prefixes(AutoConfig.from_pretrained(model_path, trust_remote_code=False)):
         return None
     from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
 
-    shown = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # an e5 checkpoint has no pooler: the pooler's weights are reported missing, unused here
-    try:
+    with without_load_report():
         encoder = SentenceTransformer(model_path, device="cpu", model_kwargs=SAFETENSORS_ONLY)
-    finally:
-        hf_logging.set_verbosity(shown)
     encoder.max_seq_length = max_length
     give_prompts(encoder)
     return encoder

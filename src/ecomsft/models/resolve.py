@@ -155,5 +155,19 @@ def loading(name: str):
         raise EcomsftError(f"cannot load the model (a damaged file?): {_first_line(err)}", where=name) from None
 
 
+@contextmanager
+def without_load_report():
+    """transformers' warnings off while one model loads: an e5 checkpoint has no pooler, so loading it
+    as a sentence encoder reports the pooler's weights missing (mean pooling never uses them)."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(shown)
+
+
 def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")

@@ -32,7 +32,7 @@ class PretrainingTask(PretrainingSpec, Task):
         self.files = [cfg.data.train] if isinstance(cfg.data.train, str) else list(cfg.data.train)
         texts = read_corpus(self.files, cfg.data, char_budget(cfg.model.max_length))
         order = np.random.default_rng(cfg.training.seed).permutation(len(texts))
-        n_valid = max(1, int(round(cfg.data.valid_ratio * len(texts))))
+        n_valid = max(1, round(cfg.data.valid_ratio * len(texts)))
         self.valid_texts = [texts[i] for i in order[:n_valid]]
         self.train_texts = [texts[i] for i in order[n_valid:]] or self.valid_texts
         return {"files": self.files, "sizes": {"train": len(self.train_texts), "valid": len(self.valid_texts)}}

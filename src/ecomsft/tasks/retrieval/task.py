@@ -33,7 +33,7 @@ from ...evaluation.ranking_baselines import (
 from ...inference.index import embed, exact_top_k
 from ...models.heads import Grading
 from ...models.prefixes import give_prompts
-from ...models.resolve import SEARCH_MODEL
+from ...models.resolve import SEARCH_MODEL, without_load_report
 from ...training import speed
 from ...training.trainer import run_callbacks, training_arguments
 from ..base import Evaluation, Task
@@ -203,15 +203,13 @@ def build_bi_encoder(model_path: str, shared_towers: bool, max_length: int):
         Transformer,
     )
 
-    if shared_towers:
-        model = SentenceTransformer(model_path)
-    else:
-        def tower():
-            transformer = Transformer(model_path, max_seq_length=max_length)
-            return [transformer, Pooling(transformer.get_embedding_dimension(), "mean")]
+    def tower():
+        transformer = Transformer(model_path, max_seq_length=max_length)
+        return [transformer, Pooling(transformer.get_embedding_dimension(), "mean")]
 
-        model = SentenceTransformer(modules=[Router.for_query_document(query_modules=tower(), document_modules=tower()),
-                                             Normalize()])
+    with without_load_report():
+        model = SentenceTransformer(model_path) if shared_towers else SentenceTransformer(
+            modules=[Router.for_query_document(query_modules=tower(), document_modules=tower()), Normalize()])
     model.max_seq_length = max_length
     give_prompts(model)  # e5: "query: " and "passage: ", kept by model.save for index and search
     return model
