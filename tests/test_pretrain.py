@@ -138,3 +138,45 @@ def test_model_without_masked_lm_form(tmp_path):
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32)).save_pretrained(folder)
     with pytest.raises(EcomsftError, match="'gpt2' model has no masked-LM form"):
         _load_mlm(str(folder))
+
+
+def test_a_checkpoint_without_masked_lm_head_warms_the_new_head_up_alone(tiny_model_dir, tmp_path):
+    """e5 ships its encoder without a masked-LM head: the random head learns alone first (the
+    encoder and the tied embeddings unchanged by the warm-up), then pretraining as usual; a
+    checkpoint with its head has no warm-up."""
+    from transformers import BertModel
+
+    from ecomsft.tasks import get_task
+
+    encoder_only = tmp_path / "encoder-only"
+    BertModel.from_pretrained(tiny_model_dir, add_pooling_layer=False).save_pretrained(encoder_only)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(encoder_only)
+    corpus = tmp_path / "corpus.csv"
+    pd.DataFrame({"text": [f"the product {w} and delivery {v} price {u}" for w in ("good", "bad", "slow", "fast")
+                           for v in ("great", "awful", "broken", "love") for u in ("very", "is", "was", "it")]}).to_csv(
+        corpus, index=False)
+
+    def prepared(model, **more):
+        cfg = build_pretrain_config(None, {"data.train": str(corpus), "model.name": str(model), "output": str(tmp_path / "o"),
+                                           "model.max_length": 32, "training.batch_size": 8, "training.max_steps": 2, "data.valid_ratio": 0.25,
+                                           "training.progress_bar": False, **more})
+        task = get_task("pretraining")(cfg)
+        task.load_data()
+        built = task.prepare_model(task.build_model(str(model)), 0)
+        before = {name: p.detach().clone() for name, p in built.named_parameters()}
+        task.build_trainer(built, tmp_path / "work", None)
+        changed = {name for name, p in built.named_parameters() if not torch.equal(p, before[name])}
+        return task, changed
+
+    task, changed = prepared(encoder_only)
+    assert task.new_head and changed and changed <= task.new_head  # only the new head learnt
+    assert task.warmup["steps"] == -(-len(task.train_texts) // 8)  # auto: one epoch (fewer than 200 steps)
+    assert task.warmup["valid_loss_after"] < task.loss_before
+    assert all(p.requires_grad for p in task.trainer.model.parameters())  # the encoder learns in pretraining proper
+    assert not (tmp_path / "work" / "checkpoints" / "head-warmup").exists() or not any(
+        (tmp_path / "work" / "checkpoints" / "head-warmup").iterdir())
+    assert prepared(encoder_only, **{"task.head_warmup_steps": 0})[0].warmup is None
+    with_head, changed = prepared(tiny_model_dir, **{"task.head_warmup_steps": 3})
+    assert not with_head.new_head and with_head.warmup is None and not changed
+    with pytest.raises(EcomsftError, match="task.head_warmup_steps"):
+        build_pretrain_config(None, {"data.train": str(corpus), "model.name": str(tiny_model_dir), "task.head_warmup_steps": -1})

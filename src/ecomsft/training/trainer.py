@@ -297,8 +297,9 @@ def training_arguments(
     cfg: TrainingConfig, checkpoint_dir: str, n_train: int, has_valid: bool, parameters: int | None = None, **extra
 ) -> TrainingArguments:
     """The Trainer's arguments, one to one from the training config (``arguments_class`` in
-    ``extra``: a subclass of ``TrainingArguments``, such as sentence-transformers'); ``parameters``:
-    the model's size, which the automatic precision on a GPU depends on."""
+    ``extra``: a subclass of ``TrainingArguments``, such as sentence-transformers'; the other keys of
+    ``extra`` are more arguments, or replace these); ``parameters``: the model's size, which the
+    automatic precision on a GPU depends on."""
     gpu = on_gpu(cfg)
     extra = {**gpu_loader_options(gpu), **extra}
     metric = extra.pop("metric_for_best_model", None) or cfg.metric_for_best_model or "f1_macro"
@@ -306,7 +307,7 @@ def training_arguments(
     eval_strategy = cfg.eval_strategy if has_valid else "no"
     group_by_length = extra.pop("group_by_length", cfg.group_by_length)
     arguments_class = extra.pop("arguments_class", TrainingArguments)
-    return arguments_class(
+    options = dict(
         output_dir=checkpoint_dir,
         per_device_train_batch_size=per_process_batch(cfg.batch_size),
         per_device_eval_batch_size=cfg.eval_batch_size,
@@ -337,8 +338,8 @@ def training_arguments(
         log_level="warning",
         # Both precision flags explicit: some argument classes (TRL's SFTConfig) default bf16 to on.
         **{"bf16": False, "fp16": False, **precision_flags(cfg.precision, gpu, parameters)},
-        **extra,
     )
+    return arguments_class(**{**options, **extra})  # a task's own arguments win
 
 
 def build_trainer(

@@ -15,6 +15,11 @@ class PretrainingSection(TaskSection):
     mlm_probability: float = Field(default=0.15, gt=0, lt=1, description="share of tokens (or words) masked")
     whole_word_masking: Literal["auto", "always", "never"] = Field(
         default="auto", description="mask whole jieba words; auto: when the text is mostly Chinese")
+    head_warmup_steps: int | Literal["auto"] = Field(
+        default="auto", description="steps before pretraining in which only the masked-LM head weights that the "
+        "checkpoint lacked learn, the encoder frozen (none when it has its head); auto: 200, or one epoch if "
+        "shorter")
+    head_warmup_lr: float = Field(default=1e-3, gt=0, description="learning rate of the head warm-up")
 
 
 _NO_LABELS = "pretraining reads unlabelled text"
@@ -43,6 +48,8 @@ class PretrainingSpec(TaskSpec):
 
     @classmethod
     def check(cls, cfg) -> None:
+        if cfg.task.head_warmup_steps != "auto" and cfg.task.head_warmup_steps < 0:
+            raise ValueError("task.head_warmup_steps: a number of steps (0: none) or auto")
         if cfg.training.metric_for_best_model not in (None, "loss"):
             raise ValueError("training.metric_for_best_model: pretraining selects on the held-out masked-LM loss only")
 

@@ -9,7 +9,9 @@ to pass as ``--model`` to ``ecomsft train``.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,13 @@ import numpy as np
 from ...data.examples import char_budget, load_examples
 from ...errors import EcomsftError
 from ...evaluation.baselines import cjk_share
+from ...models.resolve import without_load_report
 from ...training.trainer import MaskedLMTrainer, build_trainer
 from ..base import Evaluation, Task
 from .config import PretrainingSpec
 from .masking import WholeWordMaskCollator, word_ids_by_jieba
+
+log = logging.getLogger("ecomsft")
 
 
 class PretrainingTask(PretrainingSpec, Task):
@@ -43,7 +48,7 @@ class PretrainingTask(PretrainingSpec, Task):
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         if self.tokenizer.mask_token is None:
             raise EcomsftError("the tokenizer has no mask token, so masked-LM pretraining is impossible", where=model_path)
-        model = load_mlm(model_path)
+        model, self.new_head = load_mlm(model_path)
         self.young_tokens = int(getattr(model.config, "ecomsft_added_tokens", 0) or 0)
         return model
 
@@ -72,7 +77,46 @@ class PretrainingTask(PretrainingSpec, Task):
                                 arguments={"remove_unused_columns": False, "group_by_length": False})
         self.trainer = trainer
         self.loss_before = self.held_out_loss()  # the model as it came, on the same masks as after
+        self.warmup = self.warm_up_head(model, train_set, workdir)
         return trainer
+
+    def head_warmup_steps(self, n_train: int) -> int:
+        steps = self.cfg.task.head_warmup_steps
+        if not self.new_head:  # the checkpoint's own head: nothing to warm up
+            return 0
+        if steps != "auto":
+            return steps
+        training = self.cfg.training
+        one_epoch = math.ceil(n_train / (training.batch_size * training.gradient_accumulation_steps))
+        return min(200, one_epoch)
+
+    def warm_up_head(self, model, train_set, workdir: Path) -> dict | None:
+        """A masked-LM head the checkpoint lacked (e5 ships its encoder alone) starts random, and its
+        gradients would first shake the encoder that pretraining is meant to adapt: the new head
+        weights learn alone first (the encoder and the embeddings, tied to the head's output
+        matrix, frozen), with a Trainer of their own at ``task.head_warmup_lr``."""
+        steps = self.head_warmup_steps(len(train_set))
+        if not steps:
+            return None
+        head = [p for name, p in model.named_parameters() if name in self.new_head]
+        frozen = [p for name, p in model.named_parameters() if p.requires_grad and name not in self.new_head]
+        settings = self.cfg.training.model_copy(update={"lr": self.cfg.task.head_warmup_lr, "max_steps": steps,
+                                                        "max_seconds": None, "warmup_ratio": 0.0})
+        warm = build_trainer(model, self.tokenizer, train_set, None, settings, str(workdir / "checkpoints" / "head-warmup"), None,
+                             data_collator=self.collator, trainer_class=MaskedLMTrainer,
+                             arguments={"remove_unused_columns": False, "group_by_length": False, "save_strategy": "no"})
+        log.info("the checkpoint has no masked-LM head: its %d new weights learn alone for %d steps first "
+                 "(task.head_warmup_steps)", sum(p.numel() for p in head), steps)
+        for p in frozen:
+            p.requires_grad_(False)
+        began = time.perf_counter()
+        try:
+            warm.train()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        return {"steps": steps, "lr": self.cfg.task.head_warmup_lr, "parameters": sum(p.numel() for p in head),
+                "seconds": round(time.perf_counter() - began, 1), "valid_loss_after": self.held_out_loss()}
 
     def held_out_loss(self) -> float:
         from transformers import set_seed
@@ -91,6 +135,7 @@ class PretrainingTask(PretrainingSpec, Task):
                 "corpus": {"files": self.files, "train_texts": len(self.train_texts), "valid_texts": len(self.valid_texts),
                            "train_tokens": self.train_tokens, "whole_word_masking": self.whole_words},
                 "valid_loss_before": self.loss_before, "valid_perplexity_before": math.exp(min(self.loss_before, 50)),
+                "head_warmup": self.warmup,
                 "valid_loss": loss, "valid_perplexity": math.exp(min(loss, 50))})
 
     def training_info(self, trainer) -> dict:
@@ -139,11 +184,14 @@ def encode_corpus(tokenizer, texts: list[str], max_length: int, whole_words: boo
 
 
 def load_mlm(model_path: str):
+    """The masked-LM model and the names of the weights its checkpoint lacked (initialised at random)."""
     from transformers import AutoConfig, AutoModelForMaskedLM
 
     config = AutoConfig.from_pretrained(model_path)
     try:
-        return AutoModelForMaskedLM.from_pretrained(model_path, trust_remote_code=False)
+        with without_load_report():  # a head the checkpoint lacks is warmed up (warm_up_head), and said so
+            model, info = AutoModelForMaskedLM.from_pretrained(model_path, trust_remote_code=False, output_loading_info=True)
+        return model, set(info["missing_keys"])
     except ValueError:
         raise EcomsftError(
             f"a '{config.model_type}' model has no masked-LM form, so it cannot be pretrained this way; "
