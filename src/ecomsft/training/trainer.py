@@ -293,6 +293,11 @@ class RankingTrainer(ClassificationTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def steps_per_epoch(cfg: TrainingConfig, n_train: int) -> int:
+    """Optimizer steps in one epoch of ``n_train`` rows, over every process."""
+    return math.ceil(n_train / (per_process_batch(cfg.batch_size) * world_size() * cfg.gradient_accumulation_steps))
+
+
 def training_arguments(
     cfg: TrainingConfig, checkpoint_dir: str, n_train: int, has_valid: bool, parameters: int | None = None, **extra
 ) -> TrainingArguments:
@@ -303,7 +308,6 @@ def training_arguments(
     gpu = on_gpu(cfg)
     extra = {**gpu_loader_options(gpu), **extra}
     metric = extra.pop("metric_for_best_model", None) or cfg.metric_for_best_model or "f1_macro"
-    steps_per_epoch = math.ceil(n_train / (per_process_batch(cfg.batch_size) * world_size() * cfg.gradient_accumulation_steps))
     eval_strategy = cfg.eval_strategy if has_valid else "no"
     group_by_length = extra.pop("group_by_length", cfg.group_by_length)
     arguments_class = extra.pop("arguments_class", TrainingArguments)
@@ -328,7 +332,7 @@ def training_arguments(
         load_best_model_at_end=has_valid,
         metric_for_best_model=metric if has_valid else None,
         greater_is_better=not metric.endswith(LOWER_IS_BETTER),
-        logging_steps=min(cfg.logging_steps, max(1, steps_per_epoch)),
+        logging_steps=min(cfg.logging_steps, max(1, steps_per_epoch(cfg, n_train))),
         report_to=report_to() or "none",
         disable_tqdm=not cfg.progress_bar,
         train_sampling_strategy="group_by_length" if group_by_length else "random",

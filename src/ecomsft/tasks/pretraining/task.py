@@ -20,12 +20,14 @@ from ...data.examples import char_budget, load_examples
 from ...errors import EcomsftError
 from ...evaluation.baselines import cjk_share
 from ...models.resolve import without_load_report
-from ...training.trainer import MaskedLMTrainer, build_trainer
+from ...training.trainer import MaskedLMTrainer, build_trainer, steps_per_epoch
 from ..base import Evaluation, Task
 from .config import PretrainingSpec
 from .masking import WholeWordMaskCollator, word_ids_by_jieba
 
 log = logging.getLogger("ecomsft")
+# The collator reads the word ids (whole-word masking); masked-LM batches are drawn at random.
+MASKED_LM_ARGUMENTS = {"remove_unused_columns": False, "group_by_length": False}
 
 
 class PretrainingTask(PretrainingSpec, Task):
@@ -73,8 +75,7 @@ class PretrainingTask(PretrainingSpec, Task):
                          else DataCollatorForLanguageModeling(self.tokenizer, mlm_probability=cfg.task.mlm_probability))
         trainer = build_trainer(model, self.tokenizer, train_set, valid_set, cfg.training, str(workdir / "checkpoints"),
                                 None, embedding_lr, tracking_dir=workdir, metric_for_best_model="loss",
-                                data_collator=self.collator, trainer_class=MaskedLMTrainer,
-                                arguments={"remove_unused_columns": False, "group_by_length": False})
+                                data_collator=self.collator, trainer_class=MaskedLMTrainer, arguments=MASKED_LM_ARGUMENTS)
         self.trainer = trainer
         self.loss_before = self.held_out_loss()  # the model as it came, on the same masks as after
         self.warmup = self.warm_up_head(model, train_set, workdir)
@@ -86,9 +87,7 @@ class PretrainingTask(PretrainingSpec, Task):
             return 0
         if steps != "auto":
             return steps
-        training = self.cfg.training
-        one_epoch = math.ceil(n_train / (training.batch_size * training.gradient_accumulation_steps))
-        return min(200, one_epoch)
+        return min(200, steps_per_epoch(self.cfg.training, n_train))
 
     def warm_up_head(self, model, train_set, workdir: Path) -> dict | None:
         """A masked-LM head the checkpoint lacked (e5 ships its encoder alone) starts random, and its
@@ -104,7 +103,7 @@ class PretrainingTask(PretrainingSpec, Task):
                                                         "max_seconds": None, "warmup_ratio": 0.0})
         warm = build_trainer(model, self.tokenizer, train_set, None, settings, str(workdir / "checkpoints" / "head-warmup"), None,
                              data_collator=self.collator, trainer_class=MaskedLMTrainer,
-                             arguments={"remove_unused_columns": False, "group_by_length": False, "save_strategy": "no"})
+                             arguments={**MASKED_LM_ARGUMENTS, "save_strategy": "no"})
         log.info("the checkpoint has no masked-LM head: its %d new weights learn alone for %d steps first "
                  "(task.head_warmup_steps)", sum(p.numel() for p in head), steps)
         for p in frozen:
