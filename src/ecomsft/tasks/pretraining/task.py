@@ -97,7 +97,7 @@ class PretrainingTask(PretrainingSpec, Task):
         steps = self.head_warmup_steps(len(train_set))
         if not steps:
             return None
-        head = [p for name, p in model.named_parameters() if name in self.new_head]
+        new_weights = sum(p.numel() for name, p in model.named_parameters() if name in self.new_head)
         frozen = [p for name, p in model.named_parameters() if p.requires_grad and name not in self.new_head]
         settings = self.cfg.training.model_copy(update={"lr": self.cfg.task.head_warmup_lr, "max_steps": steps,
                                                         "max_seconds": None, "warmup_ratio": 0.0})
@@ -105,7 +105,7 @@ class PretrainingTask(PretrainingSpec, Task):
                              data_collator=self.collator, trainer_class=MaskedLMTrainer,
                              arguments={**MASKED_LM_ARGUMENTS, "save_strategy": "no"})
         log.info("the checkpoint has no masked-LM head: its %d new weights learn alone for %d steps first "
-                 "(task.head_warmup_steps)", sum(p.numel() for p in head), steps)
+                 "(task.head_warmup_steps)", new_weights, steps)
         for p in frozen:
             p.requires_grad_(False)
         began = time.perf_counter()
@@ -114,7 +114,7 @@ class PretrainingTask(PretrainingSpec, Task):
         finally:
             for p in frozen:
                 p.requires_grad_(True)
-        return {"steps": steps, "lr": self.cfg.task.head_warmup_lr, "parameters": sum(p.numel() for p in head),
+        return {"steps": steps, "lr": self.cfg.task.head_warmup_lr, "parameters": new_weights,
                 "seconds": round(time.perf_counter() - began, 1), "valid_loss_after": self.held_out_loss()}
 
     def held_out_loss(self) -> float:
