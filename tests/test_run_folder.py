@@ -48,10 +48,13 @@ def test_our_runs_are_marked_and_replaced_with_overwrite(tiny_model_dir, tmp_pat
     values = tiny_overrides(tiny_model_dir, data, tmp_path / "run", **{"training.max_steps": 2, "baseline": False})
     first = train(build_config(None, values)).run_dir
     assert (first / run_folder.MARKER).is_file() and run_folder.is_ours(first)
-    (first / run_folder.MARKER).unlink()  # a run written before the marker existed is still ours
-    assert run_folder.is_ours(first)
     second = train(build_config(None, {**values, "overwrite": True})).run_dir
     assert second == first and (second / run_folder.MARKER).is_file()
+    (first / run_folder.MARKER).unlink()  # without its marker, nothing proves the folder is ecomsft's
+    assert not run_folder.is_ours(first)
+    with pytest.raises(EcomsftError, match="did not write"):
+        train(build_config(None, {**values, "overwrite": True}))
+    assert (first / "metrics.json").is_file() and (first / "model" / "config.json").is_file()
 
 
 def test_a_user_folder_in_the_way_of_the_work_folder_is_refused(tmp_path):
@@ -59,7 +62,7 @@ def test_a_user_folder_in_the_way_of_the_work_folder_is_refused(tmp_path):
     partial.mkdir()
     (partial / "notes.md").write_text("mine", encoding="utf-8")
     with pytest.raises(EcomsftError, match="did not write"):
-        run_folder.clear_partial(partial)
+        run_folder.RunFolder(tmp_path / "out").prepare(overwrite=True, resume=False)
     assert (partial / "notes.md").is_file()
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -34,7 +34,8 @@ from .inference.registry import inference_for
 from .models.inspect import inspect_data as inspect_file
 from .quickstart import quickstart_config
 from .report import write_report
-from .run_folder import check_output_file, write_bytes_atomic, write_text_atomic
+from .files import atomic_writer, write_bytes_atomic, write_text_atomic
+from .run_folder import check_output_file
 from .runner import RunResult
 from .schema import list_runs
 from .tasks.pretraining.configure import build_pretrain_config
@@ -249,9 +250,8 @@ def augment_file(file: str, output: str | Path, *, text_column: str | None = Non
     frame = augment_frame(examples.frame.drop(columns=["_row"]), options.rates(), options.copies, seed)
     frame = frame.rename(columns={"text": examples.text_column, "label": examples.label_column})
     if suffix == ".parquet":
-        partial = output.with_name(f".{output.name}.partial")
-        frame.to_parquet(partial, index=False)
-        os.replace(partial, output)
+        with atomic_writer(output) as handle:
+            frame.to_parquet(handle, index=False)
     else:
         write_bytes_atomic(output, encode_rows(frame, suffix, header=True))
     return len(examples.frame), len(frame) - len(examples.frame)

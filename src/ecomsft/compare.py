@@ -7,7 +7,6 @@ same configuration with only the model changed, so the split, seed and budget ar
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import pickle
@@ -21,9 +20,10 @@ from . import run_folder
 from .config import RunConfig, build_config, flatten_config
 from .data.labels import LabelSet
 from .errors import EcomsftError, Interrupted
+from .files import atomic_writer, write_bytes_atomic, write_text_atomic
 from .evaluation.baselines import run_tfidf_lr
 from .inference.predictor import Predictor
-from .report.page import CSS, html_table, png_img
+from .report.page import CSS, html_table, html_text, png_img
 from .runner import run
 from .tasks import get_task
 from .tasks.classification.frame_splits import read_splits
@@ -69,8 +69,8 @@ def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
         len(labels), cfg.task.multi_label, cfg.task.threshold or 0.5, cfg.training.seed,
     )
     folder.mkdir(parents=True, exist_ok=True)
-    run_folder.write_bytes_atomic(folder / "model.pkl", pickle.dumps(model))
-    run_folder.write_text_atomic(folder / "metrics.json", json.dumps({"test": metrics, "labels": labels.names}, indent=2))
+    write_bytes_atomic(folder / "model.pkl", pickle.dumps(model))
+    write_text_atomic(folder / "metrics.json", json.dumps({"test": metrics, "labels": labels.names}, indent=2))
     run_folder.mark(folder, "baseline", ["model.pkl", "metrics.json"])
     estimators = getattr(model.steps[-1][1], "estimators_", [model.steps[-1][1]])
     return {"accuracy": metrics.get("accuracy", metrics.get("subset_accuracy")), "f1_macro": metrics.get("f1_macro"),
@@ -94,13 +94,19 @@ def compare(cfg: RunConfig, candidates: list[str], output: str | Path, overwrite
     folders = [_folder_name(n) for n in names]
     if len(set(folders)) != len(folders):
         raise EcomsftError("two candidates map to the same folder name; rename one of them")
-    output = Path(output)
+    output = run_folder.output_path(output)
     run_folder.check_replaceable(output, overwrite)
     # The data is checked once, before any candidate: a bad file is an error, not a row per model.
     splits, _ = read_splits(cfg)
-    if output.exists():
-        run_folder.remove_own(output)  # an earlier comparison of ours, with --overwrite: exactly its files
-    run_folder.mark(output, "comparison", files=[])
+    output.mkdir(parents=True, exist_ok=True)
+    with run_folder.locked(output):  # a second compare into the same folder is refused while this one runs
+        run_folder.remove_own(output, keep=run_folder.LOCK)  # an earlier comparison of ours (--overwrite): its files
+        output.mkdir(exist_ok=True)
+        run_folder.mark(output, "comparison", files=[])
+        return _compare(cfg, names, folders, splits, output)
+
+
+def _compare(cfg: RunConfig, names: list[str], folders: list[str], splits, output: Path) -> pd.DataFrame:
     rows = []
     try:
         for name, folder in zip(names, folders):
@@ -134,7 +140,7 @@ def compare(cfg: RunConfig, candidates: list[str], output: str | Path, overwrite
 def _write_board(rows: list[dict], output: Path) -> pd.DataFrame:
     board = pd.DataFrame(rows).reindex(columns=COLUMNS)
     board = board.sort_values("accuracy", ascending=False, na_position="last").reset_index(drop=True)
-    run_folder.write_bytes_atomic(output / "leaderboard.csv", board.to_csv(index=False).encode("utf-8"))
+    write_bytes_atomic(output / "leaderboard.csv", board.to_csv(index=False).encode("utf-8"))
     written = ["leaderboard.csv"]
     write_comparison_report(board, output)
     written += [name for name in ("report.html", "leaderboard.png") if (output / name).is_file()]
@@ -161,7 +167,8 @@ def _chart(board: pd.DataFrame, path: Path) -> str:
             ax.text(value, y, f" {value:.3f}" if value < 10 else f" {value:,.0f}", va="center", fontsize=8)
         if ax is not axes[0]:
             ax.set_yticks([])
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    with atomic_writer(path) as handle:
+        fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
     return png_img(fig)
 
 
@@ -172,8 +179,8 @@ def write_comparison_report(board: pd.DataFrame, output: Path) -> Path:
             for r in board.itertuples()]
     table = html_table(rows, ["candidate", "status", "accuracy", "macro-F1", "train s", "infer samples/s", "parameters", "size MB"], (0, 1))
     page = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ecomsft comparison</title><style>{CSS}</style></head>"
-            f"<body><h1>ecomsft comparison: {html.escape(output.name)}</h1>{table}"
+            + html_text("<body><h1>ecomsft comparison: {}</h1>", output.name) + f"{table}"
             f"<h2>Per metric</h2>{chart}</body></html>")
     target = output / "report.html"
-    run_folder.write_text_atomic(target, page)
+    write_text_atomic(target, page)
     return target

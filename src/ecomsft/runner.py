@@ -55,7 +55,7 @@ def _run(cfg: RunConfig, resume: bool) -> RunResult:
     from transformers import set_seed
 
     from .training import speed
-    from .training.trainer import StepCounter, on_gpu
+    from .training.trainer import ListedAtCheckpoints, StepCounter, on_gpu
 
     started = time.perf_counter()
     task = get_task(cfg.task.type)(cfg)
@@ -91,10 +91,12 @@ def _run(cfg: RunConfig, resume: bool) -> RunResult:
     embeddings = task.language_models(model)[0][1].get_input_embeddings().weight.detach().clone()
     steps = StepCounter()
     trainer.add_callback(steps)
+    trainer.add_callback(ListedAtCheckpoints(folder))
     train_started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=True if resume else None)
     except KeyboardInterrupt:
+        folder.keep()
         raise Interrupted(f"interrupted; checkpoints are kept in {folder.partial}, continue with --resume") from None
     except RuntimeError as err:
         if resume and "state_dict" in str(err):  # same config, but the data now has other labels

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import EcomsftError
-from .run_folder import write_text_atomic
+from .files import write_text_atomic
 
 
 class _Open(BaseModel):

@@ -104,7 +104,7 @@ def zero_shot_encoder():
     """The bundled all-MiniLM-L6-v2 as a sentence encoder (mean pooling, normalized)."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(bundled_model_path(), device="cpu", model_kwargs=SAFETENSORS_ONLY)
+    return SentenceTransformer(bundled_model_path(), device="cpu", model_kwargs=SAFETENSORS_ONLY, trust_remote_code=False)
 
 
 def base_model_encoder(model_path: str | None, max_length: int):
@@ -118,7 +118,7 @@ def base_model_encoder(model_path: str | None, max_length: int):
     from sentence_transformers import SentenceTransformer
 
     with without_load_report():
-        encoder = SentenceTransformer(model_path, device="cpu", model_kwargs=SAFETENSORS_ONLY)
+        encoder = SentenceTransformer(model_path, device="cpu", model_kwargs=SAFETENSORS_ONLY, trust_remote_code=False)
     encoder.max_seq_length = max_length
     give_prompts(encoder)
     return encoder

@@ -3,6 +3,7 @@ the API, the server, evaluate and the reports use a run without knowing its task
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +37,22 @@ class Inference:
     batched: ClassVar[bool] = True
     served_limits: ClassVar[tuple[str, ...]] = ()
     run_dir: Path | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        """Every reader's ``__init__(run, ...)`` loads with the errors of a damaged or foreign model
+        folder (a truncated tokenizer.json, a bad weights header, code it asks to run) as one line."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_loading", False):
+            @functools.wraps(init)
+            def loading_init(self, run, *args, **options):
+                from ..models.resolve import loading
+
+                with loading(str(run)):
+                    init(self, run, *args, **options)
+
+            loading_init._loading = True
+            cls.__init__ = loading_init
 
     @classmethod
     def require(cls, run: str | Path) -> str:

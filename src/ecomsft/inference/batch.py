@@ -20,7 +20,7 @@ import pandas as pd
 from ..data.examples import examples_from_table, is_missing, table_column
 from ..data.reading import TEXT_FORMATS, Table, read_table, sniff_file_encoding
 from ..errors import EcomsftError
-from ..run_folder import write_text_atomic
+from ..files import open_work_file, refuse_special, regular_file, write_text_atomic
 
 if TYPE_CHECKING:  # predictor.py scores files through this module
     from .predictor import Predictor
@@ -172,10 +172,11 @@ def score_file(score, input: str | Path, output: str | Path, *, chunk_rows: int 
         raise EcomsftError(f"unsupported output type '{suffix}' (supported: {', '.join(sorted(WRITERS))})", where=str(output))
     if not output.parent.is_dir():
         raise EcomsftError("output folder does not exist", where=str(output.parent))
-    if not input.is_file():
-        raise EcomsftError("file not found", where=str(input))
+    regular_file(input)
     partial = output.with_name(f".{output.name}.partial")
     state_file = output.with_name(f".{output.name}.state.json")
+    for work in (partial, state_file):
+        refuse_special(work, "work file")
     stat = input.stat()
     identity = {"input": str(input.resolve()), "size": stat.st_size, "mtime": stat.st_mtime, "chunk_rows": chunk_rows}
     state = {"chunks": 0, "rows": 0, "bytes": 0, "columns": None}
@@ -247,10 +248,8 @@ def _advance(bar, rows: int, started: float, done: int) -> None:
 def _write_appending(score, input, partial, state_file, identity, state, suffix, chunk_rows, bar) -> int:
     import time
 
-    if not state["chunks"]:
-        partial.write_bytes(b"")
     started, scored = time.perf_counter(), 0
-    with open(partial, "r+b") as handle:
+    with open_work_file(partial, fresh=not state["chunks"]) as handle:
         handle.seek(state["bytes"])
         handle.truncate()
         for index, table in enumerate(iter_chunks(input, chunk_rows)):
@@ -284,11 +283,13 @@ def _write_parquet(score, input, partial, chunk_rows, bar) -> int:
             columns = [str(c) for c in frame.columns]
             arrow = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
-                writer = pq.ParquetWriter(partial, arrow.schema)
+                sink = open_work_file(partial, fresh=True)
+                writer = pq.ParquetWriter(sink, arrow.schema)
             writer.write_table(arrow.cast(writer.schema))
             rows += arrow.num_rows
             _advance(bar, arrow.num_rows, started, rows)
     finally:
         if writer is not None:
             writer.close()
+            sink.close()
     return rows

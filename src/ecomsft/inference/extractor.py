@@ -34,8 +34,8 @@ class Extractor(ExportableInference):
         folder = trained_model(run)
         self.run_dir = folder.parent if folder.name == "model" else None
         self.require(run)
-        config = AutoConfig.from_pretrained(folder)
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         self.max_length = int(config.ecomsft_max_length)
         self.stride = int(config.ecomsft_stride)
         self.all_subtokens = bool(config.ecomsft_all_subtokens)
@@ -52,7 +52,7 @@ class Extractor(ExportableInference):
         from transformers import AutoModelForTokenClassification
 
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model = AutoModelForTokenClassification.from_pretrained(folder, **SAFETENSORS_ONLY).to(device).eval()
+        model = AutoModelForTokenClassification.from_pretrained(folder, **SAFETENSORS_ONLY, trust_remote_code=False).to(device).eval()
 
         def forward(batch) -> np.ndarray:
             with torch.inference_mode():

@@ -130,9 +130,9 @@ class Generator(Inference):
         folder = trained_model(run)
         self.run_dir = folder.parent if folder.name == "model" else None
         self.require(run)
-        config = AutoConfig.from_pretrained(folder)
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModelForCausalLM.from_pretrained(folder, **SAFETENSORS_ONLY)
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        self.model = AutoModelForCausalLM.from_pretrained(folder, **SAFETENSORS_ONLY, trust_remote_code=False)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device).eval()
         self.max_length = int(config.ecomsft_max_length)

@@ -41,17 +41,17 @@ def load_encoder(run_or_model: str | Path):
                                    "build indexes with a retrieval run (task.type: retrieval) or a model such as minilm",
                                    where=str(path))
         with loading(str(folder)):
-            model = SentenceTransformer(str(folder), device=None, model_kwargs=SAFETENSORS_ONLY)
+            model = SentenceTransformer(str(folder), device=None, model_kwargs=SAFETENSORS_ONLY, trust_remote_code=False)
         give_prompts(model)
         if info.is_file():
             model.max_seq_length = json.loads(info.read_text(encoding="utf-8")).get("max_length", model.max_seq_length)
         return model, str(folder)
-    if path.with_name(path.name + ".partial").exists():
+    if path.absolute().name and path.absolute().with_name(path.absolute().name + ".partial").exists():
         raise EcomsftError("this run did not finish (see its .partial folder)", where=str(path))
 
     resolved = resolve_model(str(run_or_model))
     with loading(str(run_or_model)):
-        model = SentenceTransformer(resolved, device=None, model_kwargs=SAFETENSORS_ONLY)
+        model = SentenceTransformer(resolved, device=None, model_kwargs=SAFETENSORS_ONLY, trust_remote_code=False)
     give_prompts(model)
     return model, resolved
 

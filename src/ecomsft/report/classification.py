@@ -4,7 +4,6 @@ multi-label runs the per-label table."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pandas as pd
 from ..evaluation.classification import apply_temperature
 from ..models.vocab import describe_extension
 from ..schema import RunMetrics
-from .page import html_table, plot_names, png_img
+from .page import html_table, html_text, plot_names, png_img
 
 
 def head(run: Path, metrics: RunMetrics) -> list[str]:
@@ -126,9 +125,10 @@ def _single_label_sections(run: Path, metrics: dict, predictions: pd.DataFrame) 
     calibration = metrics.get("calibration") or {}
     text = ""
     if calibration:
-        text = (f"<p>Expected calibration error on the test split: {calibration['test_ece']:.4f} as trained, "
-                f"{calibration['test_ece_calibrated']:.4f} after temperature scaling (T = {calibration['temperature']:.3f}, "
-                "fitted on the validation split; <code>ecomsft predict --calibrated</code> applies it).</p>")
+        text = html_text("<p>Expected calibration error on the test split: {:.4f} as trained, {:.4f} after temperature "
+                         "scaling (T = {:.3f}, fitted on the validation split; <code>ecomsft predict --calibrated</code> "
+                         "applies it).</p>", calibration["test_ece"], calibration["test_ece_calibrated"],
+                         calibration["temperature"])
     sections.append("<h2>Calibration</h2>" + text + _reliability(gold, probs, calibration.get("temperature")))
 
     predicted = probs.argmax(axis=1)
@@ -170,13 +170,12 @@ def _headline(metrics: dict) -> str:
     sizes = metrics["data"]["sizes"]
     model = metrics["model"]
     timings = metrics["timings"]
-    vocab = ""
-    if model.get("added_tokens"):
-        vocab = f" Vocabulary: {html.escape(describe_extension(model))}."
+    vocab = f" Vocabulary: {describe_extension(model)}." if model.get("added_tokens") else ""
     return (
-        f'<div class="headline"><b>{html.escape(metrics["task"])}</b> of {len(metrics["labels"])} labels with '
-        f'<b>{html.escape(model["name"])}</b> ({model["parameters"] / 1e6:.1f}M parameters). '
-        f'Data: {sizes.get("train", 0)} train, {sizes.get("valid", 0)} validation, {sizes.get("test", 0)} test rows. '
-        f'Training: {timings["train_seconds"] / 60:.1f} min ({metrics["training"]["steps"]} steps).{vocab}</div>'
+        html_text('<div class="headline"><b>{}</b> of {} labels with <b>{}</b> ({:.1f}M parameters). '
+                  'Data: {} train, {} validation, {} test rows. Training: {:.1f} min ({} steps).{}</div>',
+                  metrics["task"], len(metrics["labels"]), model["name"], (model["parameters"] or 0) / 1e6,
+                  sizes.get("train", 0), sizes.get("valid", 0), sizes.get("test", 0), timings["train_seconds"] / 60,
+                  metrics["training"]["steps"], vocab)
         + html_table(rows, ["test metric", "fine-tuned", "tfidf-lr baseline"], (0,))
     )

@@ -3,14 +3,13 @@ confusions and the titles with the most wrong spans."""
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
 import pandas as pd
 
 from ..schema import RunMetrics
-from .page import html_table
+from .page import html_table, html_text
 
 
 def head(run: Path, metrics: RunMetrics) -> list[str]:
@@ -32,10 +31,10 @@ def _extraction_sections(run: Path, metrics: RunMetrics) -> list[str]:
                  v["support"]] for name, v in (test.get("per_type") or {}).items()]
     errors = test.get("errors") or {}
     sections = [
-        f'<div class="headline"><b>extraction</b> of {len(metrics.labels or [])} entity types with '
-        f'<b>{html.escape(metrics.model.name)}</b>. Data: {sizes.get("train", 0)} train, {sizes.get("valid", 0)} validation, '
-        f'{sizes.get("test", 0)} test titles. Training: {timings.train_seconds / 60:.1f} min ({metrics.training.steps} steps). '
-        'Entities count when type and both boundaries match exactly.</div>',
+        html_text('<div class="headline"><b>extraction</b> of {} entity types with <b>{}</b>. Data: {} train, {} '
+                  'validation, {} test titles. Training: {:.1f} min ({} steps). Entities count when type and both '
+                  'boundaries match exactly.</div>', len(metrics.labels or []), metrics.model.name, sizes.get("train", 0),
+                  sizes.get("valid", 0), sizes.get("test", 0), timings.train_seconds / 60, metrics.training.steps),
         html_table(rows, ["test metric", "fine-tuned", "CRF baseline"], (0,)),
         "<h2>Per entity type</h2>" + html_table(per_type, ["type", "precision", "recall", "F1", "CRF F1", "support"], (0,)),
         "<h2>Most frequent boundary errors</h2>" + html_table(

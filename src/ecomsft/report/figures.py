@@ -3,12 +3,11 @@ outside): its own numeric fields and validation figures, as they are."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from ..models.vocab import describe_extension
 from ..schema import RunMetrics
-from .page import html_table
+from .page import html_table, html_text
 
 
 def head(run: Path, metrics: RunMetrics) -> list[str]:
@@ -23,7 +22,7 @@ def _other_headline(metrics: RunMetrics) -> str:
     model, timings = metrics.model, metrics.timings
     figures = [[key, value] for key, value in (metrics.model_extra or {}).items() if isinstance(value, (int, float))]
     figures += [[f"validation {key}", value] for key, value in (metrics.validation or {}).items() if isinstance(value, (int, float))]
-    vocab = f" Vocabulary: {html.escape(describe_extension(model.model_dump()))}." if model.added_tokens else ""
-    return (f'<div class="headline"><b>{html.escape(metrics.task)}</b> of <b>{html.escape(model.name)}</b>. '
-            f'Training: {timings.train_seconds / 60:.1f} min ({metrics.training.steps} steps).{vocab}</div>'
+    vocab = f" Vocabulary: {describe_extension(model.model_dump())}." if model.added_tokens else ""
+    return (html_text('<div class="headline"><b>{}</b> of <b>{}</b>. Training: {:.1f} min ({} steps).{}</div>',
+                      metrics.task, model.name, timings.train_seconds / 60, metrics.training.steps, vocab)
             + html_table(figures, ["figure", "value"], (0,)))

@@ -3,13 +3,12 @@ worst first."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import pandas as pd
 
 from ..schema import RunMetrics
-from .page import html_table
+from .page import html_table, html_text
 
 
 def head(run: Path, metrics: RunMetrics) -> list[str]:
@@ -31,12 +30,12 @@ def _generation_sections(run: Path, metrics: RunMetrics) -> list[str]:
              else float("nan")] for key in keys]
     cut = extra.get("prompts_cut") or {}
     sections = [
-        f'<div class="headline"><b>generation</b> ({html.escape(str(metrics.data.get("completion_kind")))} answers, '
-        f'{html.escape(str(metrics.data.get("format")))} data) with <b>{html.escape(metrics.model.name)}</b>. Data: '
-        f'{sizes.get("train", 0)} train, {sizes.get("valid", 0)} validation, {sizes.get("test", 0)} test rows '
-        f'({test.get("rows", 0)} test prompts generated); prompts cut to fit: {sum(cut.values()) if cut else 0}. '
-        f'Training: {timings.train_seconds / 60:.1f} min ({metrics.training.steps} steps); chat template: '
-        f'{html.escape(str(extra.get("chat_template")))}.</div>',
+        html_text('<div class="headline"><b>generation</b> ({} answers, {} data) with <b>{}</b>. Data: {} train, {} '
+                  'validation, {} test rows ({} test prompts generated); prompts cut to fit: {}. Training: {:.1f} min '
+                  '({} steps); chat template: {}.</div>', metrics.data.get("completion_kind"), metrics.data.get("format"),
+                  metrics.model.name, sizes.get("train", 0), sizes.get("valid", 0), sizes.get("test", 0),
+                  test.get("rows", 0), sum(cut.values()) if cut else 0, timings.train_seconds / 60,
+                  metrics.training.steps, extra.get("chat_template")),
         html_table(rows, ["test metric", "fine-tuned", "most frequent answer"], (0,)),
     ]
     predictions = run / "predictions.csv"

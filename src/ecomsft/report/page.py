@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import io
 
 import numpy as np
@@ -16,6 +15,15 @@ th{background:#f5f5f5}td.text{text-align:left;max-width:600px}.grid{display:flex
 .headline{font-size:1.1em;background:#f7f9fc;border:1px solid #dde5f0;padding:.8em 1em;border-radius:6px}
 img{max-width:100%;border:1px solid #eee}
 """
+
+
+def html_text(template: str, *values, **named) -> str:
+    """The one escape rule of every report: ``template`` is ecomsft's own HTML, and every value put
+    into it (a run's name, a model's, any figure read back from metrics.json) is escaped, format
+    specs and all (MarkupSafe's formatter), so that no value a run folder holds becomes markup."""
+    from markupsafe import Markup
+
+    return str(Markup(template).format(*values, **named))
 
 
 def png_img(fig) -> str:
@@ -43,14 +51,13 @@ def plot_names(names: list[str]) -> list[str]:
 
 
 def html_table(rows: list[list], header: list[str], text_columns: tuple[int, ...] = ()) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    head = "".join(html_text("<th>{}</th>", h) for h in header)
     body = []
     for row in rows:
         cells = []
         for i, value in enumerate(row):
-            shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-            cls = ' class="text"' if i in text_columns else ""
-            cells.append(f"<td{cls}>{html.escape(shown)}</td>")
+            shown = f"{value:.4f}" if isinstance(value, float) else value
+            cells.append(html_text('<td class="text">{}</td>' if i in text_columns else "<td>{}</td>", shown))
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 

@@ -3,7 +3,6 @@ per-query spread and the worst-ranked queries."""
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pandas as pd
 from ..evaluation.ranking import ranking_report
 from ..models.heads import Grading
 from ..schema import RunMetrics
-from .page import html_table, metric_bars, png_img
+from .page import html_table, html_text, metric_bars, png_img
 
 
 def head(run: Path, metrics: RunMetrics) -> list[str]:
@@ -39,12 +38,11 @@ def _ranking_sections(run: Path, metrics: dict) -> list[str]:
     task, ks = metrics["task"], metrics["ks"]
     data, model, timings = metrics["data"], metrics["model"], metrics["timings"]
     retrieval = "catalog_products" in metrics["data"]  # tested on retrieval from a catalogue, re-ranking beside it
-    head = (f'<div class="headline"><b>{task}</b> ({"bi-encoder" if retrieval else "cross-encoder"}) with '
-            f'<b>{html.escape(str(model["name"]))}</b> ({model["parameters"] / 1e6:.1f}M parameters); '
-            f'{html.escape(metrics["grading"])}. Data: '
-            + ", ".join(f'{name} {data["sizes"][name]} rows / {data["queries"][name]} queries' for name in data["sizes"])
-            + f' (split by query: no query in two parts). Training: {timings["train_seconds"] / 60:.1f} min '
-            f'({metrics["training"]["steps"]} steps).</div>')
+    parts = ", ".join(f'{name} {data["sizes"][name]} rows / {data["queries"][name]} queries' for name in data["sizes"])
+    head = html_text('<div class="headline"><b>{}</b> ({}) with <b>{}</b> ({:.1f}M parameters); {}. Data: {} (split by '
+                     'query: no query in two parts). Training: {:.1f} min ({} steps).</div>',
+                     task, "bi-encoder" if retrieval else "cross-encoder", model["name"], (model["parameters"] or 0) / 1e6,
+                     metrics["grading"], parts, timings["train_seconds"] / 60, metrics["training"]["steps"])
     sections = [head]
     blocks = [("Re-ranking each test query's candidates", metrics.get("test_reranking") if retrieval else metrics.get("test"),
                metrics.get("baselines_reranking") if retrieval else metrics.get("baselines"))]
@@ -58,7 +56,7 @@ def _ranking_sections(run: Path, metrics: dict) -> list[str]:
         names = [k for k in test if isinstance(test[k], float)]
         rows = [[n, *(c.get(n, float("nan")) for c in columns.values())] for n in names]
         shown = [n for n in names if n.startswith(("ndcg@", "mrr", "map", "recall@"))]
-        sections.append(f"<h2>{html.escape(title)}</h2>" + html_table(rows, ["test metric", *columns], (0,))
+        sections.append(html_text("<h2>{}</h2>", title) + html_table(rows, ["test metric", *columns], (0,))
                         + metric_bars(columns, shown))
     predictions_file, grading = run / "predictions.csv", _grading(run)
     if not predictions_file.is_file() or grading is None:

@@ -96,6 +96,17 @@ class StepCounter(TrainerCallback):
         self.first_step = state.global_step
 
 
+class ListedAtCheckpoints(TrainerCallback):
+    """Lists the work folder's files in its marker after each checkpoint (``RunFolder.keep``), so
+    that after a crash ``--overwrite`` may delete exactly what training wrote until then."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def on_save(self, args, state, control, **kwargs):
+        self.folder.keep()
+
+
 class MeanLossTrainer(Trainer):
     """The Trainer for models whose loss is the mean over their micro-batch (sequence classification,
     BERT's masked LM, ecomsft's class-weighted and focal losses): the loss is divided by the gradient

@@ -97,7 +97,7 @@ class GenerationTask(GenerationSpec, Task):
             options["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-        model = AutoModelForCausalLM.from_pretrained(model_path, **options)
+        model = AutoModelForCausalLM.from_pretrained(model_path, **options, trust_remote_code=False)
         if len(self.tokenizer) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(self.tokenizer))
         model.config.pad_token_id = self.tokenizer.pad_token_id
@@ -297,7 +297,7 @@ def _merge_into_full_precision(peft_model, base_path: str, tokenizer):
 
     with tempfile.TemporaryDirectory() as folder:
         peft_model.save_pretrained(folder)
-        base = AutoModelForCausalLM.from_pretrained(base_path, torch_dtype=torch.bfloat16)
+        base = AutoModelForCausalLM.from_pretrained(base_path, torch_dtype=torch.bfloat16, trust_remote_code=False)
         if len(tokenizer) > base.get_input_embeddings().num_embeddings:
             base.resize_token_embeddings(len(tokenizer))
         merged = PeftModel.from_pretrained(base, folder).merge_and_unload()

@@ -47,7 +47,7 @@ class PretrainingTask(PretrainingSpec, Task):
     def build_model(self, model_path: str):
         from transformers import AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         if self.tokenizer.mask_token is None:
             raise EcomsftError("the tokenizer has no mask token, so masked-LM pretraining is impossible", where=model_path)
         model, self.new_head = load_mlm(model_path)
@@ -186,7 +186,7 @@ def load_mlm(model_path: str):
     """The masked-LM model and the names of the weights its checkpoint lacked (initialised at random)."""
     from transformers import AutoConfig, AutoModelForMaskedLM
 
-    config = AutoConfig.from_pretrained(model_path)
+    config = AutoConfig.from_pretrained(model_path, trust_remote_code=False)
     try:
         with without_load_report():  # a head the checkpoint lacks is warmed up (warm_up_head), and said so
             model, info = AutoModelForMaskedLM.from_pretrained(model_path, trust_remote_code=False, output_loading_info=True)

@@ -204,11 +204,13 @@ def build_bi_encoder(model_path: str, shared_towers: bool, max_length: int):
     )
 
     def tower():
-        transformer = Transformer(model_path, max_seq_length=max_length)
+        never = {"trust_remote_code": False}  # no code from the model's folder runs, for any of its parts
+        transformer = Transformer(model_path, max_seq_length=max_length, model_kwargs=never, config_kwargs=never,
+                                  processor_kwargs=never)
         return [transformer, Pooling(transformer.get_embedding_dimension(), "mean")]
 
     with without_load_report():
-        model = SentenceTransformer(model_path) if shared_towers else SentenceTransformer(
+        model = SentenceTransformer(model_path, trust_remote_code=False) if shared_towers else SentenceTransformer(
             modules=[Router.for_query_document(query_modules=tower(), document_modules=tower()), Normalize()])
     model.max_seq_length = max_length
     give_prompts(model)  # e5: "query: " and "passage: ", kept by model.save for index and search
