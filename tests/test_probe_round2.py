@@ -259,3 +259,181 @@ def test_damaged_model_files_fail_in_one_line(tiny_run, tmp_path):
     for run in (weights, tokenizer):
         code, _, err = run_cli("predict", run, "很好")
         assert failed_in_one_line(code, err) and "damaged" in err, err
+
+
+# 9-10 and the error shape: the server
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_run):
+    from ecomsft.inference.predictor import Predictor
+
+    return Predictor(tiny_run.run_dir)
+
+
+def _client(tiny_run, loaded, **settings):
+    from fastapi.testclient import TestClient
+
+    from ecomsft.inference.server import ServeSettings, create_app
+
+    return TestClient(create_app(ServeSettings(run=str(tiny_run.run_dir), **settings), predictor=loaded))
+
+
+def test_the_api_description_needs_the_key(tiny_run, loaded):
+    with _client(tiny_run, loaded, api_key="k") as client:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            response = client.get(path)
+            assert response.status_code == 401 and "API key" in response.json()["error"], path
+            assert client.get(path, headers={"Authorization": "Bearer k"}).status_code == 200, path
+        assert "/v1/predict" in client.get("/openapi.json", headers={"Authorization": "Bearer k"}).json()["paths"]
+    with _client(tiny_run, loaded, api_key="k", public_docs=True) as client:
+        assert all(client.get(path).status_code == 200 for path in ("/docs", "/redoc", "/openapi.json"))
+    with _client(tiny_run, loaded) as client:  # no key: nothing to guard
+        assert client.get("/openapi.json").status_code == 200
+
+
+def test_every_error_has_the_one_shape(tiny_run, loaded):
+    deep = b'{"texts": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+    with _client(tiny_run, loaded) as client:
+        answers = [client.delete("/v1/predict"), client.get("/v1/predict"),
+                   client.post("/v1/predict", content=b'{"texts": ["\xff\xfe"]}', headers={"content-type": "application/json"}),
+                   client.post("/v1/predict", content=deep, headers={"content-type": "application/json"}),
+                   client.get("/nowhere")]
+    assert [a.status_code for a in answers][:2] == [405, 405]
+    for answer in answers:
+        assert 400 <= answer.status_code < 500, answer.text
+        assert set(answer.json()) == {"error"} and answer.json()["error"], answer.text
+
+
+def _serving(tiny_run, loaded, **settings):
+    """A real uvicorn server with ecomsft's protocol on a free port, in a thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from ecomsft.inference.server import ServeSettings, create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(ServeSettings(run=str(tiny_run.run_dir), **settings), predictor=loaded)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+                                           http="ecomsft.inference.protocol:GuardedH11Protocol"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    return server, thread, port
+
+
+def _read_all(sock, limit=10.0):
+    import time
+
+    sock.settimeout(limit)
+    data, started = b"", time.time()
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+    except TimeoutError:
+        pass
+    return data, time.time() - started
+
+
+def test_slow_and_surplus_clients_are_cut_off(tiny_run, loaded):
+    import socket
+
+    import httpx
+
+    server, thread, port = _serving(tiny_run, loaded, read_timeout_s=1, max_connections=4)
+    try:
+        half = socket.create_connection(("127.0.0.1", port))
+        half.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: applica")  # half-sent headers
+        short = socket.create_connection(("127.0.0.1", port))
+        short.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\n\r\n{\"texts\": [")  # a body shorter than its Content-Length
+        for sock in (half, short):
+            data, seconds = _read_all(sock)
+            assert seconds < 5 and b"408" in data.split(b"\r\n")[0] and b'"error"' in data, data
+            sock.close()
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        extra = socket.create_connection(("127.0.0.1", port))
+        data, seconds = _read_all(extra)
+        assert b"503" in data.split(b"\r\n")[0] and b"max_connections" in data and seconds < 5
+        for sock in (*held, extra):
+            sock.close()
+        reply = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"texts": ["good"]}, timeout=10)
+        assert reply.status_code == 200  # a whole request is served as before
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+# 11, 13, 14 and the unclear messages: reading
+
+
+def test_a_device_is_never_read(tiny_run, tmp_path):
+    zero = tmp_path / "zero.csv"
+    zero.symlink_to("/dev/zero")
+    for args in (("data", "inspect", zero), ("train", "--data", zero, "--output", tmp_path / "r"),
+                 ("predict", tiny_run.run_dir, "--input", zero, "--output", tmp_path / "s.csv")):
+        code, _, err = run_cli(*args)
+        assert failed_in_one_line(code, err) and "device" in err, (args, err)
+
+
+def test_a_column_name_of_100000_characters_is_inspected_quickly(tmp_path):
+    import time
+
+    path = tmp_path / "wide.csv"
+    path.write_text("text,label," + "x" * 100_000 + "\nhello there,pos,1\nbad thing,neg,2\n", encoding="utf-8")
+    started = time.perf_counter()
+    code, out, err = run_cli("data", "inspect", path)
+    assert code == 0, err
+    assert time.perf_counter() - started < 30  # was 200 s in rich's highlighter
+
+
+def test_a_western_file_of_several_languages_is_read_as_cp1252(tmp_path):
+    from ecomsft.data.reading import read_table
+
+    path = tmp_path / "es_fr.csv"
+    path.write_bytes("text,label\nnaïve,neg\nmal ¡gracias!,neg\ntrès,pos\n".encode("cp1252"))  # was read as cp857
+    table = read_table(path)
+    assert table.encoding == "cp1252" and table.frame["text"].tolist() == ["naïve", "mal ¡gracias!", "très"]
+    assert read_table(_write(tmp_path / "zh.csv", "text,label\n质量,好\n物流很快,好\n".encode("gbk"))).encoding == "gb18030"
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def test_messages_stay_one_short_printable_line(tiny_model_dir, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "reviews.csv"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("a.txt", "hello world " * 200)
+    code, _, err = run_cli("data", "inspect", archive)
+    assert failed_in_one_line(code, err) and "zip archive" in err and "PK" not in err
+    many = _write(tmp_path / "many.csv", ("text,label\n" + "".join(f"review {i},lab{i}\n" for i in range(5000))).encode())
+    code, _, err = tiny_train(tiny_model_dir, many, tmp_path / "r1")
+    assert failed_in_one_line(code, err) and "at least 3 rows" in err and len(err) < 1200
+    conflicting = _write(tmp_path / "c.csv", ("text,label\n" + "".join(f"same {i},{label}\n" for i in range(20)
+                                                                      for label in ("pos", "neg"))).encode())
+    code, _, err = tiny_train(tiny_model_dir, conflicting, tmp_path / "r2")
+    assert failed_in_one_line(code, err) and "conflicting duplicates" in err and "(none)" not in err
+    from ecomsft import render
+
+    assert "characters left out" in render.one_line("x" * 100_000) and len(render.one_line("x" * 100_000)) < 1100
+    assert render.one_line("a\nb\x00[bold]c") == "a b?\\[bold]c"
+
+
+def test_a_label_written_with_a_decimal_point_is_said(tmp_path, caplog):
+    from ecomsft.data.examples import load_examples
+
+    path = _write(tmp_path / "l.csv", b"text,label\ngood one,2.0\nbad one,01\nok,2\n")
+    with caplog.at_level("WARNING", logger="ecomsft"):
+        labels = load_examples(path).frame["label"].tolist()
+    assert labels == ["2", "01", "2"] and "'2.0' -> '2'" in caplog.text

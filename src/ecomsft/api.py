@@ -308,11 +308,12 @@ def serve(settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int =
 
     from .inference.server import API_KEY_ENV, SETTINGS_ENV, create_app
 
+    # Slow and surplus clients are cut off by ecomsft's protocol (inference/protocol.py), in every worker.
+    guarded = {"http": "ecomsft.inference.protocol:GuardedH11Protocol", "timeout_graceful_shutdown": 30}
     if workers > 1:  # the workers read the settings, and the key, from their environment (not argv)
         os.environ[SETTINGS_ENV] = settings.model_dump_json()
         if settings.api_key:
             os.environ[API_KEY_ENV] = settings.api_key
-        uvicorn.run("ecomsft.inference.server:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, timeout_graceful_shutdown=30)
+        uvicorn.run("ecomsft.inference.server:app_from_env", factory=True, host=host, port=port, workers=workers, **guarded)
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=30)
+        uvicorn.run(create_app(settings), host=host, port=port, **guarded)

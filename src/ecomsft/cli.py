@@ -437,6 +437,9 @@ def serve(
     max_chars: Annotated[int, _serve_option("max_chars")] = _serve_default("max_chars"),
     max_body_bytes: Annotated[int, _serve_option("max_body_bytes")] = _serve_default("max_body_bytes"),
     max_new_tokens: Annotated[int, _serve_option("max_new_tokens")] = _serve_default("max_new_tokens"),
+    read_timeout_s: Annotated[float, _serve_option("read_timeout_s")] = _serve_default("read_timeout_s"),
+    max_connections: Annotated[int, _serve_option("max_connections")] = _serve_default("max_connections"),
+    public_docs: Annotated[bool, _serve_option("public_docs", "--public-docs")] = _serve_default("public_docs"),
 ) -> None:
     """Serve a run over HTTP: POST /v1/predict (or /v1/rank, /v1/extract, /v1/generate by the run's task),
     GET /health /ready /v1/info /metrics.
@@ -451,7 +454,8 @@ def serve(
     settings = ServeSettings(run=str(run), max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
                              microbatch=microbatch, max_texts=max_texts, max_chars=max_chars,
                              max_body_bytes=max_body_bytes, max_new_tokens=max_new_tokens, api_key=api_key,
-                             backend=backend.value)
+                             backend=backend.value, read_timeout_s=read_timeout_s, max_connections=max_connections,
+                             public_docs=public_docs)
     api.check_servable(settings)  # fails in one line before the server starts
     _quiet_libraries()
     if host not in ("127.0.0.1", "localhost", "::1") and not (api_key or os.environ.get("ECOMSFT_API_KEY")):

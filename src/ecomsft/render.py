@@ -14,8 +14,8 @@ from .inference.registry import use_of
 from .models.vocab import describe_extension
 from .schema import RunMetrics
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(highlight=False)  # the highlighter is quadratic on a long line (a 100,000-character column name)
+err_console = Console(stderr=True, highlight=False)
 
 
 class LineHandler(logging.Handler):
@@ -27,12 +27,23 @@ class LineHandler(logging.Handler):
             err_console.print(f"[{style}]{record.getMessage()}[/{style}]", highlight=False)
 
 
+def one_line(message: str, limit: int = 1000) -> str:
+    """A message as one printable line of at most about ``limit`` characters, its markup escaped:
+    a file's bytes, a 100,000-character column name or a list of 5,000 labels never flood a terminal."""
+    from rich.markup import escape
+
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(message).splitlines()))
+    if len(text) > limit:
+        text = f"{text[:limit - 200]} ... [{len(text) - limit + 50:,} characters left out] ... {text[-150:]}"
+    return escape(text)
+
+
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/bold red] {one_line(message)}", highlight=False, soft_wrap=True)
 
 
 def warning(message: str) -> None:
-    err_console.print(f"[yellow]warning: {message}[/yellow]", highlight=False)
+    err_console.print(f"[yellow]warning: {one_line(message)}[/yellow]", highlight=False)
 
 
 def line(text: str) -> None:

@@ -378,7 +378,8 @@ class RunFolder:
                 if self.checkpoints.is_dir() and not overwrite:
                     raise EcomsftError("an interrupted run's checkpoints are here: pass --resume to continue it, or "
                                        "--overwrite to start again (they are deleted then)", where=str(partial))
-                remove_own(partial, "move them, or continue the interrupted run with --resume", keep=LOCK)
+                remove_own(partial, "move them, continue the interrupted run with --resume, or delete the folder yourself",
+                       keep=LOCK)
             except EcomsftError:
                 unlock(partial, self._lock)  # refused: the folder is left as it was found
                 self._lock = None
@@ -391,7 +392,7 @@ class RunFolder:
     def keep(self) -> None:
         """List what the work folder holds now (at a checkpoint, on an interruption), so that a later
         ``--overwrite`` may delete exactly that."""
-        if is_main_process() and self.partial.is_dir():
+        if self._lock is not None and self.partial.is_dir():  # only a work folder this command holds
             mark(self.partial, PARTIAL)
 
     @contextmanager

@@ -44,14 +44,18 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     shown = hf_logging.is_progress_bar_enabled()
     if not cfg.training.progress_bar:  # none at all: transformers' loading and writing bars too
         hf_logging.disable_progress_bar()
+    folder = RunFolder(cfg.output)
     try:
-        return _run(cfg, resume)
+        return _run(cfg, resume, folder)
+    except BaseException:
+        folder.keep()  # a failure after the set-up: what training wrote is listed, for --overwrite to delete
+        raise
     finally:
         if shown:
             hf_logging.enable_progress_bar()
 
 
-def _run(cfg: RunConfig, resume: bool) -> RunResult:
+def _run(cfg: RunConfig, resume: bool, folder: RunFolder) -> RunResult:
     from transformers import set_seed
 
     from .training import speed
@@ -59,7 +63,7 @@ def _run(cfg: RunConfig, resume: bool) -> RunResult:
 
     started = time.perf_counter()
     task = get_task(cfg.task.type)(cfg)
-    folder = RunFolder(cfg.output).prepare(cfg.overwrite, resume)
+    folder.prepare(cfg.overwrite, resume)
     if is_main_process():
         if resume:
             check_resumable(folder.partial / "config.yaml", cfg)
@@ -96,7 +100,6 @@ def _run(cfg: RunConfig, resume: bool) -> RunResult:
     try:
         trainer.train(resume_from_checkpoint=True if resume else None)
     except KeyboardInterrupt:
-        folder.keep()
         raise Interrupted(f"interrupted; checkpoints are kept in {folder.partial}, continue with --resume") from None
     except RuntimeError as err:
         if resume and "state_dict" in str(err):  # same config, but the data now has other labels

@@ -6,6 +6,7 @@ the rest of ecomsft trusts what comes out.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -107,6 +108,18 @@ def label_name(value) -> str:
     return str(value)
 
 
+def _say_relabelled(raw: pd.Series, names: pd.Series, source: str) -> None:
+    """One warning when a label written as a number with a decimal point was read as an integer
+    ('2.0' -> '2', as a JSON 2.0 is): never silent. A label such as '01' is a name, kept as written."""
+    changed = raw.map(lambda v: isinstance(v, str)) & (raw.astype(str).str.strip() != names)
+    if changed.any():
+        first = raw[changed].iloc[0]
+        logging.getLogger("ecomsft").warning(
+            "%s: %d labels written with a decimal point are read as integers ('%s' -> '%s'), as 1, 1.0 and \"1\" "
+            "name one label; other labels (such as '01') are kept as written", source, int(changed.sum()), first.strip(),
+            names[changed].iloc[0])
+
+
 def _multi_labels(value, delimiter: str | None) -> list[str]:
     if isinstance(value, (list, tuple)):
         return sorted({label_name(v) for v in value if not is_missing(v)})
@@ -174,6 +187,7 @@ def examples_from_table(
                         where=table.where(row, label_col),
                     )
                 out["label"] = raw.map(label_name)
+                _say_relabelled(raw, out["label"], table.source)
 
     empty = out["text"].str.strip() == ""
     if "text_pair" in out:

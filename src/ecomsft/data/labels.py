@@ -54,9 +54,10 @@ class LabelSet:
         """Single-label: an int per row. Multi-label: a float 0/1 vector per row."""
         unknown = sorted({n for row in labels for n in (row if self.multi_label else [row])} - set(self.index))
         if unknown:
-            shown = ", ".join(repr(u) for u in unknown[:5])
+            shown = ", ".join(repr(u) for u in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            known = ", ".join(self.names[:10]) + (f", ... ({len(self.names)} in all)" if len(self.names) > 10 else "")
             raise EcomsftError(
-                f"label(s) {shown} not among the model's labels ({', '.join(self.names)})", where=source
+                f"label(s) {shown} not among the model's labels ({known})", where=source
             )
         if not self.multi_label:
             return [self.index[name] for name in labels]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import EcomsftError
+from ..files import regular_file
 
 TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": "\t"}
 JSON_FORMATS = {".jsonl", ".json", ".ndjson"}
@@ -75,8 +76,10 @@ def decode_bytes(raw: bytes, source: str, encoding: str | None = None) -> tuple[
     guess = best.encoding.replace("_", "").lower() if best is not None else None
     western = western_decode(raw)
     # A European text that one language's letters explain is taken as such whatever the guess
-    # (the guesser also names Baltic or Central pages for it); else the guess, unless Chinese.
-    if western is not None and (western[2] or guess is None or guess in _LATIN_ENCODINGS):
+    # (the guesser also names Baltic or Central pages for it), and so is one of several languages
+    # that the guesser takes for a DOS page (cp857 for "naïve ¡gracias! très": shops export Windows
+    # pages); else the guess, unless Chinese.
+    if western is not None and (western[2] or guess is None or guess in _LATIN_ENCODINGS or _OEM_PAGE.match(guess)):
         return western[0], western[1]
     if best is not None and guess not in _CHINESE_ENCODINGS:
         return str(best), best.encoding
@@ -99,6 +102,7 @@ _ALPHABETS = {
     "sk": "áäčďéíĺľňóôŕšťúýžÁÄČĎÉÍĹĽŇÓÔŔŠŤÚÝŽ", "hu": "áéíóöőúüűÁÉÍÓÖŐÚÜŰ", "ro": "ăâîșțşţĂÂÎȘȚŞŢ",
     "hr": "čćđšžČĆĐŠŽ", "tr": "çğıöşüâîÇĞİÖŞÜÂÎ",
 }
+_ANY_ALPHABET = set("".join(_ALPHABETS.values()))
 _COMMON_PUNCTUATION = set("€‘’‚“”„–—…•«»°£§©®±²³µ·×÷\u00a0")
 _WESTERN_PAGES = ("cp1252", "cp1250", "cp1254", "latin-1")  # in this order where the texts tie
 
@@ -107,20 +111,28 @@ def western_decode(raw: bytes) -> tuple[str, str, bool] | None:
     """Decode European text in cp1252, cp1250, cp1254 or Latin-1, whichever reads as one language: (text,
     page, whether that language's letters explain every non-ASCII character); None if none of
     them decodes the bytes."""
-    best = None
+    best, mixed = None, None
     for page in _WESTERN_PAGES:
         try:
             text = raw.decode(page)
         except UnicodeDecodeError:
             continue
         special = [c for c in text if not c.isascii() and c not in _COMMON_PUNCTUATION]
-        score = max(sum(c in letters for c in special) for letters in _ALPHABETS.values()) - len(special)
-        score -= sum(0x80 <= ord(c) < 0xA0 for c in text)  # C1 controls: Latin-1 reading cp1252's quotes
+        controls = sum(0x80 <= ord(c) < 0xA0 for c in text)  # C1 controls: Latin-1 reading cp1252's quotes
+        score = max(sum(c in letters for c in special) for letters in _ALPHABETS.values()) - len(special) - controls
         if best is None or score > best[0]:
             best = (score, text, page)
-    return None if best is None else (best[1], best[2], best[0] == 0)
+        # Reviews in several Western languages (Spanish and French in one shop's file): every
+        # character is a letter of one of them in the Western page (the Central and Turkish pages
+        # map too many bytes to letters: Cyrillic would pass there).
+        if page == "cp1252" and not controls and all(c in _ANY_ALPHABET for c in special):
+            mixed = (text, page, True)
+    if best is None:
+        return None
+    return (best[1], best[2], True) if best[0] == 0 else mixed or (best[1], best[2], False)
 
 
+_OEM_PAGE = re.compile(r"^(cp|ibm)\d{3}$|^mac")  # DOS and old Mac pages: cp437, cp850, cp857, maciceland, ...
 _CHINESE_ENCODINGS = {"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "hz", "cp936", "cp950"}
 _LATIN_ENCODINGS = {"latin1", "iso88591", "iso88599", "iso885910", "iso885913", "iso885914", "iso885915",
                     "iso88593", "iso88594", "cp1252", "windows1252", "maclatin", "macroman",
@@ -146,10 +158,27 @@ def _latin_decoded_as_gb18030(text: str) -> bool:
     return glued > 0.5 * len(places)
 
 
+# What a file named .csv may really be; its bytes are never printed in a message.
+_MAGIC = {b"PK\x03\x04": "a zip archive (an .xlsx workbook is one: name it .xlsx)", b"\x1f\x8b": "a gzip archive",
+          b"PAR1": "a Parquet file (name it .parquet)", b"%PDF": "a PDF document", b"\xd0\xcf\x11\xe0": "an old Office file",
+          b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"7z\xbc\xaf": "a 7-Zip archive", b"Rar!": "a RAR archive",
+          b"BZh": "a bzip2 archive", b"SQLite format 3": "an SQLite database"}
+
+
+def refuse_binary(head: bytes, source: str) -> None:
+    """One line when a text data file is not text at all (its first bytes)."""
+    kind = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    if kind is None and b"\x00" in head[:8192] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        kind = "a binary file"
+    if kind:
+        raise EcomsftError(f"not a text file: it is {kind}", where=source)
+
+
 def sniff_file_encoding(path: Path) -> str:
     """The encoding of a file too big to read whole, from its first megabyte."""
     with open(path, "rb") as handle:
         head = handle.read(1 << 20)
+    refuse_binary(head, str(path))
     # Cut at the last newline so that a multi-byte character is never split.
     if len(head) == 1 << 20 and b"\n" in head:
         head = head[: head.rindex(b"\n") + 1]
@@ -210,10 +239,9 @@ def read_table(path: str | Path, encoding: str | None = None) -> Table:
     """Read one data file into a DataFrame of strings (JSON keeps lists and numbers)."""
     path = Path(path)
     source = str(path)
-    if not path.exists():
-        raise EcomsftError("file not found", where=source)
     if path.is_dir():
         raise EcomsftError("is a folder, expected a data file", where=source)
+    regular_file(path)  # a device (a link to /dev/zero named reviews.csv) would be read without end
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise EcomsftError(f"unsupported file type '{suffix}' (supported: {', '.join(SUPPORTED)})", where=source)
@@ -232,7 +260,9 @@ def read_table(path: str | Path, encoding: str | None = None) -> Table:
             raise EcomsftError("the file holds no rows", where=source)
         return Table(frame, source, None, 1 if suffix.startswith(".xls") else None)
 
-    text, used = decode_bytes(path.read_bytes(), source, encoding)
+    raw = path.read_bytes()
+    refuse_binary(raw, source)
+    text, used = decode_bytes(raw, source, encoding)
     if suffix in JSON_FORMATS:
         frame = _read_jsonl(text, source)
         first_line = 0 if not text.lstrip().startswith("[") else None

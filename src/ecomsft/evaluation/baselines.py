@@ -25,10 +25,12 @@ def cjk_share(texts: list[str], sample: int = 2000) -> float:
 
 
 def build_tfidf_lr(texts: list[str], multi_label: bool = False, seed: int = 42):
+    # Terms seen in two texts or more; on a handful of texts every term may be seen once.
+    min_df = 2 if len(texts) >= 100 else 1
     if cjk_share(texts) > 0.2:
-        vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True, max_features=300_000)
+        vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=min_df, sublinear_tf=True, max_features=300_000)
     else:
-        vectorizer = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=300_000)
+        vectorizer = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, max_features=300_000)
     classifier = LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
     if multi_label:
         classifier = OneVsRestClassifier(classifier)

@@ -27,6 +27,10 @@ class ServeSettings(BaseModel):
     max_chars: int = Field(default=2000, gt=0, description="characters per text")
     max_body_bytes: int = Field(default=1_000_000, gt=0, description="largest request body accepted")
     max_new_tokens: int = Field(default=256, gt=0, description="generation runs: the most new tokens a request may ask for")
+    read_timeout_s: float = Field(default=15.0, gt=0, description="seconds a request has to arrive whole (headers and "
+                                  "body); a slower client gets 408 and its connection closed")
+    max_connections: int = Field(default=256, gt=0, description="open connections; one more gets 503 at once")
+    public_docs: bool = Field(default=False, description="serve /docs, /redoc and /openapi.json without the API key")
     # Never passed on in the settings JSON of the workers: they read it from ECOMSFT_API_KEY.
     api_key: str | None = Field(default=None, exclude=True)
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"

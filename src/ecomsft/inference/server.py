@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .batching import MicroBatcher, Overloaded, WorkerDied
 from .http import ERRORS, NON_BLANK, ClientError, Server, ServeSettings
@@ -144,7 +145,13 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         state["ready"] = False
         await state["batcher"].stop()
 
-    app = FastAPI(title="ecomsft", version="1", lifespan=lifespan)
+    from .protocol import configure
+
+    configure(settings.read_timeout_s, settings.max_connections)  # this process's connections
+    # With a key, the API description is behind it too (unless --public-docs): it names every route.
+    open_docs = api_key is None or settings.public_docs
+    app = FastAPI(title="ecomsft", version="1", lifespan=lifespan, **({} if open_docs else
+                  {"docs_url": None, "redoc_url": None, "openapi_url": None}))
     app.state.ecomsft = state  # the loaded model and its batcher, for operators and tests
 
     def count(route: str, status: int, seconds: float | None = None) -> None:
@@ -183,12 +190,17 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         status, message = _friendly(err.errors()[0] if err.errors() else {}, settings)
         return JSONResponse({"error": message}, status_code=status)
 
-    @app.exception_handler(404)
-    async def not_found(request: Request, err):
-        # Another task's route (every task's is under /v1/): say what this run serves instead.
-        task_route = request.url.path.startswith("/v1/")
-        message = reader.serves if task_route else f"no route {request.method} {request.url.path}"
-        return JSONResponse({"error": message}, status_code=404)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException):
+        """Every status FastAPI answers by itself (404, 405, a body that is not JSON or UTF-8, or
+        nested too deep to parse) in the one shape: ``{"error": ...}``."""
+        if err.status_code == 404:  # another task's route (every task's is under /v1/): what this run serves
+            message = reader.serves if request.url.path.startswith("/v1/") else f"no route {request.method} {request.url.path}"
+        elif err.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(err.detail)
+        return JSONResponse({"error": message}, status_code=err.status_code, headers=getattr(err, "headers", None))
 
     def require_key(request: Request) -> None:
         if api_key is None:
@@ -237,6 +249,21 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         401: ERRORS[401]})
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    if not open_docs:
+        from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+        @app.get("/openapi.json", dependencies=guarded, include_in_schema=False)
+        async def openapi() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+        @app.get("/docs", dependencies=guarded, include_in_schema=False)
+        async def docs():
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="ecomsft")
+
+        @app.get("/redoc", dependencies=guarded, include_in_schema=False)
+        async def redoc():
+            return get_redoc_html(openapi_url="/openapi.json", title="ecomsft")
 
     app.include_router(reader.router(Server(settings=settings, state=state, guarded=guarded, scored=scored)))
     routes = {"/health", "/ready", "/v1/info", "/metrics", route}

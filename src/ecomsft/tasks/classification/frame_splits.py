@@ -96,12 +96,23 @@ class FrameSplits:
         self.cfg = cfg
         self.frames, self.info = read_splits(cfg)
         self.labels = LabelSet.from_labels(self.frames["train"]["label"], cfg.task.multi_label)
+        if not len(self.labels):
+            raise EcomsftError("no training rows are left after dropping empty texts and conflicting duplicates (one "
+                               "text with different labels); see: ecomsft data inspect", where=cfg.data.train)
         if len(self.labels) < 2:
             raise EcomsftError(
                 f"the training data has a single class ({', '.join(self.labels.names) or 'none'}); a classifier needs two or more",
                 where=cfg.data.train,
             )
         for name in ("valid", "test"):
+            if not getattr(cfg.data, name, None) and not cfg.task.multi_label:  # a share of the training file
+                unseen = set(self.frames[name]["label"]) - set(self.labels.names)
+                if unseen:
+                    raise EcomsftError(
+                        f"{len(unseen)} label(s) of the {name} share never occur in training ('{sorted(unseen)[0]}', ...): "
+                        "labels with one or two rows cannot be split into training, validation and test; give each "
+                        "label at least 3 rows (merge or drop rare ones), or pass --valid and --test files",
+                        where=cfg.data.train)
             self.labels.encode(self.frames[name]["label"].tolist(), self._source(name))
 
     def _source(self, name: str) -> str:
