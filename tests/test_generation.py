@@ -162,7 +162,7 @@ def test_generate_route_json_and_server_sent_events(generation_run):
         info = client.get("/v1/info", headers=headers).json()
         assert info["task"] == "generation" and info["limits"]["max_new_tokens"] == 16
         assert client.get("/ready").status_code == 200
-        assert "/v1/generate" in client.get("/openapi.json").json()["paths"]
+        assert "/v1/generate" in client.get("/openapi.json", headers=headers).json()["paths"]  # behind the key
         assert 'ecomsft_requests_total{route="/v1/generate",status="200"} 2.0' in client.get("/metrics", headers=headers).text
 
 

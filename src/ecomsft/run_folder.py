@@ -395,6 +395,12 @@ class RunFolder:
         if self._lock is not None and self.partial.is_dir():  # only a work folder this command holds
             mark(self.partial, PARTIAL)
 
+    def release(self) -> None:
+        """Let the work folder go (this command stops writing it)."""
+        if self._lock is not None:
+            unlock(self.partial, self._lock)
+            self._lock = None
+
     @contextmanager
     def removed_on_failure(self):
         """The set-up: if it fails, the ``.partial`` folder it created is removed (nothing half-written stays)."""
@@ -403,8 +409,7 @@ class RunFolder:
         except BaseException:
             if self.created and self.partial.exists():
                 shutil.rmtree(self.partial, ignore_errors=True)
-                unlock(self.partial, self._lock)
-                self._lock = None
+                self.release()
             raise
 
     def write(self, name: str, text: str) -> None:

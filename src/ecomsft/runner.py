@@ -49,6 +49,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         return _run(cfg, resume, folder)
     except BaseException:
         folder.keep()  # a failure after the set-up: what training wrote is listed, for --overwrite to delete
+        folder.release()  # the next command (or the next run of this process) may take the folder
         raise
     finally:
         if shown:

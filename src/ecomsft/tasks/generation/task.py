@@ -87,7 +87,7 @@ class GenerationTask(GenerationSpec, Task):
         template = self.tokenizer.chat_template
         self.template = ("ecomsft default" if template == default_chat_template(self.tokenizer) else
                          "model's own" if template == own_template else "TRL training template")
-        options = {"trust_remote_code": False}
+        options = {}
         if self.cfg.task.quantization == "4bit":
             if not torch.cuda.is_available():
                 raise EcomsftError("task.quantization: 4bit (QLoRA) needs a CUDA GPU (bitsandbytes); on a CPU use "
