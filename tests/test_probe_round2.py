@@ -378,6 +378,7 @@ def test_a_device_is_never_read(tiny_run, tmp_path):
     zero = tmp_path / "zero.csv"
     zero.symlink_to("/dev/zero")
     for args in (("data", "inspect", zero), ("train", "--data", zero, "--output", tmp_path / "r"),
+                 ("train", "--data", zero, "--output", tmp_path / "r", "--set", "data.memory_mapped=true"),
                  ("predict", tiny_run.run_dir, "--input", zero, "--output", tmp_path / "s.csv")):
         code, _, err = run_cli(*args)
         assert failed_in_one_line(code, err) and "device" in err, (args, err)
@@ -433,7 +434,13 @@ def test_messages_stay_one_short_printable_line(tiny_model_dir, tmp_path):
 def test_a_label_written_with_a_decimal_point_is_said(tmp_path, caplog):
     from ecomsft.data.examples import load_examples
 
-    path = _write(tmp_path / "l.csv", b"text,label\ngood one,2.0\nbad one,01\nok,2\n")
+    path = _write(tmp_path / "l.csv", b"text,label\ngood one,2.0\nbad one,01\nok,2\nodd,[/x]\n")
     with caplog.at_level("WARNING", logger="ecomsft"):
         labels = load_examples(path).frame["label"].tolist()
-    assert labels == ["2", "01", "2"] and "'2.0' -> '2'" in caplog.text
+    assert labels == ["2", "01", "2", "[/x]"] and "'2.0' -> '2'" in caplog.text
+    from ecomsft import render
+
+    import logging
+
+    # a label that reads as markup ("[/x]" closes no tag: rich would raise) is printed as text
+    render.LineHandler().emit(logging.LogRecord("ecomsft", logging.WARNING, "", 0, "label '[/x]' is rare", None, None))

@@ -22,6 +22,7 @@ from .data.augment import augment_frame
 from .data.examples import load_examples
 from .distributed import launch
 from .errors import EcomsftError
+from .files import atomic_writer, write_bytes_atomic, write_text_atomic
 from .inference.batch import WRITERS, encode_rows
 from .inference.extractor import Extractor, extract_rows
 from .inference.generator import Generator, generate_rows
@@ -34,7 +35,6 @@ from .inference.registry import inference_for
 from .models.inspect import inspect_data as inspect_file
 from .quickstart import quickstart_config
 from .report import write_report
-from .files import atomic_writer, write_bytes_atomic, write_text_atomic
 from .run_folder import check_output_file
 from .runner import RunResult
 from .schema import list_runs

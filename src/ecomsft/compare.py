@@ -101,7 +101,6 @@ def compare(cfg: RunConfig, candidates: list[str], output: str | Path, overwrite
     output.mkdir(parents=True, exist_ok=True)
     with run_folder.locked(output):  # a second compare into the same folder is refused while this one runs
         run_folder.remove_own(output, keep=run_folder.LOCK)  # an earlier comparison of ours (--overwrite): its files
-        output.mkdir(exist_ok=True)
         run_folder.mark(output, "comparison", files=[])
         return _compare(cfg, names, folders, splits, output)
 
@@ -179,8 +178,8 @@ def write_comparison_report(board: pd.DataFrame, output: Path) -> Path:
             for r in board.itertuples()]
     table = html_table(rows, ["candidate", "status", "accuracy", "macro-F1", "train s", "infer samples/s", "parameters", "size MB"], (0, 1))
     page = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ecomsft comparison</title><style>{CSS}</style></head>"
-            + html_text("<body><h1>ecomsft comparison: {}</h1>", output.name) + f"{table}"
-            f"<h2>Per metric</h2>{chart}</body></html>")
+            + html_text("<body><h1>ecomsft comparison: {}</h1>", output.name)
+            + f"{table}<h2>Per metric</h2>{chart}</body></html>")
     target = output / "report.html"
     write_text_atomic(target, page)
     return target

@@ -11,6 +11,7 @@ and ecomsft never writes there. Reading refuses devices too (``regular_file``): 
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tempfile
@@ -47,8 +48,11 @@ def regular_file(path: str | Path, what: str = "file") -> Path:
     return path
 
 
+@functools.cache
 def _umask_mode() -> int:
-    mask = os.umask(0)
+    """The mode a plain ``open`` would give a new file; read once (os.umask can only be read by
+    setting it, process-wide)."""
+    mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask
 

@@ -24,14 +24,12 @@ class LineHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith("ecomsft"):
             style = "yellow" if record.levelno >= logging.WARNING else "dim"
-            err_console.print(f"[{style}]{record.getMessage()}[/{style}]", highlight=False)
+            err_console.print(f"[{style}]{escape(record.getMessage())}[/{style}]")  # a label "[/x]" is text
 
 
 def one_line(message: str, limit: int = 1000) -> str:
     """A message as one printable line of at most about ``limit`` characters, its markup escaped:
     a file's bytes, a 100,000-character column name or a list of 5,000 labels never flood a terminal."""
-    from rich.markup import escape
-
     text = "".join(c if c.isprintable() else "?" for c in " ".join(str(message).splitlines()))
     if len(text) > limit:
         text = f"{text[:limit - 200]} ... [{len(text) - limit + 50:,} characters left out] ... {text[-150:]}"
@@ -39,11 +37,11 @@ def one_line(message: str, limit: int = 1000) -> str:
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/bold red] {one_line(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/bold red] {one_line(message)}", soft_wrap=True)
 
 
 def warning(message: str) -> None:
-    err_console.print(f"[yellow]warning: {one_line(message)}[/yellow]", highlight=False)
+    err_console.print(f"[yellow]warning: {one_line(message)}[/yellow]")
 
 
 def line(text: str) -> None:

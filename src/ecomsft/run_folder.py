@@ -384,8 +384,7 @@ class RunFolder:
                 unlock(partial, self._lock)  # refused: the folder is left as it was found
                 self._lock = None
                 raise
-            partial.mkdir(exist_ok=True)
-            self.created = True  # what is left is this command's own
+            self.created = True  # what is left (its lock keeps the folder) is this command's own
         mark(partial, PARTIAL, files=[])
         return self
 

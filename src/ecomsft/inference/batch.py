@@ -50,8 +50,7 @@ def iter_chunks(path: Path, chunk_rows: int, suffix: str | None = None) -> Itera
     """Tables of at most ``chunk_rows`` rows, each knowing the file line of its first row
     (``suffix``: the format, when the name does not say it)."""
     source, suffix = str(path), (suffix or path.suffix).lower()
-    if not path.is_file():
-        raise EcomsftError("file not found", where=source)
+    regular_file(path)
     done = 0
     if suffix in TEXT_FORMATS:
         encoding = sniff_file_encoding(path)

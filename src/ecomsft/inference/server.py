@@ -200,7 +200,7 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
             message = f"{request.method} is not allowed on {request.url.path}"
         else:
             message = str(err.detail)
-        return JSONResponse({"error": message}, status_code=err.status_code, headers=getattr(err, "headers", None))
+        return JSONResponse({"error": message}, status_code=err.status_code, headers=err.headers)
 
     def require_key(request: Request) -> None:
         if api_key is None:

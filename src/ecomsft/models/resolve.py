@@ -138,6 +138,7 @@ def loading(name: str):
     """The errors ``from_pretrained`` raises for a model the user named (a hub id that does not
     exist, a gated or private repository, a folder missing a file), as one line naming it."""
     from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
+    from safetensors import SafetensorError
 
     try:
         yield
@@ -157,11 +158,8 @@ def loading(name: str):
                                "runs code from a model folder: use a model that transformers knows", where=name) from None
         # a damaged file in the folder: tokenizer.json, config.json, ...
         raise EcomsftError(f"cannot load the model (a damaged file?): {_first_line(err)}", where=name) from None
-    except Exception as err:
-        if type(err).__name__ == "SafetensorError":  # a damaged weights file (a header of 2^40 bytes, cut short)
-            raise EcomsftError(f"cannot load the model's weights (a damaged file?): {_first_line(err)}",
-                               where=name) from None
-        raise
+    except SafetensorError as err:  # a damaged weights file (a header of 2^40 bytes, cut short)
+        raise EcomsftError(f"cannot load the model's weights (a damaged file?): {_first_line(err)}", where=name) from None
 
 
 @contextmanager

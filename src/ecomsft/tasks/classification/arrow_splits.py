@@ -47,6 +47,7 @@ from ...data.token_cache import (
 )
 from ...distributed import world_size
 from ...errors import EcomsftError
+from ...files import regular_file
 from ...models.truncation import encode_texts
 from .frame_splits import predictions_frame
 
@@ -114,8 +115,9 @@ def open_arrow(path: str, *, encoding: str | None = None, text_column: str | Non
     file = Path(path)
     if is_builtin(source):
         raise EcomsftError("built-in data sets are small; data.memory_mapped is for files", where=source)
-    if not file.is_file():
-        raise EcomsftError("file not found" if not file.exists() else "is a folder, expected a data file", where=source)
+    if file.is_dir():
+        raise EcomsftError("is a folder, expected a data file", where=source)
+    regular_file(file)
     suffix = file.suffix.lower()
     if suffix not in ARROW_FORMATS:
         raise EcomsftError(f"data.memory_mapped reads {', '.join(sorted(ARROW_FORMATS))} files, not '{suffix}'", where=source)
