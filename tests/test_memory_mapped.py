@@ -66,8 +66,11 @@ def test_chunked_predictions_and_sampled_baseline(tiny_model_dir, tmp_path, monk
     cfg = _config(tiny_model_dir, data, tmp_path / "out", **{"training.max_steps": 5})
     splits = read_arrow_splits(cfg, progress=False)
     assert len(splits.vocab_texts()) == 50
-    train_texts, train_y, test_texts, test_y, sampled = splits.baseline_inputs()
-    assert sampled == {"train_rows": 50, "test_rows": 50} and len(train_y) == 50 and len(test_texts) == 50
+    inputs, sampled = splits.baseline_inputs()
+    assert sampled == {"train_rows": 50, "valid_rows": 50, "test_rows": 50}
+    texts, ids, positions = inputs["test"]
+    assert len(texts) == len(ids) == len(positions) == 50 and len(inputs["train"][1]) == 50
+    assert (ids == splits.codes["test"][positions]).all()
     from transformers import AutoTokenizer
 
     splits.encode(AutoTokenizer.from_pretrained(tiny_model_dir))

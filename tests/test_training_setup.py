@@ -26,6 +26,24 @@ def test_embedding_rate_early_stopping_and_sequential_eval(tiny_model_dir, tmp_p
     assert isinstance(trainer._get_eval_sampler(data), torch.utils.data.SequentialSampler)
 
 
+def test_the_new_head_learns_at_its_own_rate(tiny_model_dir, tmp_path):
+    """training.head_lr: the parameters outside the pretrained body (the classifier) at their rate;
+    the body and the embeddings at lr; every trainable parameter in exactly one group."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=3)
+    data = Dataset.from_dict({"input_ids": [[2, 5, 3]] * 4, "length": [3] * 4, "labels": [0, 1, 2, 0]})
+    trainer = build_trainer(model, tokenizer, data, None, TrainingConfig(lr=1e-4, head_lr=3e-3, progress_bar=False),
+                            str(tmp_path), None)
+    groups = {id(p): g for g in trainer.create_optimizer().param_groups for p in g["params"]}
+    assert groups[id(model.classifier.weight)]["lr"] == groups[id(model.classifier.bias)]["lr"] == 3e-3
+    assert groups[id(model.classifier.bias)]["weight_decay"] == 0.0
+    assert groups[id(model.get_input_embeddings().weight)]["lr"] == 1e-4
+    body = [p for n, p in model.named_parameters() if n.startswith(model.base_model_prefix + ".encoder")]
+    assert body and all(groups[id(p)].get("lr", 1e-4) == 1e-4 for p in body)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert len(groups) == len(trainable) == sum(len(g["params"]) for g in trainer.optimizer.param_groups)
+
+
 def test_auto_precision_on_a_cpu_follows_its_matrix_units(monkeypatch):
     from ecomsft.errors import EcomsftError
     from ecomsft.training import trainer as training

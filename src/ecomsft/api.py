@@ -132,7 +132,7 @@ def compare(config: ConfigLike, models: list[str], output: str | Path = "runs/co
 def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
                  text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
                  calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
-                 overwrite: bool = False) -> int:
+                 overwrite: bool = False, blend: bool = True) -> int:
     """Score a file of texts into ``output`` in chunks (resumable), as the run's task does it
     (labels, entities or generations); returns the rows written. An existing ``output`` is
     replaced only with ``overwrite``, and never when it is ``input``."""
@@ -140,7 +140,7 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text
     check_output_file(output, overwrite, (input,))
     return reader.predict_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
                                batch_size=batch_size, backend=backend, calibrated=calibrated, chunk_rows=chunk_rows,
-                               resume=resume, progress=progress)
+                               resume=resume, progress=progress, blend=blend)
 
 
 def extract(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch") -> list[list[dict]]:
@@ -274,9 +274,10 @@ def recipe_file(recipe: str, source: str, output: str | Path, *, text_column: st
 
 
 def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch",
-            calibrated: bool = False) -> list[dict]:
-    """Labels and class probabilities of ``texts`` (``load(run).predict`` in one call)."""
-    return Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated).predict(texts)
+            calibrated: bool = False, blend: bool = True) -> list[dict]:
+    """Labels and class probabilities of ``texts`` (``load(run).predict`` in one call); ``blend``:
+    mixed with the run's tfidf-lr where training chose it (False: the fine-tuned model alone)."""
+    return Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated, blend=blend).predict(texts)
 
 
 def check_servable(settings) -> None:
@@ -288,7 +289,7 @@ def check_servable(settings) -> None:
     if settings.backend != "torch" and not onnx_path(run, settings.backend == "onnx-int8").is_file():
         raise EcomsftError(f"no ONNX export in {run}; run: ecomsft export {run}"
                            f"{' --int8' if settings.backend == 'onnx-int8' else ''}")
-    reader.check_run(run, settings.backend)
+    reader.check_run(run, settings.backend, blend=settings.blend)
 
 
 def read_api_key(path: str | Path) -> str:

@@ -84,6 +84,8 @@ SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="any confi
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace an earlier run of ecomsft in --output")]
 Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")]
 OverwriteFile = Annotated[bool, typer.Option("--overwrite", help="replace an existing --output file (never the input)")]
+NoBlend = Annotated[bool, typer.Option("--no-blend", help="classification: the fine-tuned model alone, without the "
+                                       "run's tfidf-lr blend that training chose on validation")]
 BatchSizeInference = Annotated[int, typer.Option(min=1, help="texts per model batch")]
 Backend = Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export (classification, extraction)")]
 
@@ -235,6 +237,7 @@ def predict(
     chunk_rows: Annotated[int, typer.Option(min=1, help="rows read and scored at a time (bounds memory)")] = 10_000,
     backend: Backend = BackendChoice.torch,
     calibrated: Annotated[bool, typer.Option("--calibrated", help="apply the temperature fitted on the validation split")] = False,
+    no_blend: NoBlend = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
     overwrite: OverwriteFile = False,
 ) -> None:
@@ -249,10 +252,12 @@ def predict(
     if input:
         rows = api.predict_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
                                 batch_size=batch_size, backend=backend.value, calibrated=calibrated,
-                                chunk_rows=chunk_rows, resume=resume, progress=True, overwrite=overwrite)
+                                chunk_rows=chunk_rows, resume=resume, progress=True, overwrite=overwrite,
+                                blend=not no_blend)
         render.line(f"wrote {rows} rows to {output}")
         return
-    render.predictions(texts, api.predict(run, texts, batch_size=batch_size, backend=backend.value, calibrated=calibrated))
+    render.predictions(texts, api.predict(run, texts, batch_size=batch_size, backend=backend.value, calibrated=calibrated,
+                                          blend=not no_blend))
 
 
 @app.command()
@@ -388,6 +393,7 @@ def evaluate(
     label_column: LabelColumn = None,
     output: Annotated[Optional[Path], typer.Option(help="write the metrics as JSON here")] = None,
     batch_size: BatchSizeInference = 64,
+    no_blend: NoBlend = False,
     overwrite: OverwriteFile = False,
 ) -> None:
     """Compute the run's metrics on another labelled file (labels matched by name).
@@ -398,7 +404,7 @@ def evaluate(
 
     _quiet_libraries()
     report = api.evaluate(run, data, output=output, overwrite=overwrite, text_column=text_column, text_pair_column=text_pair_column,
-                          label_column=label_column, batch_size=batch_size)
+                          label_column=label_column, batch_size=batch_size, blend=not no_blend)
     render.metric_table(f"{data}: {report['rows']} rows", report)
     if output:
         render.line(f"wrote {output}")
@@ -440,6 +446,7 @@ def serve(
     read_timeout_s: Annotated[float, _serve_option("read_timeout_s")] = _serve_default("read_timeout_s"),
     max_connections: Annotated[int, _serve_option("max_connections")] = _serve_default("max_connections"),
     public_docs: Annotated[bool, _serve_option("public_docs", "--public-docs")] = _serve_default("public_docs"),
+    blend: Annotated[bool, _serve_option("blend", "--blend/--no-blend")] = _serve_default("blend"),
 ) -> None:
     """Serve a run over HTTP: POST /v1/predict (or /v1/rank, /v1/extract, /v1/generate by the run's task),
     GET /health /ready /v1/info /metrics.
@@ -455,7 +462,7 @@ def serve(
                              microbatch=microbatch, max_texts=max_texts, max_chars=max_chars,
                              max_body_bytes=max_body_bytes, max_new_tokens=max_new_tokens, api_key=api_key,
                              backend=backend.value, read_timeout_s=read_timeout_s, max_connections=max_connections,
-                             public_docs=public_docs)
+                             public_docs=public_docs, blend=blend)
     api.check_servable(settings)  # fails in one line before the server starts
     _quiet_libraries()
     if host not in ("127.0.0.1", "localhost", "::1") and not (api_key or os.environ.get("ECOMSFT_API_KEY")):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import re
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from .config import RunConfig, build_config, flatten_config
 from .data.labels import LabelSet
 from .errors import EcomsftError, Interrupted
 from .files import atomic_writer, write_bytes_atomic, write_text_atomic
-from .evaluation.baselines import run_tfidf_lr
+from .evaluation.baselines import fit_tfidf_lr, score_tfidf_lr
 from .inference.predictor import Predictor
 from .report.page import CSS, html_table, html_text, png_img
 from .runner import run
@@ -31,8 +30,8 @@ from .tasks.classification.frame_splits import read_splits
 log = logging.getLogger("ecomsft")
 
 BASELINE = "tfidf-lr"
-COLUMNS = ["candidate", "status", "accuracy", "f1_macro", "train_seconds", "infer_samples_per_second",
-           "parameters", "size_mb", "run"]
+COLUMNS = ["candidate", "status", "accuracy", "f1_macro", "blend_accuracy", "blend_f1_macro", "blend_weight",
+           "train_seconds", "infer_samples_per_second", "parameters", "size_mb", "run"]
 CHART_METRICS = [("accuracy", "test accuracy"), ("f1_macro", "test macro-F1"),
                  ("train_seconds", "training seconds"), ("infer_samples_per_second", "inference samples/s")]
 
@@ -46,16 +45,21 @@ def _size_mb(folder: Path) -> float:
 
 
 def _run_transformer(cfg: RunConfig, candidate: str, folder: Path) -> dict:
-    values = {"model.name": candidate, "output": str(folder), "overwrite": True, "baseline": False}
+    # With its own tfidf-lr (the baseline of its run), so that the blend chosen on validation is a column too.
+    values = {"model.name": candidate, "output": str(folder), "overwrite": True}
     run_cfg = build_config(None, {**flatten_config(cfg.model_dump()), **values})
     result = run(run_cfg)
     test = result.metrics["test"]
+    blend = result.metrics.get("blend") or {}
+    mixed = blend.get("test") or {}
     texts = pd.read_csv(result.run_dir / "predictions.csv", keep_default_na=False)["text"].tolist()
     predictor = Predictor(result.run_dir, batch_size=64)
     started = time.perf_counter()
     predictor.predict_proba(texts)
     infer = len(texts) / max(time.perf_counter() - started, 1e-9)
     return {"accuracy": test.get("accuracy", test.get("subset_accuracy")), "f1_macro": test.get("f1_macro"),
+            "blend_accuracy": mixed.get("accuracy", mixed.get("subset_accuracy")), "blend_f1_macro": mixed.get("f1_macro"),
+            "blend_weight": blend.get("weight") if blend.get("used") else None,
             "train_seconds": result.metrics["timings"]["train_seconds"], "infer_samples_per_second": infer,
             "parameters": result.metrics["model"]["parameters"], "size_mb": _size_mb(result.run_dir / "model"),
             "run": str(result.run_dir)}
@@ -63,20 +67,19 @@ def _run_transformer(cfg: RunConfig, candidate: str, folder: Path) -> dict:
 
 def _run_baseline(cfg: RunConfig, splits: dict, folder: Path) -> dict:
     labels = LabelSet.from_labels(splits["train"]["label"], cfg.task.multi_label)
-    metrics, model = run_tfidf_lr(
-        splits["train"]["text"], labels.encode(splits["train"]["label"].tolist()),
-        splits["test"]["text"], labels.encode(splits["test"]["label"].tolist(), cfg.data.test or cfg.data.train),
-        len(labels), cfg.task.multi_label, cfg.task.threshold or 0.5, cfg.training.seed,
-    )
+    model, seconds = fit_tfidf_lr(splits["train"]["text"], labels.encode(splits["train"]["label"].tolist()), len(labels),
+                                  cfg.task.multi_label, cfg.training.seed)
+    metrics, _ = score_tfidf_lr(model, splits["test"]["text"],
+                                labels.encode(splits["test"]["label"].tolist(), cfg.data.test or cfg.data.train),
+                                cfg.task.threshold or 0.5)
+    metrics["train_seconds"] = seconds
     folder.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(folder / "model.pkl", pickle.dumps(model))
+    model.save(folder)  # data, never a pickle (models/lexical.py)
     write_text_atomic(folder / "metrics.json", json.dumps({"test": metrics, "labels": labels.names}, indent=2))
-    run_folder.mark(folder, "baseline", ["model.pkl", "metrics.json"])
-    estimators = getattr(model.steps[-1][1], "estimators_", [model.steps[-1][1]])
+    run_folder.mark(folder, "baseline", ["lexical.json", "lexical.safetensors", "metrics.json"])
     return {"accuracy": metrics.get("accuracy", metrics.get("subset_accuracy")), "f1_macro": metrics.get("f1_macro"),
-            "train_seconds": metrics["train_seconds"], "infer_samples_per_second": metrics["infer_samples_per_second"],
-            "parameters": int(sum(e.coef_.size + e.intercept_.size for e in estimators)),
-            "size_mb": _size_mb(folder), "run": str(folder)}
+            "train_seconds": seconds, "infer_samples_per_second": metrics["infer_samples_per_second"],
+            "parameters": int(model.coef.size + model.intercept.size), "size_mb": _size_mb(folder), "run": str(folder)}
 
 
 def compare(cfg: RunConfig, candidates: list[str], output: str | Path, overwrite: bool = False) -> pd.DataFrame:
@@ -138,7 +141,9 @@ def _compare(cfg: RunConfig, names: list[str], folders: list[str], splits, outpu
 
 def _write_board(rows: list[dict], output: Path) -> pd.DataFrame:
     board = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    board = board.sort_values("accuracy", ascending=False, na_position="last").reset_index(drop=True)
+    # Ranked by what each candidate delivers: its blend where its run chose one, else the model alone.
+    delivered = board["blend_accuracy"].astype(float).fillna(board["accuracy"].astype(float))
+    board = board.iloc[delivered.sort_values(ascending=False, na_position="last").index].reset_index(drop=True)
     write_bytes_atomic(output / "leaderboard.csv", board.to_csv(index=False).encode("utf-8"))
     written = ["leaderboard.csv"]
     write_comparison_report(board, output)
@@ -173,10 +178,13 @@ def _chart(board: pd.DataFrame, path: Path) -> str:
 
 def write_comparison_report(board: pd.DataFrame, output: Path) -> Path:
     chart = _chart(board, output / "leaderboard.png") if (board["status"] == "ok").any() else ""
-    rows = [[r.candidate, r.status, *(float(v) if pd.notna(v) else "—" for v in (r.accuracy, r.f1_macro, r.train_seconds, r.infer_samples_per_second)),
+    rows = [[r.candidate, r.status, *(float(v) if pd.notna(v) else "—" for v in (
+                r.accuracy, r.f1_macro, r.blend_accuracy, r.blend_f1_macro, r.blend_weight, r.train_seconds,
+                r.infer_samples_per_second)),
              int(r.parameters) if pd.notna(r.parameters) else "—", float(r.size_mb) if pd.notna(r.size_mb) else "—"]
             for r in board.itertuples()]
-    table = html_table(rows, ["candidate", "status", "accuracy", "macro-F1", "train s", "infer samples/s", "parameters", "size MB"], (0, 1))
+    table = html_table(rows, ["candidate", "status", "accuracy", "macro-F1", "blend accuracy", "blend macro-F1",
+                              "blend weight", "train s", "infer samples/s", "parameters", "size MB"], (0, 1))
     page = (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ecomsft comparison</title><style>{CSS}</style></head>"
             + html_text("<body><h1>ecomsft comparison: {}</h1>", output.name)
             + f"{table}<h2>Per metric</h2>{chart}</body></html>")

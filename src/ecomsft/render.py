@@ -154,18 +154,33 @@ def _classification_summary(run_dir, metrics: RunMetrics) -> None:
     table = Table(title=f"test metrics ({metrics.data['sizes'].get('test', 0)} held-out rows)")
     table.add_column("metric")
     table.add_column(f"fine-tuned {metrics.model.name}", justify="right")
+    blend = metrics.blend or {}
+    mixed = blend.get("test") if blend.get("used") else None
     if base:
         table.add_column("tfidf-lr baseline", justify="right")
+    if mixed:
+        table.add_column(f"blend ({blend['weight']:.2f} / {1 - blend['weight']:.2f})", justify="right")
     for key in keys:
         label = key if multi or len(names) != 2 or key == "accuracy" or key.endswith("macro") else f"{key} ({names[1]})"
-        table.add_row(label, fmt(test.get(key)), *([fmt(base.get(key))] if base else []))
+        table.add_row(label, fmt(test.get(key)), *([fmt(base.get(key))] if base else []), *([fmt(mixed.get(key))] if mixed else []))
     console.print(table)
+    if blend:
+        console.print(_blend_line(blend), highlight=False)
     timings = metrics.timings
     console.print(f"trained {metrics.training.steps} steps in {timings.train_seconds:.0f} s "
                   f"({timings.train_samples_per_second or 0:.1f} samples/s); whole run {timings.total_seconds:.0f} s")
     if metrics.model.added_tokens:
         console.print(f"vocabulary: {describe_extension(metrics.model.model_dump())}")
     _next_steps(run_dir, metrics)
+
+
+def _blend_line(blend: dict) -> str:
+    """What predict, serve and evaluate use, and the validation figures that chose it."""
+    if not blend.get("used"):
+        return escape(f"predictions: the fine-tuned model alone ({blend.get('why', 'no blend chosen')})")
+    figures = f"validation {blend['metric']} {blend['model']:.4f} alone, {blend['tfidf_lr']:.4f} tfidf-lr, {blend['blend']:.4f} blended"
+    return escape(f"predictions: blended, {blend['weight']:.2f} fine-tuned + {1 - blend['weight']:.2f} tfidf-lr, "
+                  f"chosen on {figures} (--no-blend: the model alone)")
 
 
 def _extraction_summary(run_dir, metrics: RunMetrics) -> None:
@@ -214,10 +229,11 @@ def stream(events) -> None:
 
 def leaderboard(board, output) -> None:
     table = Table(title=f"leaderboard ({output})")
-    for column in ("candidate", "status", "accuracy", "macro-F1", "train s", "infer/s", "params", "MB"):
+    for column in ("candidate", "status", "accuracy", "macro-F1", "blend acc.", "blend F1", "train s", "infer/s", "params", "MB"):
         table.add_column(column, justify="left" if column in ("candidate", "status") else "right")
     for r in board.itertuples():
-        table.add_row(r.candidate, r.status, fmt(r.accuracy), fmt(r.f1_macro), fmt(r.train_seconds, ".0f"),
+        table.add_row(r.candidate, r.status, fmt(r.accuracy), fmt(r.f1_macro), fmt(r.blend_accuracy), fmt(r.blend_f1_macro),
+                      fmt(r.train_seconds, ".0f"),
                       fmt(r.infer_samples_per_second, ".0f"), fmt(r.parameters, ",.0f"), fmt(r.size_mb, ".1f"))
     console.print(table)
     console.print(f"wrote {output}/leaderboard.csv, leaderboard.png and report.html")

@@ -81,7 +81,10 @@ class RunMetrics(_Open):
     threshold: float | None = None
     baseline_tfidf_lr: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None
-    by_length: dict[str, Any] | None = None  # single-label: test accuracy per review-length bucket, model and tfidf-lr
+    by_length: dict[str, Any] | None = None  # single-label: test accuracy per review-length bucket, model, tfidf-lr, blend
+    # the fine-tuned model mixed with tfidf-lr (evaluation/blend.py): used, weight, the validation
+    # figures that chose it, the blend's test metrics
+    blend: dict[str, Any] | None = None
     # relevance and retrieval
     ks: list[int] | None = None
     grading: str | None = None

@@ -84,6 +84,9 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     name: str = "auto"  # the bundled encoder that reads the training texts: minilm (English) or me5
     max_length: int = Field(default=128, gt=8)
+    blend: Literal["auto", "off"] = Field(
+        default="auto", description="classification: mix the fine-tuned model's probabilities with the run's own "
+        "tfidf-lr by a weight chosen on the validation split, where that beats the model alone there; off: never")
     # 0.25: Sun et al. 2019's best split; on the quickstart's validation split +1.1 points over the head alone.
     head_share: float = Field(
         default=0.25, gt=0, le=1, description="a text longer than max_length keeps this share of the budget from its "
@@ -114,6 +117,8 @@ class TrainingConfig(_Strict):
     # The word-embedding matrix gets its own rate: rows added by vocabulary extension start from
     # nothing and learn too slowly at the rate that suits the pretrained layers.
     embedding_lr: float | None = Field(default=None, gt=0, description="None: 20x lr when vocab was extended")
+    head_lr: float | None = Field(default=None, gt=0, description="the rate of the parameters the pretrained model "
+                                  "lacks (a classifier's new head); None: lr")
     weight_decay: float = Field(default=0.01, ge=0)
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     max_grad_norm: float = Field(default=1.0, gt=0)

@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 
+from ..models.lexical import LexicalModel
 from .classification import scalar_metrics
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -37,24 +38,20 @@ def build_tfidf_lr(texts: list[str], multi_label: bool = False, seed: int = 42):
     return make_pipeline(vectorizer, classifier)
 
 
-def run_tfidf_lr(train_texts, train_y, test_texts, test_y, n_classes: int, multi_label=False, threshold=0.5, seed=42):
-    """Fit on the training split, score the test split.
-
-    Returns (metrics with ``train_seconds`` and ``infer_samples_per_second``, the fitted pipeline).
-    """
+def fit_tfidf_lr(train_texts, train_y, n_labels: int, multi_label: bool = False, seed: int = 42) -> tuple[LexicalModel, float]:
+    """The baseline fitted on the training split, in the form a run keeps; and its seconds."""
     started = time.perf_counter()
-    model = build_tfidf_lr(list(train_texts), multi_label, seed)
-    model.fit(list(train_texts), np.asarray(train_y))
-    train_seconds = time.perf_counter() - started
+    pipeline = build_tfidf_lr(list(train_texts), multi_label, seed)
+    pipeline.fit(list(train_texts), np.asarray(train_y))
+    return LexicalModel.from_pipeline(pipeline, n_labels, multi_label), time.perf_counter() - started
+
+
+def score_tfidf_lr(model: LexicalModel, test_texts, test_y, threshold: float = 0.5) -> tuple[dict, np.ndarray]:
+    """Its test metrics (with ``infer_samples_per_second``) and probabilities."""
     test_texts = list(test_texts)
     started = time.perf_counter()
     probs = model.predict_proba(test_texts)
     infer = len(test_texts) / max(time.perf_counter() - started, 1e-9)
-    if not multi_label and probs.shape[1] != n_classes:
-        # A class absent from training gets probability 0 in its column.
-        full = np.zeros((len(probs), n_classes))
-        full[:, model.classes_] = probs
-        probs = full
-    metrics = scalar_metrics(np.asarray(test_y), probs, multi_label, threshold)
-    metrics.update(train_seconds=train_seconds, infer_samples_per_second=infer)
-    return metrics, model
+    metrics = scalar_metrics(np.asarray(test_y), probs, model.multi_label, threshold)
+    metrics["infer_samples_per_second"] = infer
+    return metrics, probs

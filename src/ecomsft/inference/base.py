@@ -60,12 +60,13 @@ class Inference:
         return require_task(run, *cls.tasks)
 
     @classmethod
-    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch") -> "Inference":
-        """The run loaded as the server and the batch commands use it."""
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True) -> "Inference":
+        """The run loaded as the server and the batch commands use it (``blend``: a classifier's
+        mix with its tfidf-lr, where training chose one)."""
         return cls(run, batch_size=batch_size)
 
     @classmethod
-    def check_run(cls, run: str | Path, backend: str = "torch") -> None:
+    def check_run(cls, run: str | Path, backend: str = "torch", blend: bool = True) -> None:
         """Fail in one line, before a server starts, when the run cannot be served (default: load it)."""
         cls.load(run, backend=backend)
 
@@ -106,9 +107,9 @@ class ExportableInference(Inference):
     backends = ("torch", "onnx", "onnx-int8")
 
     @classmethod
-    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch") -> "Inference":
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True) -> "Inference":
         return cls(run, batch_size=batch_size, backend=backend)
 
     @classmethod
-    def check_run(cls, run: str | Path, backend: str = "torch") -> None:
+    def check_run(cls, run: str | Path, backend: str = "torch", blend: bool = True) -> None:
         model_folder(run)

@@ -200,7 +200,7 @@ class Generator(Inference):
 
     # the registry's surface -------------------------------------------------------------------
     @classmethod
-    def load(cls, run: str | Path, *, batch_size: int = 8, backend: str = "torch") -> "Generator":
+    def load(cls, run: str | Path, *, batch_size: int = 8, backend: str = "torch", blend: bool = True) -> "Generator":
         # At most 8 prompts generated together: the other commands' batch of 64 would pad short
         # prompts to the longest and keep finished answers decoding until the last one stops.
         return cls(run, batch_size=min(batch_size, 8))

@@ -9,7 +9,9 @@ import numpy as np
 from ..data.examples import char_budget, cut_texts, load_examples
 from ..data.labels import LabelSet
 from ..evaluation.classification import full_report
+from ..errors import EcomsftError
 from ..models.heads import probabilities
+from ..models.lexical import LexicalModel
 from ..models.truncation import encode_texts
 from .base import ExportableInference
 from .batch import predict_file as score_rows
@@ -29,7 +31,7 @@ class Predictor(ExportableInference):
     serves = 'this run is a classifier: POST /v1/predict with {"texts": [...]}'
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch",
-                 calibrated: bool = False):
+                 calibrated: bool = False, blend: bool = True):
         from transformers import AutoConfig, AutoTokenizer
 
         check_backend(backend)
@@ -46,6 +48,16 @@ class Predictor(ExportableInference):
         # Temperature scaling fitted on the validation split at training time (single-label runs).
         self.temperature = float(getattr(config, "ecomsft_temperature", None) or 1.0) if calibrated else 1.0
         self.batch_size = batch_size
+        # The run's tfidf-lr, mixed in by the weight training chose on validation (models/lexical.py);
+        # None: a run that chose no blend, one from before blends, or ``blend=False`` (--no-blend).
+        self.lexical = LexicalModel.load(self.model_dir) if blend else None
+        if self.lexical is not None and not self.lexical.blend:
+            self.lexical = None
+        elif blend and self.lexical is None and (self.metrics.get("blend") or {}).get("used"):
+            raise EcomsftError("the run chose a blend with its tfidf-lr, but its model/lexical.json is missing; "
+                               "pass --no-blend to use the fine-tuned model alone", where=str(self.model_dir))
+        if self.lexical is not None and "threshold" in self.lexical.blend:
+            self.threshold = float(self.lexical.blend["threshold"])
         if backend == "torch":
             self._forward = self._torch_forward(device)
         else:
@@ -86,7 +98,7 @@ class Predictor(ExportableInference):
             out[idx] = probabilities(logits, self.labels.multi_label)
             if progress is not None:
                 progress(len(idx))
-        return out
+        return out if self.lexical is None else self.lexical.blended(out, texts)
 
     def decide(self, probs: np.ndarray) -> list:
         if self.labels.multi_label:
@@ -108,12 +120,29 @@ class Predictor(ExportableInference):
 
     def describe(self) -> dict:
         return {"task": "multi_label_classification" if self.labels.multi_label else "classification",
-                "labels": self.labels.names}
+                "labels": self.labels.names, "blend": self.blend_info()}
+
+    def blend_info(self) -> dict:
+        """Whether predictions mix in the run's tfidf-lr, and by which weight of the fine-tuned model."""
+        if self.lexical is None:
+            return {"used": False}
+        return {"used": True, "weight": float(self.lexical.blend["weight"]), "with": "tfidf-lr"}
+
+    @classmethod
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True) -> "Predictor":
+        return cls(run, batch_size=batch_size, backend=backend, blend=blend)
+
+    @classmethod
+    def check_run(cls, run: str | Path, backend: str = "torch", blend: bool = True) -> None:
+        folder = model_folder(run)
+        if blend:  # a damaged tfidf-lr file: one line before the server starts
+            LexicalModel.load(folder)
 
     @classmethod
     def evaluate_file(cls, run: str | Path, data: str, *, text_column: str | None = None,
                       text_pair_column: str | None = None, label_column: str | None = None,
-                      label_delimiter: str | None = None, encoding: str | None = None, batch_size: int = 64) -> dict:
+                      label_delimiter: str | None = None, encoding: str | None = None, batch_size: int = 64,
+                      blend: bool = True) -> dict:
         """Classification metrics on another labelled file, labels matched by name (checked against
         the run's label set before the model is loaded)."""
         from transformers import AutoConfig
@@ -127,19 +156,21 @@ class Predictor(ExportableInference):
                                  label_delimiter=label_delimiter, encoding=encoding)
         frame = examples.frame
         gold = np.asarray(labels.encode(frame["label"].tolist(), examples.source))
-        predictor = cls(run, batch_size=batch_size)
+        predictor = cls(run, batch_size=batch_size, blend=blend)
         pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
         probs = predictor.predict_proba(frame["text"].tolist(), pairs)
         report = full_report(gold, probs, predictor.labels.names, predictor.labels.multi_label, predictor.threshold)
         report["rows"] = len(frame)
         report["dropped_empty"] = examples.dropped_empty
+        report["blend"] = predictor.blend_info()
         return report
 
     @classmethod
     def predict_file(cls, run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
                      text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
-                     calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False) -> int:
-        predictor = cls(run, batch_size=batch_size, backend=backend, calibrated=calibrated)
+                     calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
+                     blend: bool = True) -> int:
+        predictor = cls(run, batch_size=batch_size, backend=backend, calibrated=calibrated, blend=blend)
         return score_rows(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
                           chunk_rows=chunk_rows, resume=resume, progress=progress)
 

@@ -130,7 +130,8 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        model = predictor or reader.load(settings.run, batch_size=settings.max_batch_size, backend=settings.backend)
+        model = predictor or reader.load(settings.run, batch_size=settings.max_batch_size, backend=settings.backend,
+                                       blend=settings.blend)
         state["predictor"] = model
         if not reader.batched:
             state["ready"] = True

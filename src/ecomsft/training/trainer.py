@@ -145,9 +145,10 @@ class ClassificationTrainer(MeanLossTrainer):
     suits pretrained layers, would barely move in one run.
     """
 
-    def __init__(self, *args, embedding_lr: float | None = None, class_loss=None, sample_weights=None,
-                 sort_eval_by_length: bool = False, **kwargs):
+    def __init__(self, *args, embedding_lr: float | None = None, head_lr: float | None = None, class_loss=None,
+                 sample_weights=None, sort_eval_by_length: bool = False, **kwargs):
         self.embedding_lr = embedding_lr
+        self.head_lr = head_lr
         # Evaluation batches of similar lengths pad little (1.7x on shop reviews); only for metrics
         # that do not depend on the rows' order (classification's).
         self.sort_eval_by_length = sort_eval_by_length
@@ -184,18 +185,22 @@ class ClassificationTrainer(MeanLossTrainer):
         return torch.utils.data.SequentialSampler(eval_dataset)
 
     def create_optimizer(self, model=None):
-        if self.optimizer is not None or self.embedding_lr is None:
+        if self.optimizer is not None or (self.embedding_lr is None and self.head_lr is None):
             return super().create_optimizer(model)
         opt_model = self.model if model is None else model
         embedding = opt_model.get_input_embeddings().weight
         decay = set(self.get_decay_parameter_names(opt_model))
-        rest = [(n, p) for n, p in opt_model.named_parameters() if p.requires_grad and p is not embedding]
-        groups = [
-            {"params": [p for n, p in rest if n in decay], "weight_decay": self.args.weight_decay},
-            {"params": [p for n, p in rest if n not in decay], "weight_decay": 0.0},
-        ]
+        # The head: what lies outside the pretrained body (``bert.``, ``roberta.``, ...): new, randomly
+        # initialised layers that may learn faster than the pretrained ones.
+        body = getattr(opt_model, "base_model_prefix", "") + "."
+        groups = []
+        for names, lr in ((lambda n: not n.startswith(body), self.head_lr), (lambda n: n.startswith(body), None)):
+            rest = [(n, p) for n, p in opt_model.named_parameters() if p.requires_grad and p is not embedding and names(n)]
+            for wanted, decay_rate in ((True, self.args.weight_decay), (False, 0.0)):
+                group = {"params": [p for n, p in rest if (n in decay) == wanted], "weight_decay": decay_rate}
+                groups.append({**group, "lr": lr} if lr else group)
         if embedding.requires_grad:
-            groups.append({"params": [embedding], "weight_decay": 0.0, "lr": self.embedding_lr})
+            groups.append({"params": [embedding], "weight_decay": 0.0, "lr": self.embedding_lr or self.args.learning_rate})
         self.optimizer = torch.optim.AdamW(
             [g for g in groups if g["params"]],
             lr=self.args.learning_rate,
@@ -391,6 +396,7 @@ def build_trainer(
         compute_metrics=compute_metrics,
         callbacks=run_callbacks(cfg, tracking_dir, has_valid),
         embedding_lr=embedding_lr,
+        head_lr=cfg.head_lr,
         class_loss=class_loss,
         sample_weights=sample_weights,
         **trainer_options,

@@ -305,8 +305,8 @@ class ArrowSplits:
     def sizes(self) -> dict[str, int]:
         return {name: len(rows) for name, rows in self.rows.items()}
 
-    def _sample(self, name: str, n: int, block: int = 100) -> tuple[list[str], np.ndarray]:
-        """(texts, label ids) of about ``n`` rows of a split: random blocks of ``block`` neighbouring rows,
+    def _sample(self, name: str, n: int, block: int = 100) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(texts, label ids, positions in the split) of about ``n`` rows of a split: random blocks of ``block`` neighbouring rows,
         so that the read touches few pages of the file (random single rows would touch most of them).
         Once tokenized, the test split's texts come from its own small file, which kept them."""
         positions = np.arange(len(self.rows[name]))
@@ -320,7 +320,7 @@ class ArrowSplits:
         else:
             file = self.files[name]
             texts = [_text(v) for v in file.dataset.select(self.rows[name][positions])[file.text_column]]
-        return list(texts), self.codes[name][positions]
+        return list(texts), self.codes[name][positions], positions
 
     def vocab_texts(self) -> list[str]:
         """A sample of the training texts: enough to find the pieces the vocabulary lacks."""
@@ -338,14 +338,14 @@ class ArrowSplits:
     def gold(self, name: str) -> np.ndarray:
         return self.codes[name]
 
-    def baseline_inputs(self) -> tuple[list[str], np.ndarray, list[str], np.ndarray, dict | None]:
-        """The TF-IDF baseline's data: random samples of train and test (it holds its matrices in memory)."""
-        train_texts, train_y = self._sample("train", SAMPLE_ROWS)
-        test_texts, test_y = self._sample("test", SAMPLE_ROWS)
-        return train_texts, train_y, test_texts, test_y, {"train_rows": len(train_texts), "test_rows": len(test_texts)}
+    def baseline_inputs(self) -> tuple[dict[str, tuple[list[str], np.ndarray, np.ndarray | None]], dict]:
+        """The TF-IDF baseline's data: random samples of each split (it holds its matrices in memory)."""
+        samples = {name: self._sample(name, SAMPLE_ROWS) for name in ("train", "valid", "test") if len(self.rows[name])}
+        return samples, {f"{name}_rows": len(sample[0]) for name, sample in samples.items()}
 
-    def write_predictions(self, path: Path, probs: np.ndarray, threshold: float, chunk: int = 50_000) -> None:
-        """predictions.csv written a chunk at a time from the tokenized test file (which kept the texts)."""
+    def write_predictions(self, path: Path, probs: np.ndarray, threshold: float, lexical=None, chunk: int = 50_000) -> None:
+        """predictions.csv written a chunk at a time from the tokenized test file (which kept the texts);
+        with ``lexical`` (a ``LexicalModel`` whose blend was chosen), the blend's."""
 
         test = self.encoded["test"]
         names = np.array(self.labels.names, dtype=object)
@@ -354,7 +354,10 @@ class ArrowSplits:
             part = test.select_columns(columns)[start:start + chunk]
             frame = pd.DataFrame(part)
             frame["label"] = names[self.codes["test"][start:start + chunk]]
-            predictions_frame(frame, probs[start:start + chunk], self.labels, threshold).to_csv(
+            part_probs = probs[start:start + chunk]
+            if lexical is not None:
+                part_probs = lexical.blended(part_probs, frame["text"].tolist())
+            predictions_frame(frame, part_probs, self.labels, threshold).to_csv(
                 path, index=False, mode="w" if start == 0 else "a", header=start == 0)
 
 

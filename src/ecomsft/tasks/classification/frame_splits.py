@@ -132,10 +132,15 @@ class FrameSplits:
     def gold(self, name: str) -> np.ndarray:
         return model.gold_array(self.frames[name]["label"], self.labels)
 
-    def baseline_inputs(self) -> tuple[list[str], np.ndarray, list[str], np.ndarray, dict | None]:
-        """(train texts, train ids, test texts, test ids, the sample sizes when sampled: never here)."""
-        train, test = self.frames["train"], self.frames["test"]
-        return train["text"].tolist(), self.gold("train"), test["text"].tolist(), self.gold("test"), None
+    def baseline_inputs(self) -> tuple[dict[str, tuple[list[str], np.ndarray, np.ndarray | None]], dict | None]:
+        """What the tfidf-lr baseline reads: per split (train, valid, test) its texts, label ids and
+        the row positions they are (None: every row, in order); and the sample sizes when sampled
+        (never here)."""
+        return {name: (frame["text"].tolist(), self.gold(name), None) for name, frame in self.frames.items()}, None
 
-    def write_predictions(self, path: Path, probs: np.ndarray, threshold: float) -> None:
-        predictions_frame(self.frames["test"], probs, self.labels, threshold).to_csv(path, index=False)
+    def write_predictions(self, path: Path, probs: np.ndarray, threshold: float, lexical=None) -> None:
+        """predictions.csv; with ``lexical`` (a ``LexicalModel`` whose blend was chosen), the blend's."""
+        frame = self.frames["test"]
+        if lexical is not None:
+            probs = lexical.blended(probs, frame["text"].tolist())
+        predictions_frame(frame, probs, self.labels, threshold).to_csv(path, index=False)

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ...distributed import is_main_process
-from ...evaluation.baselines import run_tfidf_lr
+from ...evaluation.baselines import fit_tfidf_lr, score_tfidf_lr
+from ...evaluation.blend import choose_blend
 from ...evaluation.classification import (
     accuracy_by_length,
+    scalar_metrics,
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
@@ -93,10 +95,12 @@ class ClassificationTask(ClassificationSpec, Task):
                 "test_ece_calibrated": expected_calibration_error(gold["test"], apply_temperature(probs["test"], temperature)),
             }
 
-        self.test_probs = probs.get("test")
+        self.probs, self.lexical = probs, None
 
-        def predictions(path: Path) -> None:
-            self.data.write_predictions(path, probs["test"], self.threshold)
+        def predictions(path: Path) -> None:  # called after ``baselines``: the blend's where it was chosen
+            blend = self.lexical.blend if self.lexical is not None else {}
+            self.data.write_predictions(path, probs["test"], blend.get("threshold", self.threshold),
+                                        self.lexical if blend else None)
 
         return Evaluation(
             validation=results.get("valid"), test=results.get("test"),
@@ -106,19 +110,47 @@ class ClassificationTask(ClassificationSpec, Task):
         )
 
     def baselines(self, evaluation: Evaluation) -> dict:
-        """tfidf-lr on the same split; single-label: both models' test accuracy by review length."""
-        if evaluation.test is None:
-            return {}
-        train_texts, train_y, test_texts, test_y, sampled = self.data.baseline_inputs()
-        baseline, pipeline = run_tfidf_lr(train_texts, train_y, test_texts, test_y, len(self.labels),
-                                          self.labels.multi_label, self.threshold, self.cfg.training.seed)
-        fields = {"baseline_tfidf_lr": baseline}
-        if sampled:  # the baseline saw a sample of the test split: no row-by-row comparison
+        """tfidf-lr on the same split, kept in the model folder (``models/lexical.py``); the blend of
+        both chosen on the validation split (``evaluation/blend.py``) and scored on the test split;
+        single-label: the test accuracy of all three by review length."""
+        multi = self.labels.multi_label
+        inputs, sampled = self.data.baseline_inputs()
+        train_texts, train_y, _ = inputs["train"]
+        self.lexical, seconds = fit_tfidf_lr(train_texts, train_y, len(self.labels), multi, self.cfg.training.seed)
+        blend = self.choose_blend(inputs.get("valid"))
+        if blend["used"]:
+            self.lexical.blend = {"weight": blend["weight"], **({"threshold": blend["threshold"]} if multi else {})}
+        if "test" not in self.probs:
+            return {"blend": blend}
+        test_texts, test_y, test_rows = inputs["test"]
+        baseline, lexical_test = score_tfidf_lr(self.lexical, test_texts, test_y, self.threshold)
+        baseline["train_seconds"] = seconds
+        model_test = self.probs["test"] if test_rows is None else self.probs["test"][test_rows]
+        mixed = None
+        if blend["used"]:
+            mixed = blend["weight"] * model_test + (1 - blend["weight"]) * lexical_test
+            blend["test"] = scalar_metrics(np.asarray(test_y), mixed, multi, blend.get("threshold", self.threshold))
+        fields = {"baseline_tfidf_lr": baseline, "blend": blend}
+        if sampled:  # the baseline saw samples of the splits: no row-by-row comparison
             baseline["sampled_rows"] = sampled
-        elif not self.labels.multi_label:
-            fields["by_length"] = accuracy_by_length(test_texts, np.asarray(test_y), {
-                "model": self.test_probs.argmax(axis=1), "tfidf_lr": pipeline.predict(test_texts)})
+        elif not multi:
+            predicted = {"model": model_test.argmax(axis=1), "tfidf_lr": lexical_test.argmax(axis=1)}
+            if mixed is not None:
+                predicted["blend"] = mixed.argmax(axis=1)
+            fields["by_length"] = accuracy_by_length(test_texts, np.asarray(test_y), predicted)
         return fields
+
+    def choose_blend(self, valid) -> dict:
+        """The weight of the fine-tuned model, chosen on the validation split (``model.blend: auto``)."""
+        if self.cfg.model.blend == "off":
+            return {"used": False, "weight": 1.0, "why": "model.blend: off"}
+        if valid is None or "valid" not in self.probs:
+            return {"used": False, "weight": 1.0, "why": "the run has no validation split to choose a weight on"}
+        texts, gold, rows = valid
+        model_valid = self.probs["valid"] if rows is None else self.probs["valid"][rows]
+        return choose_blend(np.asarray(gold), model_valid, self.lexical.predict_proba(texts),
+                            multi_label=self.labels.multi_label, metric=self.metric_for_best_model(),
+                            threshold=self.cfg.task.threshold)
 
     def training_info(self, trainer) -> dict:
         return {"loss": trainer.class_loss.describe() if trainer.class_loss else "model default",
@@ -127,6 +159,12 @@ class ClassificationTask(ClassificationSpec, Task):
     def saved_settings(self) -> dict:
         return {"threshold": self.threshold, "head_share": self.cfg.model.head_share,
                 "temperature": self.calibration["temperature"] if self.calibration else None}
+
+    def save(self, trainer, model_dir: Path) -> None:
+        """The model folder, with the run's tfidf-lr and the blend's weight beside the weights."""
+        super().save(trainer, model_dir)
+        if self.lexical is not None:
+            self.lexical.save(model_dir)
 
 
 TASK = ClassificationTask

@@ -69,6 +69,7 @@ class GenerationSpec(TaskSpec):
         "training.freeze_layers": "freezing layers is for encoders; use training.lora_r",
         "training.freeze_embeddings": "freezing is for encoders; use training.lora_r",
         "training.embedding_lr": "decoders read any text through byte-level tokens: no rows are added to learn apart",
+        "training.head_lr": "a decoder's head is its pretrained output layer, not a new one",
         **CLASSIFICATION_ONLY,
     }
 

@@ -41,6 +41,7 @@ class PretrainingSpec(TaskSpec):
         "training.focal_gamma": _NO_CLASSES,
         "training.balanced_sampling": _NO_CLASSES,
         "training.group_by_length": "masked-LM batches are drawn at random",
+        "training.head_lr": "the masked-LM head is pretrained, not new",
         "training.lora_r": "a pretrained model is meant to be fine-tuned next, so it is trained in full",
         "training.lora_layers": "a pretrained model is meant to be fine-tuned next, so it is trained in full",
         **CLASSIFICATION_ONLY,

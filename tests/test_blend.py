@@ -1,0 +1,187 @@
+"""The run's tfidf-lr kept without pickle, and its blend with the fine-tuned model: chosen on the
+validation split, used by every reader after training, refused in one line when damaged."""
+
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ecomsft
+from ecomsft.config import build_config
+from ecomsft.evaluation.baselines import build_tfidf_lr, fit_tfidf_lr
+from ecomsft.evaluation.blend import choose_blend
+from ecomsft.models.lexical import LexicalModel
+from ecomsft.runner import run as train
+
+from .conftest import failed_in_one_line, make_reviews, run_cli, tiny_overrides
+
+WORDS = ["good", "great", "bad", "awful", "slow", "fast", "price", "box", "好", "差", "物流", "质量"]
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=rng.integers(1, 8))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("classes,multi_label", [(2, False), (4, False), (3, True)])
+def test_reloaded_lexical_model_gives_the_pipelines_probabilities_exactly(tmp_path, classes, multi_label):
+    texts = _texts(300, 0)
+    rng = np.random.default_rng(1)
+    if multi_label:
+        y = rng.integers(0, 2, size=(300, classes))
+        y[:, 2] = 0  # a label never seen positive: sklearn's constant predictor
+    else:
+        y = np.array([(len(t) + i) % classes for i, t in enumerate(texts)])
+    pipeline = build_tfidf_lr(texts, multi_label)
+    pipeline.fit(texts, y)
+    model, _ = fit_tfidf_lr(texts, y, classes, multi_label)
+    model.save(tmp_path)
+    again = LexicalModel.load(tmp_path)
+    probe = _texts(80, 2) + ["", "词 never seen"]
+    assert np.array_equal(again.predict_proba(probe), pipeline.predict_proba(probe))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lexical.json", "lexical.safetensors"]
+
+
+def test_a_class_absent_from_training_gets_probability_zero(tmp_path):
+    texts = _texts(100, 3)
+    y = np.array([i % 2 for i in range(100)])  # labels 0 and 1 of 3
+    model, _ = fit_tfidf_lr(texts, y, 3)
+    probs = model.predict_proba(texts[:5])
+    assert probs.shape == (5, 3) and (probs[:, 2] == 0).all() and np.allclose(probs.sum(axis=1), 1)
+
+
+def test_damaged_lexical_files_are_one_line_and_never_executed(tmp_path):
+    texts = _texts(100, 4)
+    model, _ = fit_tfidf_lr(texts, np.array([i % 2 for i in range(100)]), 2)
+    model.save(tmp_path)
+    (tmp_path / "lexical.safetensors").write_bytes(b"\x00" * 40)
+    with pytest.raises(ecomsft.EcomsftError, match="lexical model .* cannot be read") as err:
+        LexicalModel.load(tmp_path)
+    assert err.value.where.endswith("lexical.safetensors")
+    model.save(tmp_path)
+    meta = json.loads((tmp_path / "lexical.json").read_text())
+    meta["terms"] = meta["terms"][:-1]  # arrays that no longer fit the vocabulary
+    (tmp_path / "lexical.json").write_text(json.dumps(meta))
+    with pytest.raises(ecomsft.EcomsftError, match="do not fit together"):
+        LexicalModel.load(tmp_path)
+    # A pickle put in its place is never unpickled: it is not JSON.
+    (tmp_path / "lexical.json").write_bytes(pickle.dumps({"settings": {}}))
+    with pytest.raises(ecomsft.EcomsftError, match="cannot be read"):
+        LexicalModel.load(tmp_path)
+    meta["terms"] = meta["terms"] + ["x"]
+    meta["settings"]["analyzer"] = "os.system"
+    (tmp_path / "lexical.json").write_text(json.dumps(meta))
+    with pytest.raises(ecomsft.EcomsftError, match="cannot be read"):
+        LexicalModel.load(tmp_path)
+
+
+def test_the_weight_is_chosen_on_validation_and_kept_only_where_it_helps():
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 2, size=400)
+    noisy = np.where(rng.random(400) < 0.3, 1 - gold, gold)  # the model: right 70% of the time, sure of itself
+    model = np.eye(2)[noisy] * 0.98 + 0.01
+    lexical = np.eye(2)[gold] * 0.3 + 0.35  # the lexical model: always right, unsure (0.65)
+    helped = choose_blend(gold, model, lexical, multi_label=False, metric="f1_macro")
+    assert helped["used"] and helped["weight"] < 1.0 and helped["blend"] > helped["model"]
+    assert helped["tfidf_lr"] == pytest.approx(1.0) and helped["metric"] == "f1_macro"
+    useless = choose_blend(gold, np.eye(2)[gold] * 0.9 + 0.05, np.full((400, 2), 0.5), multi_label=False, metric="accuracy")
+    assert not useless["used"] and useless["weight"] == 1.0 and "beats" in useless["why"]
+    small = choose_blend(gold[:20], model[:20], lexical[:20], multi_label=False, metric="f1_macro")
+    assert not small["used"] and "too few" in small["why"]
+
+
+@pytest.fixture(scope="module")
+def blended_run(tiny_model_dir, tmp_path_factory):
+    """A tiny run whose weak model gains from the lexical one (a validation split of 60 rows)."""
+    folder = tmp_path_factory.mktemp("blend")
+    data = folder / "reviews.csv"
+    make_reviews(600, seed=3).to_csv(data, index=False)
+    return train(build_config(None, tiny_overrides(tiny_model_dir, data, folder / "run", **{
+        "training.max_steps": 3, "training.lr": 1e-5})))
+
+
+def test_a_run_keeps_its_tfidf_lr_and_the_blend_chosen_on_validation(blended_run):
+    run, metrics = blended_run.run_dir, blended_run.metrics
+    blend = metrics["blend"]
+    assert blend["used"] and 0.0 <= blend["weight"] < 1.0 and blend["rows"] == 60
+    assert blend["blend"] > blend["model"]  # validation figures
+    assert set(metrics["by_length"]) >= {"model", "tfidf_lr", "blend"}
+    assert (run / "model" / "lexical.json").is_file() and (run / "model" / "lexical.safetensors").is_file()
+    assert not list(run.rglob("*.pkl"))
+    marker = json.loads((run / ".ecomsft").read_text())
+    assert {"model/lexical.json", "model/lexical.safetensors"} <= set(marker["files"])
+    # predictions.csv is what the run delivers: the blend's.
+    frame = pd.read_csv(run / "predictions.csv")
+    assert (frame["gold"] == frame["predicted"]).mean() == pytest.approx(blend["test"]["accuracy"])
+
+
+def test_every_reader_uses_the_blend_and_no_blend_turns_it_off(blended_run, tmp_path):
+    run = blended_run.run_dir
+    frame = pd.read_csv(run / "predictions.csv", keep_default_na=False)
+    texts = frame["text"].tolist()
+    blended = ecomsft.load(run).predict_proba(texts)
+    alone = ecomsft.load(run, blend=False).predict_proba(texts)
+    assert np.allclose(blended, frame[["prob_negative", "prob_positive"]].to_numpy(), atol=1e-6)
+    assert not np.allclose(blended, alone)
+    predictor = ecomsft.load(run)
+    assert predictor.describe()["blend"] == {"used": True, "weight": blended_run.metrics["blend"]["weight"], "with": "tfidf-lr"}
+    assert ecomsft.load(run, blend=False).describe()["blend"] == {"used": False}
+    # evaluate and batch scoring, with and without --no-blend
+    source = tmp_path / "test.csv"
+    frame[["text"]].assign(label=frame["gold"]).to_csv(source, index=False)
+    code, out, err = run_cli("evaluate", run, "--data", source, "--output", tmp_path / "eval.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["accuracy"] == pytest.approx(blended_run.metrics["blend"]["test"]["accuracy"])
+    assert report["blend"]["used"]
+    code, out, err = run_cli("evaluate", run, "--data", source, "--no-blend", "--output", tmp_path / "alone.json")
+    assert code == 0, err
+    alone_report = json.loads((tmp_path / "alone.json").read_text())
+    assert alone_report["accuracy"] == pytest.approx(blended_run.metrics["test"]["accuracy"])
+    assert not alone_report["blend"]["used"]
+    code, _, err = run_cli("predict", run, "--input", source, "--output", tmp_path / "scored.csv")
+    assert code == 0, err
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert np.allclose(scored["prob_positive"], blended[:, 1], atol=1e-6)
+
+
+def test_a_run_without_its_lexical_files_says_so_unless_no_blend(blended_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(blended_run.run_dir, copy)
+    (copy / "model" / "lexical.json").unlink()
+    code, _, err = run_cli("predict", copy, "good")
+    assert failed_in_one_line(code, err) and "lexical" in err
+    (copy / "model" / "lexical.safetensors").unlink()
+    code, _, err = run_cli("predict", copy, "good")
+    assert failed_in_one_line(code, err) and "--no-blend" in err
+    code, out, err = run_cli("predict", copy, "good", "--no-blend")
+    assert code == 0, err
+
+
+def test_a_run_from_before_blends_predicts_as_before(blended_run, tmp_path):
+    """A run folder with neither the lexical files nor a blend in its metrics: the model alone."""
+    import shutil
+
+    copy = tmp_path / "old"
+    shutil.copytree(blended_run.run_dir, copy)
+    for name in ("lexical.json", "lexical.safetensors"):
+        (copy / "model" / name).unlink()
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics.pop("blend")
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    texts = ["good fast", "awful slow box"]
+    assert np.allclose(ecomsft.load(copy).predict_proba(texts), ecomsft.load(blended_run.run_dir, blend=False).predict_proba(texts))
+
+
+def test_blend_off_keeps_the_model_alone(tiny_model_dir, tmp_path):
+    data = tmp_path / "reviews.csv"
+    make_reviews(600, seed=3).to_csv(data, index=False)
+    result = train(build_config(None, tiny_overrides(tiny_model_dir, data, tmp_path / "run", **{
+        "training.max_steps": 3, "training.lr": 1e-5, "model.blend": "off"})))
+    assert result.metrics["blend"] == {"used": False, "weight": 1.0, "why": "model.blend: off"}
+    assert ecomsft.load(result.run_dir).describe()["blend"] == {"used": False}
+    assert (result.run_dir / "model" / "lexical.json").is_file()  # kept all the same
