@@ -185,3 +185,30 @@ def test_blend_off_keeps_the_model_alone(tiny_model_dir, tmp_path):
     assert result.metrics["blend"] == {"used": False, "weight": 1.0, "why": "model.blend: off"}
     assert ecomsft.load(result.run_dir).describe()["blend"] == {"used": False}
     assert (result.run_dir / "model" / "lexical.json").is_file()  # kept all the same
+
+
+def test_onnx_serve_and_report_follow_the_blend(blended_run, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ecomsft.inference.predictor import Predictor
+    from ecomsft.inference.server import ServeSettings, create_app
+
+    run = blended_run.run_dir
+    texts = ["good fast 好", "awful slow box", "x"]
+    code, _, err = run_cli("export", run, "--int8")
+    assert code == 0, err
+    torch_probs = Predictor(run).predict_proba(texts)
+    assert np.allclose(Predictor(run, backend="onnx").predict_proba(texts), torch_probs, atol=1e-4)
+    assert np.abs(Predictor(run, backend="onnx-int8").predict_proba(texts) - torch_probs).max() < 0.05
+    for blend, used in ((True, True), (False, False)):
+        app = create_app(ServeSettings(run=str(run), blend=blend))
+        with TestClient(app) as client:
+            info = client.get("/v1/info").json()
+            assert info["blend"]["used"] is used
+            expected = blended_run.metrics["blend"]["test"] if used else blended_run.metrics["test"]
+            assert info["test_metrics"]["accuracy"] == pytest.approx(expected["accuracy"])
+            body = client.post("/v1/predict", json={"texts": texts}).json()
+            probs = Predictor(run, blend=blend).predict_proba(texts)
+            assert [p["probabilities"]["positive"] for p in body["predictions"]] == pytest.approx(probs[:, 1], abs=1e-5)
+    page = (run / "report.html").read_text()
+    assert "blend (delivered)" in page and "tfidf-lr" in page and "--no-blend" in page

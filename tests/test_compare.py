@@ -33,7 +33,16 @@ def test_two_candidates_baseline_and_a_failure(tiny_model_dir, tmp_path):
     for name in ("leaderboard.csv", "leaderboard.png", "report.html"):
         assert (tmp_path / "cmp" / name).is_file()
     page = (tmp_path / "cmp" / "report.html").read_text()
-    assert "data:image/png;base64," in page and "tfidf-lr" in page
+    assert "data:image/png;base64," in page and "tfidf-lr" in page and "blend accuracy" in page
+    # The baseline is kept as data, never pickled; it reloads to its test figures.
+    assert not list((tmp_path / "cmp").rglob("*.pkl"))
+    baseline = ok[ok["candidate"] == "tfidf-lr"].iloc[0]
+    from ecomsft.models.lexical import LexicalModel
+
+    assert LexicalModel.load(baseline["run"]).n_labels == 2
+    # Ranked by what each candidate delivers (its blend where its run chose one).
+    delivered = ok["blend_accuracy"].fillna(ok["accuracy"]).tolist()
+    assert delivered == sorted(delivered, reverse=True)
 
 
 def test_duplicate_candidates_are_refused(tiny_model_dir, tmp_path, reviews_csv):

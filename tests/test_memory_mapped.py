@@ -50,10 +50,12 @@ def test_generated_file_trains_with_parallel_tokenization_like_the_pandas_path(t
     assert arrow["test"]["accuracy"] > 0.9 and pandas["test"]["accuracy"] > 0.9
     assert sum(map(sum, arrow["test"]["confusion_matrix"]["matrix"])) == arrow["data"]["sizes"]["test"]
     sizes = arrow["data"]["sizes"]
-    assert arrow["baseline_tfidf_lr"]["sampled_rows"] == {"train_rows": sizes["train"], "test_rows": sizes["test"]}
+    assert arrow["baseline_tfidf_lr"]["sampled_rows"] == {f"{name}_rows": sizes[name] for name in ("train", "valid", "test")}
+    assert arrow["blend"]["rows"] == sizes["valid"]  # chosen on the validation rows the baseline scored
     predictions = pd.read_csv(tmp_path / "arrow" / "predictions.csv")
     assert len(predictions) == arrow["data"]["sizes"]["test"]
-    assert (predictions["gold"] == predictions["predicted"]).mean() == pytest.approx(arrow["test"]["accuracy"])
+    delivered = arrow["blend"]["test"] if arrow["blend"]["used"] else arrow["test"]
+    assert (predictions["gold"] == predictions["predicted"]).mean() == pytest.approx(delivered["accuracy"])
     assert set(predictions["text"]) <= set(frame["review"])
 
 

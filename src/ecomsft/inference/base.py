@@ -75,6 +75,10 @@ class Inference:
         """The run's metrics.json ({} for a bare model folder)."""
         return metrics_of(self.run_dir)
 
+    def test_metrics(self) -> dict:
+        """The run's test metrics of what this reader predicts (``/v1/info``)."""
+        return self.metrics.get("test") or {}
+
     def predict_batch(self, items: list) -> Any:
         """One result per item, as an array the micro-batcher can split and join."""
         raise NotImplementedError

@@ -240,7 +240,7 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
     async def info() -> dict:
         model = state["predictor"]
         metrics = model.metrics
-        test = {k: v for k, v in (metrics.get("test") or {}).items() if isinstance(v, float)}
+        test = {k: v for k, v in reader.test_metrics(model).items() if isinstance(v, float)}
         limits = ("max_texts", "max_chars", "max_body_bytes", "max_queue", *reader.served_limits)
         return {**reader.describe(model), "base_model": (metrics.get("model") or {}).get("name"), "test_metrics": test,
                 "limits": {name: getattr(settings, name) for name in limits}}

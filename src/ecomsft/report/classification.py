@@ -19,14 +19,22 @@ def head(run: Path, metrics: RunMetrics) -> list[str]:
     return [_headline(metrics.as_dict())]
 
 
+def delivered_test(metrics: dict) -> dict:
+    """The test metrics of what predict delivers (and predictions.csv holds): the blend's where the
+    run chose one, else the fine-tuned model's."""
+    blend = metrics.get("blend") or {}
+    return blend["test"] if blend.get("used") and blend.get("test") else metrics.get("test") or {}
+
+
 def details(run: Path, metrics: RunMetrics) -> list[str]:
     as_dict = metrics.as_dict()
+    as_dict["test"] = delivered_test(as_dict)
     predictions_file = run / "predictions.csv"
     if predictions_file.is_file() and not metrics.multi_label and metrics.test:
         predictions = pd.read_csv(predictions_file, dtype={"gold": str, "predicted": str}, keep_default_na=False)
         return _single_label_sections(run, as_dict, predictions)
     if metrics.test:
-        per_class = metrics.test.get("per_class", {})
+        per_class = as_dict["test"].get("per_class", {})
         rows = [[n, v["precision"], v["recall"], v["f1"], v["support"]] for n, v in per_class.items()]
         return ["<h2>Per label</h2>" + html_table(rows, ["label", "precision", "recall", "F1", "support"], (0,))]
     return []
@@ -152,9 +160,10 @@ def _by_length(metrics: dict, predictions: pd.DataFrame, correct: np.ndarray) ->
     table = metrics.get("by_length")
     if table:
         dash = lambda value: "—" if value is None else value  # noqa: E731
-        rows = [[bucket, n, dash(model), dash(tfidf)]
-                for bucket, n, model, tfidf in zip(table["buckets"], table["rows"], table["model"], table["tfidf_lr"])]
-        return html_table(rows, ["length", "rows", "model", "tfidf-lr"], (0,))
+        columns = [name for name in ("model", "tfidf_lr", "blend") if name in table]
+        rows = [[bucket, n, *(dash(table[name][i]) for name in columns)]
+                for i, (bucket, n) in enumerate(zip(table["buckets"], table["rows"]))]
+        return html_table(rows, ["length", "rows", *(name.replace("_", "-") for name in columns)], (0,))
     lengths = predictions["text"].str.len()
     buckets = pd.qcut(lengths, q=min(5, lengths.nunique()), duplicates="drop")
     by_length = pd.DataFrame({"bucket": buckets, "correct": correct}).groupby("bucket", observed=True)["correct"].agg(["mean", "size"])
@@ -164,9 +173,12 @@ def _by_length(metrics: dict, predictions: pd.DataFrame, correct: np.ndarray) ->
 def _headline(metrics: dict) -> str:
     test = metrics.get("test") or {}
     base = metrics.get("baseline_tfidf_lr") or {}
+    blend = metrics.get("blend") or {}
+    mixed = blend.get("test") if blend.get("used") else None
     multi = metrics["multi_label"]
     keys = ["subset_accuracy", "f1_micro", "f1_macro", "hamming_loss"] if multi else ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
-    rows = [[k, test.get(k, float("nan")), base.get(k, float("nan")) if base else "—"] for k in keys]
+    rows = [[k, test.get(k, float("nan")), base.get(k, float("nan")) if base else "—", *([mixed.get(k, float("nan"))] if mixed else [])]
+            for k in keys]
     sizes = metrics["data"]["sizes"]
     model = metrics["model"]
     timings = metrics["timings"]
@@ -177,5 +189,19 @@ def _headline(metrics: dict) -> str:
                   metrics["task"], len(metrics["labels"]), model["name"], (model["parameters"] or 0) / 1e6,
                   sizes.get("train", 0), sizes.get("valid", 0), sizes.get("test", 0), timings["train_seconds"] / 60,
                   metrics["training"]["steps"], vocab)
-        + html_table(rows, ["test metric", "fine-tuned", "tfidf-lr baseline"], (0,))
+        + html_table(rows, ["test metric", "fine-tuned", "tfidf-lr baseline", *(["blend (delivered)"] if mixed else [])], (0,))
+        + _blend_note(blend)
     )
+
+
+def _blend_note(blend: dict) -> str:
+    if not blend:
+        return ""
+    if not blend.get("used"):
+        return html_text("<p>Predictions come from the fine-tuned model alone: {}.</p>", blend.get("why", "no blend chosen"))
+    return html_text("<p>Predictions (here, <code>predict</code>, <code>serve</code>, <code>evaluate</code>) blend the "
+                     "fine-tuned model's probabilities with the run's tfidf-lr: {:.2f} and {:.2f}, the weight chosen on "
+                     "the {} validation rows by {} ({:.4f} the model alone, {:.4f} tfidf-lr, {:.4f} blended); the sections "
+                     "below describe the blend. <code>--no-blend</code> gives the model alone.</p>",
+                     blend["weight"], 1 - blend["weight"], blend["rows"], blend["metric"], blend["model"],
+                     blend["tfidf_lr"], blend["blend"])

@@ -13,7 +13,6 @@ from ...evaluation.baselines import fit_tfidf_lr, score_tfidf_lr
 from ...evaluation.blend import choose_blend
 from ...evaluation.classification import (
     accuracy_by_length,
-    scalar_metrics,
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
@@ -129,7 +128,8 @@ class ClassificationTask(ClassificationSpec, Task):
         mixed = None
         if blend["used"]:
             mixed = blend["weight"] * model_test + (1 - blend["weight"]) * lexical_test
-            blend["test"] = scalar_metrics(np.asarray(test_y), mixed, multi, blend.get("threshold", self.threshold))
+            blend["test"] = full_report(np.asarray(test_y), mixed, self.labels.names, multi,
+                                        blend.get("threshold", self.threshold))
         fields = {"baseline_tfidf_lr": baseline, "blend": blend}
         if sampled:  # the baseline saw samples of the splits: no row-by-row comparison
             baseline["sampled_rows"] = sampled
