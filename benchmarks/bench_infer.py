@@ -4,6 +4,8 @@ One run, the same trained run folder and the same test texts (the run's own test
 predictions.csv) for every backend:
   transformers.pipeline("text-classification"), ecomsft's PyTorch predictor, and ecomsft's ONNX
   Runtime predictor, fp32 and dynamically quantized int8 (exported first when missing).
+The ecomsft rows are the fine-tuned model alone (``--no-blend``); where the run chose a blend with
+its tfidf-lr, two more rows time it (torch fp32 and ONNX int8) and its cost at batch 32 is printed.
 Printed per backend: samples/s at batch 1 and at each batch size tried (the best marked), p50/p95
 latency of one short review, test accuracy and its difference to the PyTorch fp32 model, and the
 achieved model GFLOP/s (real tokens only) as a share of this machine's fp32 matmul peak measured in
@@ -48,6 +50,7 @@ def make_backends(run: Path, max_length: int):
     from transformers import pipeline
 
     from ecomsft.inference.predictor import Predictor, model_folder
+    from ecomsft.models.lexical import LexicalModel
 
     model_dir = model_folder(run)
     pipe = pipeline("text-classification", model=str(model_dir), device=-1)
@@ -57,21 +60,27 @@ def make_backends(run: Path, max_length: int):
         out = pipe(texts, batch_size=batch_size, truncation=True, max_length=max_length)
         return [o["label"] for o in out]
 
-    def ecomsft_predict(backend):
+    def ecomsft_predict(backend, blend=False):
         def predict(texts, batch_size):
-            if backend not in predictors:
-                predictors[backend] = Predictor(run, backend=backend)
-            predictor = predictors[backend]
+            if (backend, blend) not in predictors:
+                predictors[backend, blend] = Predictor(run, backend=backend, blend=blend)
+            predictor = predictors[backend, blend]
             predictor.batch_size = batch_size
             return predictor.decide(predictor.predict_proba(texts))
         return predict
 
-    return {
+    backends = {
         "transformers.pipeline": pipeline_predict,
         "ecomsft torch fp32": ecomsft_predict("torch"),
         "ecomsft onnx fp32": ecomsft_predict("onnx"),
         "ecomsft onnx int8": ecomsft_predict("onnx-int8"),
-    }, pipe.model
+    }
+    # The same models mixed with the run's tfidf-lr, where its training chose a blend (what predict does by default).
+    lexical = LexicalModel.load(model_dir)
+    if lexical is not None and lexical.blend:
+        backends["ecomsft torch fp32 + blend"] = ecomsft_predict("torch", True)
+        backends["ecomsft onnx int8 + blend"] = ecomsft_predict("onnx-int8", True)
+    return backends, pipe.model
 
 
 def timed(fn) -> float:
@@ -147,6 +156,12 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(cells) + f" | {ratio:.2f}x | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
               f"| {r['gflops_best']:.0f} ({100 * r['gflops_best'] / peak:.0f}%) | {r['accuracy']:.4f} "
               f"| {100 * (r['accuracy'] - reference['accuracy']):+.2f} pt | {100 * agree:.1f}% |")
+    for name in ("ecomsft torch fp32", "ecomsft onnx int8"):
+        if f"{name} + blend" in results and "batch32_samples_per_second" in results[name]:
+            alone, mixed = results[name], results[f"{name} + blend"]
+            cost = alone["batch32_samples_per_second"] / mixed["batch32_samples_per_second"] - 1
+            print(f"blend cost, {name}: {100 * cost:+.1f}% latency at batch 32; p50 of one review {alone['p50_ms']:.1f} -> "
+                  f"{mixed['p50_ms']:.1f} ms; accuracy {alone['accuracy']:.4f} -> {mixed['accuracy']:.4f}")
     print("\n* best batch size. int8 GFLOP/s counts the same model FLOPs as fp32 (its share of the fp32 peak can pass 100%).")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps({"peak_gflops": [peak, peak_after], "rows": {

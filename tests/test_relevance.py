@@ -326,6 +326,30 @@ def test_blend_with_the_zero_shot_encoder(tiny_model_dir, pairs_csv, tmp_path):
     expected = blend["cross_encoder"] * plain + blend["zero_shot_cosine"] * cosine_pair_scores(ranker.zero_shot, queries, products) + blend["bias"]
     assert np.allclose(ranker.score(queries, products), expected, atol=1e-4)
     assert "score_blend" in pd.read_csv(result.run_dir / "predictions.csv")
+    choice = result.metrics["blend_choice"]
+    assert choice["used"] and choice["metric"] == "ndcg@10" and choice["weights"] == blend
+    alone = Ranker(result.run_dir, blend=False)
+    assert alone.zero_shot is None and alone.describe()["blend"] == {"used": False}
+    assert np.allclose(alone.score(queries, products), plain, atol=1e-4)
+    assert ranker.describe()["blend"]["used"]
+
+
+def test_the_zero_shot_blend_is_chosen_on_the_validation_queries(tiny_model_dir, pairs_csv, tmp_path):
+    """model.blend auto (the default): the blend is kept only where it beats the cross-encoder alone
+    on the validation queries, and metrics.json says which figures chose."""
+    from ecomsft.config import build_config
+    from ecomsft.inference.ranker import Ranker
+    from ecomsft.runner import run as train
+
+    result = train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, tmp_path / "run",
+                                                          **{"training.epochs": 1, "baseline": False})))
+    choice = result.metrics["blend_choice"]
+    assert choice["metric"] == "ndcg@10" and choice["used"] == (choice["blend"] > choice["model"])
+    assert (result.metrics["blend"] is not None) == choice["used"]
+    assert Ranker(result.run_dir).describe()["blend"]["used"] == choice["used"]
+    off = train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, tmp_path / "off",
+                                                       **{"training.epochs": 1, "baseline": False, "model.blend": "off"})))
+    assert off.metrics["blend_choice"] == {"used": False, "why": "model.blend: off"} and off.metrics["blend"] is None
 
 
 def test_compare_refuses_ranking_tasks(tmp_path):

@@ -181,11 +181,11 @@ def generate_file(run: str | Path, input: str | Path, output: str | Path, *, pro
 
 def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
               text_pair_column: str | None = None, batch_size: int = 64, chunk_rows: int = 10_000,
-              resume: bool = False, progress: bool = False, overwrite: bool = False) -> int:
+              resume: bool = False, progress: bool = False, overwrite: bool = False, blend: bool = True) -> int:
     """Score and rank each query's candidates of ``input`` into ``output`` in chunks (resumable);
-    returns the rows written."""
+    returns the rows written (``blend=False``: the cross-encoder alone, without the blend training chose)."""
     check_output_file(output, overwrite, (input,))
-    return rank_candidates(Ranker(run, batch_size=batch_size), input, output, text_column=text_column,
+    return rank_candidates(Ranker(run, batch_size=batch_size, blend=blend), input, output, text_column=text_column,
                            text_pair_column=text_pair_column, chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 

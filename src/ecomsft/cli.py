@@ -84,8 +84,8 @@ SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="any confi
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace an earlier run of ecomsft in --output")]
 Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")]
 OverwriteFile = Annotated[bool, typer.Option("--overwrite", help="replace an existing --output file (never the input)")]
-NoBlend = Annotated[bool, typer.Option("--no-blend", help="classification: the fine-tuned model alone, without the "
-                                       "run's tfidf-lr blend that training chose on validation")]
+NoBlend = Annotated[bool, typer.Option("--no-blend", help="the fine-tuned model alone, without the blend training chose "
+                                       "on validation (a classifier's with tfidf-lr, a cross-encoder's with the zero-shot cosine)")]
 BatchSizeInference = Annotated[int, typer.Option(min=1, help="texts per model batch")]
 Backend = Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export (classification, extraction)")]
 
@@ -330,6 +330,7 @@ def rank(
     batch_size: BatchSizeInference = 64,
     chunk_rows: Annotated[int, typer.Option(min=1, help="rows read and scored at a time (bounds memory)")] = 10_000,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run")] = False,
+    no_blend: NoBlend = False,
     overwrite: OverwriteFile = False,
 ) -> None:
     """Score and re-rank each query's candidate products.
@@ -340,7 +341,8 @@ def rank(
 
     _quiet_libraries()
     rows = api.rank_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
-                         batch_size=batch_size, chunk_rows=chunk_rows, resume=resume, progress=True, overwrite=overwrite)
+                         batch_size=batch_size, chunk_rows=chunk_rows, resume=resume, progress=True, overwrite=overwrite,
+                         blend=not no_blend)
     render.line(f"wrote {rows} rows with score and rank to {output}")
 
 

@@ -85,6 +85,11 @@ def _ranking_summary(run_dir, metrics: RunMetrics) -> None:
         for name in names:
             table.add_row(name, fmt(test.get(name)), *(fmt(b.get(name)) for b in baselines.values()))
         console.print(table)
+    choice = extra.get("blend_choice") or {}
+    if "metric" in choice:
+        console.print(escape(f"ranking: {'blended with the zero-shot cosine' if choice['used'] else 'the cross-encoder alone'}"
+                             f" (validation {choice['metric']} {choice['model']:.4f} alone, {choice['blend']:.4f} blended)"),
+                      highlight=False)
     timings = metrics.timings
     console.print(f"trained {metrics.training.steps} steps in {timings.train_seconds:.0f} s "
                   f"({timings.train_samples_per_second or 0:.1f} pairs/s); whole run {timings.total_seconds:.0f} s; "

@@ -26,8 +26,9 @@ from .index import load_encoder
 
 class Ranker(Inference):
     """Scores (query, product) pairs; higher is more relevant. A cross-encoder's score is its
-    predicted grade (or expected gain), blended with the bundled encoder's cosine when it was trained
-    with ``task.blend_zero_shot``; a bi-encoder's is the cosine of the two embeddings."""
+    predicted grade (or expected gain), blended with the bundled encoder's cosine where training chose
+    the blend on its validation queries (``blend=False``: the cross-encoder alone); a bi-encoder's is
+    the cosine of the two embeddings."""
 
     tasks = ("relevance", "retrieval")
     # How each task's runs score pairs, and what to do with them.
@@ -37,7 +38,7 @@ class Ranker(Inference):
     route, routes = "/v1/rank", "ecomsft.inference.routes.rank"
     serves = 'this run ranks products: POST /v1/rank with {"query": ..., "candidates": [...]}'
 
-    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None):
+    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, blend: bool = True):
         folder = trained_model(run)
         self.task = self.require(run)
         self.kind = self.kinds[self.task]
@@ -57,8 +58,14 @@ class Ranker(Inference):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, trust_remote_code=False).to(self.device).eval()
         self.zero_shot = None
-        if self.head.blend:  # trained with task.blend_zero_shot: the score is the blend with the bundled encoder
+        if not blend:
+            self.head.blend = None
+        if self.head.blend:  # training chose the blend: the score mixes in the bundled encoder's cosine
             self.zero_shot = zero_shot_encoder()
+
+    @classmethod
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True) -> "Ranker":
+        return cls(run, batch_size=batch_size, blend=blend)
 
     def score(self, queries: list[str], products: list[str]) -> np.ndarray:
         limit = char_budget(self.max_length if self.kind == "cross-encoder" else self.encoder.max_seq_length)
@@ -97,7 +104,9 @@ class Ranker(Inference):
         return self.score([q for q, _ in pairs], [p for _, p in pairs])
 
     def describe(self) -> dict:
-        return {"task": self.task, "labels": None}
+        blend = getattr(getattr(self, "head", None), "blend", None)  # a bi-encoder has no head
+        return {"task": self.task, "labels": None,
+                "blend": {"used": True, "weights": blend, "with": "zero-shot cosine"} if blend else {"used": False}}
 
     def grading(self) -> Grading | None:
         """The grades the run was trained with (None: a retrieval run trained on pairs alone)."""
@@ -109,10 +118,10 @@ class Ranker(Inference):
     @classmethod
     def evaluate_file(cls, run: str | Path, data: str, *, text_column: str | None = None,
                       text_pair_column: str | None = None, label_column: str | None = None, encoding: str | None = None,
-                      batch_size: int = 64, **_unused) -> dict:
+                      batch_size: int = 64, blend: bool = True, **_unused) -> dict:
         """Ranking metrics on another graded (query, product) file, judged with the grading the run
         was trained with."""
-        ranker = cls(run, batch_size=batch_size)
+        ranker = cls(run, batch_size=batch_size, blend=blend)
         grading = ranker.grading()
         if grading is None:
             raise EcomsftError("this retrieval run was trained without grades; there is nothing to judge ranks by",

@@ -43,6 +43,13 @@ def _ranking_sections(run: Path, metrics: dict) -> list[str]:
                      'query: no query in two parts). Training: {:.1f} min ({} steps).</div>',
                      task, "bi-encoder" if retrieval else "cross-encoder", model["name"], (model["parameters"] or 0) / 1e6,
                      metrics["grading"], parts, timings["train_seconds"] / 60, metrics["training"]["steps"])
+    choice = metrics.get("blend_choice") or {}
+    if "metric" in choice:
+        head += html_text("<p>Scores (here, <code>rank</code> and <code>serve</code>) are {}: validation {} {:.4f} for the "
+                          "cross-encoder alone, {:.4f} blended; <code>--no-blend</code> gives the cross-encoder alone.</p>",
+                          "the cross-encoder blended with the zero-shot cosine" if choice["used"] else
+                          "the cross-encoder's alone (the blend did not beat it)", choice["metric"], choice["model"],
+                          choice["blend"])
     sections = [head]
     blocks = [("Re-ranking each test query's candidates", metrics.get("test_reranking") if retrieval else metrics.get("test"),
                metrics.get("baselines_reranking") if retrieval else metrics.get("baselines"))]

@@ -15,7 +15,7 @@ CLASSIFICATION_ONLY: dict[str, str] = {
     "data.memory_mapped": "memory-mapped data is for single-label classification",
     "data.num_proc": "memory-mapped data is for single-label classification",
     "model.head_share": "head+tail truncation is for classification's single texts",
-    "model.blend": "the blend with the run's tfidf-lr is for classification",
+    "model.blend": "blends are for classification (with tfidf-lr) and relevance (with the zero-shot encoder)",
     **{f"augment.{key}": "augmentation is for classification" for key in AugmentConfig.model_fields},
 }
 

@@ -14,9 +14,10 @@ class RelevanceSection(GradedSection):
     type: Literal["relevance"] = "relevance"
     head: Literal["auto", "regression", "classification"] = Field(
         default="auto", description="auto: regression for numeric grades, classification for named grades")
-    blend_zero_shot: bool = Field(
-        default=False, description="also score with the bundled encoder's cosine and blend the two "
-        "(weights fitted on the validation split); rank and serve then use the blend")
+    blend_zero_shot: bool | None = Field(
+        default=None, description="blend the cross-encoder's score with the bundled encoder's zero-shot cosine "
+        "(weights fitted on the validation split); rank and serve then use the blend. None: as model.blend says "
+        "(auto: where the blend beats the cross-encoder alone on the validation queries); true: always; false: never")
     pairwise_weight: float = Field(
         default=0.0, ge=0, description="weight of a RankNet loss over candidate pairs of the same query "
         "(batches then hold whole queries), added to the pointwise loss")
@@ -36,7 +37,7 @@ class RelevanceSpec(TaskSpec):
         "training.class_weight": _POINTWISE,
         "training.focal_gamma": _POINTWISE,
         "training.balanced_sampling": _POINTWISE,
-        **CLASSIFICATION_ONLY,
+        **{key: why for key, why in CLASSIFICATION_ONLY.items() if key != "model.blend"},
     }
 
 

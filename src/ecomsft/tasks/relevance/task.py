@@ -79,22 +79,47 @@ class RelevanceTask(RelevanceSpec, Task):
                 self.scores[name] = head.scores(logits)
                 results[name], _ = evaluate_scores(splits[name], self.scores[name], head, ks, logits)
         self.cosines = None
-        if self.cfg.task.blend_zero_shot and "valid" in self.scores and "test" in self.scores:
-
-            encoder = zero_shot_encoder()
-            self.cosines = {name: cosine_pair_scores(encoder, splits[name]["text"], splits[name]["text_pair"])
-                            for name in ("valid", "test")}
-            head.fit_blend(self.scores["valid"], self.cosines["valid"], splits["valid"]["label"])
+        choice = self.choose_blend(results)  # sets self.cosines where it scored the zero-shot encoder
+        if head.blend and "test" in self.scores:
             self.scores["blend"] = head.blended(self.scores["test"], self.cosines["test"])
             results["test_blend"], _ = evaluate_scores(splits["test"], self.scores["blend"], head, ks)
-            log.info("blend with the zero-shot cosine (fitted on validation): %s", head.blend)
         evaluation = Evaluation(validation=results.get("valid"), test=results.get("test"),
                                 fields={"head": head.kind, "grading": head.grading.describe(), "ks": ks,
-                                        "test_blend": results.get("test_blend"), "blend": head.blend})
+                                        "test_blend": results.get("test_blend"), "blend": head.blend,
+                                        "blend_choice": choice})
         if "test" in self.scores:
             extra = {"blend": self.scores["blend"]} if "blend" in self.scores else {}
             evaluation.predictions = _predictions(splits["test"], self.scores["test"], extra)
         return evaluation
+
+    def choose_blend(self, results: dict) -> dict:
+        """The cross-encoder blended with the zero-shot cosine where the validation queries say so
+        (``model.blend: auto``), always (``task.blend_zero_shot: true``) or never; sets ``head.blend``
+        and returns metrics.json's ``blend_choice``: the validation figures that chose."""
+        forced, splits, head = self.cfg.task.blend_zero_shot, self.splits, self.head
+        if forced is False or (forced is None and self.cfg.model.blend == "off"):
+            return {"used": False, "why": "task.blend_zero_shot: false" if forced is False else "model.blend: off"}
+        if "valid" not in self.scores:
+            return {"used": False, "why": "the run has no validation split to fit a blend on"}
+        encoder = zero_shot_encoder()
+        self.cosines = {name: cosine_pair_scores(encoder, splits[name]["text"], splits[name]["text_pair"])
+                        for name in self.scores}
+        head.fit_blend(self.scores["valid"], self.cosines["valid"], splits["valid"]["label"])
+        blended, _ = evaluate_scores(splits["valid"], head.blended(self.scores["valid"], self.cosines["valid"]), head, self.ks)
+        metric = self.metric_for_best_model().removeprefix("eval_")
+        if metric not in blended:
+            metric = f"ndcg@{max(self.ks)}"
+        alone = results["valid"][metric]
+        lower = metric in ("rmse", "mae", "loss")
+        better = blended[metric] < alone if lower else blended[metric] > alone
+        choice = {"used": bool(forced or better), "metric": metric, "model": alone, "blend": blended[metric],
+                  "weights": dict(head.blend)}
+        if not choice["used"]:
+            head.blend = None
+            choice["why"] = f"the blend does not beat the cross-encoder alone on the validation {metric}"
+        log.info("blend with the zero-shot cosine: %s (validation %s %.4f alone, %.4f blended)",
+                 "used" if choice["used"] else "not used", metric, alone, blended[metric])
+        return choice
 
     def baselines(self, evaluation: Evaluation) -> dict:
         if "test" not in self.scores:
@@ -102,7 +127,7 @@ class RelevanceTask(RelevanceSpec, Task):
         corpus = pd.concat([part["text_pair"] for part in self.splits.values()])
         baselines, scores = score_baselines(self.splits["train"], self.splits["test"], self.head.grading, self.ks,
                                             self.cfg.training.seed, corpus=corpus,
-                                            test_cosines=self.cosines["test"] if self.cosines else None,
+                                            test_cosines=(self.cosines or {}).get("test"),
                                             base_encoder=base_model_encoder(self.base_model, self.cfg.model.max_length))
         for name, values in scores.items():  # each baseline's scores beside the model's in predictions.csv
             evaluation.predictions[f"score_{name}"] = np.round(values, 6)
