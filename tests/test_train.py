@@ -26,6 +26,9 @@ def test_run_folder_is_complete_and_loads_with_plain_transformers(finished_run):
         assert (run / name).is_file(), name
     assert not (run / "checkpoints").exists()
     assert not run.with_name(run.name + ".partial").exists()
+    # No pickle in a folder other tools load: the Trainer's arguments are JSON.
+    assert not list(run.rglob("*.bin")) and not list(run.rglob("*.pkl"))
+    assert json.loads((run / "model" / "training_args.json").read_text())["learning_rate"] > 0
     model = AutoModelForSequenceClassification.from_pretrained(run / "model")
     tokenizer = AutoTokenizer.from_pretrained(run / "model")
     assert model.config.id2label == {0: "negative", 1: "positive"}

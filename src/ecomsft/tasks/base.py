@@ -117,4 +117,16 @@ class Task(TaskSpec):
         for key, value in {"task": self.name, "max_length": self.cfg.model.max_length, **self.saved_settings()}.items():
             setattr(config, f"ecomsft_{key}", value)
         trainer.save_model(str(model_dir))
+        without_pickle(trainer, model_dir)
         self.tokenizer.save_pretrained(str(model_dir))
+
+
+def without_pickle(trainer, model_dir: Path) -> None:
+    """The Trainer's arguments as JSON in place of the pickle it saves beside the weights (a folder
+    another tool loads must not hold a file whose loading can run code)."""
+    from ..files import write_text_atomic
+
+    pickled = model_dir / "training_args.bin"
+    if pickled.is_file():
+        write_text_atomic(model_dir / "training_args.json", trainer.args.to_json_string())
+        pickled.unlink()
