@@ -89,3 +89,10 @@ def test_the_server_answers_a_malformed_oversized_body_with_its_schemas_422(tiny
         too_many = client.post("/v1/predict", json={"texts": ["a", "b", "c"]})
     assert malformed.status_code == 422 and "texts[0]" in malformed.json()["error"]
     assert too_many.status_code == 413 and "max_texts" in too_many.json()["error"]
+
+
+@pytest.mark.parametrize("command", [["predict", "RUN", "good", "  "], ["extract", "RUN", ""], ["generate", "RUN", "\t"]])
+def test_an_empty_text_argument_is_refused_in_one_line(tiny_run, command):
+    args = [str(tiny_run.run_dir) if part == "RUN" else part for part in command]
+    code, out, err = run_cli(*args)
+    assert failed_in_one_line(code, err) and "is empty" in err and not out

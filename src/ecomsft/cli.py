@@ -59,6 +59,14 @@ def _arguments_or_input(values, input, output, what: str) -> None:
         _fail(f"give {what} as arguments or --input FILE, not both and not neither")
     if input and output is None:
         _fail("--input needs --output FILE")
+    _non_blank(values, what)
+
+
+def _non_blank(values, what: str) -> None:
+    """An empty or whitespace-only argument is refused (a file's empty rows keep their own rule)."""
+    blank = [i for i, value in enumerate(values or []) if not str(value).strip()]
+    if blank:
+        _fail(f"argument {blank[0] + 1} of the {what} is empty; give non-empty {what}")
 
 
 # Options shared by every command that reads a labelled file and trains (train, compare, config show).
@@ -275,6 +283,7 @@ def extract(
     from . import api
 
     _quiet_libraries()
+    _non_blank(texts, "texts")
     render.entities(texts, api.extract(run, texts, batch_size=batch_size, backend=backend.value), as_json)
 
 
@@ -383,6 +392,7 @@ def search(
     from . import api
 
     _quiet_libraries()
+    _non_blank(queries, "queries")
     render.search_results(queries, api.search(index_folder, queries, k=top_k), as_json)
 
 
