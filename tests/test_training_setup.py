@@ -104,3 +104,20 @@ def test_accumulated_micro_batches_give_the_gradient_of_the_whole_batch(tiny_mod
         accumulated = _first_step(tiny_model_dir, tmp_path, 4, 2, class_loss)
         assert accumulated["loss"] == pytest.approx(whole["loss"], rel=1e-4)
         assert accumulated["grad_norm"] == pytest.approx(whole["grad_norm"], rel=1e-3)
+
+
+def test_head_lr_auto_speeds_the_head_of_e5_family_encoders_only(tiny_model_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from ecomsft.config import build_config
+    from ecomsft.tasks import get_task
+
+    from .conftest import tiny_overrides
+
+    cfg = build_config(None, tiny_overrides(tiny_model_dir, tmp_path / "d.csv", tmp_path / "out", **{"training.lr": 1e-4}))
+    task = get_task("classification")(cfg)
+    e5 = SimpleNamespace(config=SimpleNamespace(ecomsft_e5_prefixes={"query": "query: ", "document": "passage: "}))
+    assert task.head_rate(e5) == pytest.approx(3e-3)
+    assert task.head_rate(SimpleNamespace(config=SimpleNamespace())) is None
+    cfg = build_config(None, tiny_overrides(tiny_model_dir, tmp_path / "d.csv", tmp_path / "out", **{"training.head_lr": 5e-4}))
+    assert get_task("classification")(cfg).head_rate(e5) == 5e-4
