@@ -207,6 +207,18 @@ def _the_toy_run_is_served_predicted_evaluated_and_reported(run_dir, tmp_path):
     with pytest.raises(EcomsftError, match="this is a toy_length run, not classification; use: POST /v1/length"):
         api.predict(run_dir, ["x"])
 
+    class WithoutRoutes(LengthReader):  # a reader with no routes module serves the shared routes only
+        routes = route = None
+        router = classmethod(Inference.router.__func__)
+
+    register_inference("toy_length", WithoutRoutes)
+    try:
+        with TestClient(create_app(ServeSettings(run=str(run_dir)))) as client:
+            assert client.get("/health").json() == {"status": "ok"} and client.get("/v1/info").json()["task"] == "toy_length"
+            assert client.post("/v1/length", json={"texts": ["x"]}).status_code == 404
+    finally:
+        register_inference("toy_length", LengthReader)
+
 
 def test_no_branch_on_a_task_name_outside_the_tasks_and_the_registries():
     """After training, code looks a run's task up (the inference registry, the report sections)

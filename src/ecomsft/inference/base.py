@@ -100,7 +100,12 @@ class Inference:
 
     @classmethod
     def router(cls, server) -> Any:
-        """Its HTTP routes (a FastAPI ``APIRouter``) for ``server`` (``inference.http.Server``)."""
+        """Its HTTP routes (a FastAPI ``APIRouter``) for ``server`` (``inference.http.Server``); a reader
+        without a routes module serves the shared routes only (health, ready, info, metrics)."""
+        if cls.routes is None:
+            from fastapi import APIRouter
+
+            return APIRouter()
         return importlib.import_module(cls.routes).router(server)
 
 
