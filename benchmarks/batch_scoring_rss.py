@@ -19,11 +19,10 @@ from pathlib import Path
 
 CHILD = """
 import json, resource, sys, time
-from ecomsft.inference.batch import predict_file
 from ecomsft.inference.predictor import Predictor
 predictor = Predictor(sys.argv[1], batch_size=128)
 started = time.perf_counter()
-rows = predict_file(predictor, sys.argv[2], sys.argv[3], chunk_rows=10000)
+rows = predictor.score_into(sys.argv[2], sys.argv[3], chunk_rows=10000)
 seconds = time.perf_counter() - started
 print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

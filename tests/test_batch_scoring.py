@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 
 from ecomsft.errors import EcomsftError
-from ecomsft.inference.batch import predict_file
 from ecomsft.inference.predictor import Predictor
 
 from .conftest import make_reviews
@@ -42,14 +41,14 @@ def interrupt_at_chunk(predictor, monkeypatch, chunk: int):
 
 
 def test_chunked_equals_one_pass_in_every_format(predictor, big_input, tmp_path):
-    whole = predict_file(predictor, big_input, tmp_path / "one.csv", chunk_rows=10_000)
+    whole = predictor.score_into(big_input, tmp_path / "one.csv", chunk_rows=10_000)
     assert whole == 230
     reference = pd.read_csv(tmp_path / "one.csv")
-    predict_file(predictor, big_input, tmp_path / "chunks.csv", chunk_rows=50)
+    predictor.score_into(big_input, tmp_path / "chunks.csv", chunk_rows=50)
     assert (tmp_path / "chunks.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert reference["id"].tolist() == list(range(230)) and pd.isna(reference["predicted"][5])
     for suffix in (".tsv", ".jsonl", ".parquet"):
-        predict_file(predictor, big_input, tmp_path / f"out{suffix}", chunk_rows=64)
+        predictor.score_into(big_input, tmp_path / f"out{suffix}", chunk_rows=64)
     assert pd.read_csv(tmp_path / "out.tsv", sep="\t")["predicted"].equals(reference["predicted"])
     jsonl = pd.read_json(tmp_path / "out.jsonl", lines=True)["prob_positive"].to_numpy(dtype=float)
     assert np.allclose(jsonl, reference["prob_positive"].to_numpy(dtype=float), atol=1e-6, equal_nan=True)
@@ -58,15 +57,15 @@ def test_chunked_equals_one_pass_in_every_format(predictor, big_input, tmp_path)
 
 
 def test_interrupted_and_resumed_gives_the_same_file(predictor, big_input, tmp_path, monkeypatch):
-    predict_file(predictor, big_input, tmp_path / "ref.csv", chunk_rows=40)
+    predictor.score_into(big_input, tmp_path / "ref.csv", chunk_rows=40)
     real = interrupt_at_chunk(predictor, monkeypatch, 4)
     out = tmp_path / "out.csv"
     with pytest.raises(KeyboardInterrupt):
-        predict_file(predictor, big_input, out, chunk_rows=40)
+        predictor.score_into(big_input, out, chunk_rows=40)
     assert not out.exists() and (tmp_path / ".out.csv.partial").exists()
     scored = []
     monkeypatch.setattr(predictor, "predict_proba", lambda texts, pairs=None, progress=None: scored.append(len(texts)) or real(texts, pairs))
-    assert predict_file(predictor, big_input, out, chunk_rows=40, resume=True) == 230
+    assert predictor.score_into(big_input, out, chunk_rows=40, resume=True) == 230
     assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes()
     assert len(scored) == 3  # chunks 4, 5 and 6 of 6: the first three were not scored again
     assert not (tmp_path / ".out.csv.partial").exists() and not (tmp_path / ".out.csv.state.json").exists()
@@ -74,23 +73,23 @@ def test_interrupted_and_resumed_gives_the_same_file(predictor, big_input, tmp_p
 
 def test_bad_outputs(predictor, big_input, tmp_path):
     with pytest.raises(EcomsftError, match="unsupported output type '.xlsx'"):
-        predict_file(predictor, big_input, tmp_path / "o.xlsx")
+        predictor.score_into(big_input, tmp_path / "o.xlsx")
     with pytest.raises(EcomsftError, match="output folder does not exist"):
-        predict_file(predictor, big_input, tmp_path / "nope" / "o.csv")
+        predictor.score_into(big_input, tmp_path / "nope" / "o.csv")
     with pytest.raises(EcomsftError, match="--resume needs a csv"):
-        predict_file(predictor, big_input, tmp_path / "o.parquet", resume=True)
+        predictor.score_into(big_input, tmp_path / "o.parquet", resume=True)
 
 
 def test_corrupt_resume_state_is_a_clear_error(predictor, big_input, tmp_path, monkeypatch):
     interrupt_at_chunk(predictor, monkeypatch, 2)
     out = tmp_path / "out.csv"
     with pytest.raises(KeyboardInterrupt):
-        predict_file(predictor, big_input, out, chunk_rows=40)
+        predictor.score_into(big_input, out, chunk_rows=40)
     state = tmp_path / ".out.csv.state.json"
     assert state.is_file() and not list(tmp_path.glob(".*.tmp"))  # written whole, by rename
     state.write_text('{"identity": {"input": "x"}, "done": {"chunks": 1', encoding="utf-8")  # cut mid-write
     with pytest.raises(EcomsftError, match="resume state of the interrupted run is unreadable"):
-        predict_file(predictor, big_input, out, chunk_rows=40, resume=True)
+        predictor.score_into(big_input, out, chunk_rows=40, resume=True)
 
 
 def test_jsonl_records_with_different_keys_keep_the_csv_columns(predictor, tmp_path):
@@ -101,7 +100,7 @@ def test_jsonl_records_with_different_keys_keep_the_csv_columns(predictor, tmp_p
         del record["id"]  # later records lack a key: empty cells, never a shifted column
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in records))
-    predict_file(predictor, source, tmp_path / "out.csv", chunk_rows=10)
+    predictor.score_into(source, tmp_path / "out.csv", chunk_rows=10)
     out = pd.read_csv(tmp_path / "out.csv")
     assert list(out.columns[:2]) == ["id", "text"] and out["text"].tolist() == [r["text"] for r in records]
     assert out["id"][:12].tolist() == list(range(12)) and out["id"][12:].isna().all()
@@ -110,9 +109,9 @@ def test_jsonl_records_with_different_keys_keep_the_csv_columns(predictor, tmp_p
     source.write_text("".join(json.dumps(r) + "\n" for r in records))
     for suffix in (".csv", ".parquet"):
         with pytest.raises(EcomsftError, match="key 'shop' first appears"):
-            predict_file(predictor, source, tmp_path / f"bad{suffix}", chunk_rows=10)
+            predictor.score_into(source, tmp_path / f"bad{suffix}", chunk_rows=10)
         assert not (tmp_path / f"bad{suffix}").exists()
-    predict_file(predictor, source, tmp_path / "ok.jsonl", chunk_rows=10)  # JSON lines keep their own keys
+    predictor.score_into(source, tmp_path / "ok.jsonl", chunk_rows=10)  # JSON lines keep their own keys
     assert pd.read_json(tmp_path / "ok.jsonl", lines=True)["shop"].notna().sum() == 1
 
 

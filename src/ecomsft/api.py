@@ -23,7 +23,7 @@ from .data.examples import load_examples
 from .distributed import launch
 from .errors import EcomsftError
 from .files import atomic_writer, write_bytes_atomic, write_text_atomic
-from .inference.batch import WRITERS, encode_rows
+from .inference.file_scoring import WRITERS, encode_rows
 from .inference.extractor import Extractor, extract_rows
 from .inference.generator import Generator, generate_rows
 from .inference.index import Index, build_index

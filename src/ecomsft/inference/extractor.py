@@ -14,7 +14,7 @@ from ..models.resolve import SAFETENSORS_ONLY
 from ..models.spans import merge, windows
 from ..run_folder import trained_model
 from .base import ExportableInference
-from .batch import column_texts, score_file
+from .file_scoring import column_texts, score_file
 from .onnx_export import check_backend, onnx_forward
 
 

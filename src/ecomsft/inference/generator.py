@@ -18,7 +18,7 @@ from ..evaluation.generation import generation_report
 from ..models.resolve import SAFETENSORS_ONLY
 from ..run_folder import run_config, trained_model
 from .base import Inference
-from .batch import column_texts, score_file
+from .file_scoring import column_texts, score_file
 
 # End-of-turn tokens of common chat templates: generation stops at any that the vocabulary has.
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.examples import char_budget, cut_texts, load_examples
+import pandas as pd
+
+from ..data.examples import char_budget, cut_texts, examples_from_table, load_examples
+from ..data.reading import Table
 from ..data.labels import LabelSet
 from ..evaluation.classification import full_report
 from ..errors import EcomsftError
@@ -14,7 +17,7 @@ from ..models.heads import probabilities
 from ..models.lexical import LexicalModel
 from ..models.truncation import encode_texts
 from .base import ExportableInference
-from .batch import predict_file as score_rows
+from .file_scoring import score_file
 from .onnx_export import check_backend, model_folder, onnx_forward
 
 
@@ -176,8 +179,35 @@ class Predictor(ExportableInference):
                      calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
                      blend: bool = True) -> int:
         predictor = cls(run, batch_size=batch_size, backend=backend, calibrated=calibrated, blend=blend)
-        return score_rows(predictor, input, output, text_column=text_column, text_pair_column=text_pair_column,
+        return predictor.score_into(input, output, text_column=text_column, text_pair_column=text_pair_column,
+                                    chunk_rows=chunk_rows, resume=resume, progress=progress)
+
+    def score_into(self, input: str | Path, output: str | Path, *, text_column: str | None = None,
+                   text_pair_column: str | None = None, chunk_rows: int = 10_000, resume: bool = False,
+                   progress: bool = False) -> int:
+        """Score ``input`` into ``output`` in chunks (``file_scoring.score_file``); returns the rows written."""
+        return score_file(lambda table: self.score_table(table, text_column, text_pair_column), input, output,
                           chunk_rows=chunk_rows, resume=resume, progress=progress)
+
+    def score_table(self, table: Table, text_column: str | None, text_pair_column: str | None) -> pd.DataFrame:
+        """A chunk of an input file with ``predicted`` and one ``prob_<label>`` column per class added
+        (rows with empty text left empty)."""
+        examples = examples_from_table(
+            table, text_column=text_column, text_pair_column=text_pair_column, require_labels=False, empty_text="drop"
+        ) if len(table.frame) else None
+        frame = table.frame.copy()
+        predicted = np.full(len(frame), None, dtype=object)
+        probs_full = np.full((len(frame), len(self.labels)), np.nan)
+        if examples is not None and len(examples.frame):
+            rows = examples.frame["_row"].to_numpy()
+            pairs = examples.frame["text_pair"].tolist() if "text_pair" in examples.frame else None
+            probs = self.predict_proba(examples.frame["text"].tolist(), pairs)
+            predicted[rows] = ["|".join(d) if isinstance(d, list) else d for d in self.decide(probs)]
+            probs_full[rows] = np.round(probs, 6)
+        frame["predicted"] = predicted
+        for i, name in enumerate(self.labels.names):
+            frame[f"prob_{name}"] = probs_full[:, i]
+        return frame
 
 
 def load(run: str | Path, **kwargs) -> Predictor:

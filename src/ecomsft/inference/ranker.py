@@ -20,7 +20,7 @@ from ..models.heads import Grading, RelevanceHead
 from ..models.prefixes import prefixed, text_prefixes
 from ..run_folder import trained_model
 from .base import Inference
-from .batch import encode_rows, iter_chunks, score_file
+from .file_scoring import encode_rows, iter_chunks, score_file
 from .index import load_encoder
 
 

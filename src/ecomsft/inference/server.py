@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .batching import MicroBatcher, Overloaded, WorkerDied
+from .microbatch import MicroBatcher, Overloaded, WorkerDied
 from .http import ERRORS, NON_BLANK, ClientError, Server, ServeSettings
 from .registry import inference_for
 

@@ -1,7 +1,8 @@
-"""Scoring a file of any size: read in chunks, predict, append, so memory stays bounded.
+"""Scoring a file of any size, for every reader (``score_file``): read in chunks, score, append, so
+memory stays bounded. (The server's micro-batching of concurrent requests is ``microbatch.py``.)
 
-The output keeps the input columns and adds ``predicted`` and ``prob_<label>`` per class. It is
-written to ``.<name>.partial`` beside the output and renamed at the end; a small state file records
+The output keeps the input columns and adds the reader's own (a classifier's ``predicted`` and
+``prob_<label>`` per class, ranks, entities, generations). It is written to ``.<name>.partial`` beside the output and renamed at the end; a small state file records
 the finished chunks, so ``resume=True`` after an interruption skips them instead of rescoring.
 """
 
@@ -12,18 +13,12 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import numpy as np
 import pandas as pd
 
-from ..data.examples import examples_from_table, is_missing, table_column
+from ..data.examples import is_missing, table_column
 from ..data.reading import TEXT_FORMATS, Table, read_table, sniff_file_encoding
 from ..errors import EcomsftError
 from ..files import open_work_file, refuse_special, regular_file, write_text_atomic
-
-if TYPE_CHECKING:  # predictor.py scores files through this module
-    from .predictor import Predictor
 
 log = logging.getLogger("ecomsft")
 
@@ -106,25 +101,6 @@ def _counted(table: Table) -> Table:
     return table
 
 
-def _score(predictor: Predictor, table: Table, text_column, text_pair_column) -> pd.DataFrame:
-    examples = examples_from_table(
-        table, text_column=text_column, text_pair_column=text_pair_column, require_labels=False, empty_text="drop"
-    ) if len(table.frame) else None
-    frame = table.frame.copy()
-    predicted = np.full(len(frame), None, dtype=object)
-    probs_full = np.full((len(frame), len(predictor.labels)), np.nan)
-    if examples is not None and len(examples.frame):
-        rows = examples.frame["_row"].to_numpy()
-        pairs = examples.frame["text_pair"].tolist() if "text_pair" in examples.frame else None
-        probs = predictor.predict_proba(examples.frame["text"].tolist(), pairs)
-        predicted[rows] = ["|".join(d) if isinstance(d, list) else d for d in predictor.decide(probs)]
-        probs_full[rows] = np.round(probs, 6)
-    frame["predicted"] = predicted
-    for i, name in enumerate(predictor.labels.names):
-        frame[f"prob_{name}"] = probs_full[:, i]
-    return frame
-
-
 def encode_rows(frame: pd.DataFrame, suffix: str, header: bool) -> bytes:
     if suffix == ".jsonl":
         text = frame.to_json(orient="records", lines=True, force_ascii=False)
@@ -132,22 +108,6 @@ def encode_rows(frame: pd.DataFrame, suffix: str, header: bool) -> bytes:
     else:
         text = frame.to_csv(index=False, header=header, sep="\t" if suffix == ".tsv" else ",")
     return text.encode("utf-8")
-
-
-def predict_file(
-    predictor: Predictor,
-    input: str | Path,
-    output: str | Path,
-    *,
-    text_column: str | None = None,
-    text_pair_column: str | None = None,
-    chunk_rows: int = 10_000,
-    resume: bool = False,
-    progress: bool = False,
-) -> int:
-    """Score ``input`` into ``output``; returns the number of rows written."""
-    return score_file(lambda table: _score(predictor, table, text_column, text_pair_column), input, output,
-                      chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 
 def column_texts(table: Table, found: dict[str, str], wanted: str | None, guesses: tuple[str, ...], role: str,
