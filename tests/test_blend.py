@@ -212,3 +212,16 @@ def test_onnx_serve_and_report_follow_the_blend(blended_run, tmp_path):
             assert [p["probabilities"]["positive"] for p in body["predictions"]] == pytest.approx(probs[:, 1], abs=1e-5)
     page = (run / "report.html").read_text()
     assert "blend (delivered)" in page and "tfidf-lr" in page and "--no-blend" in page
+
+
+def test_the_terminal_summary_shows_three_columns_and_the_choice(blended_run, monkeypatch):
+    from ecomsft import render
+
+    monkeypatch.setattr(render.console, "width", 200)
+    with render.console.capture() as captured:
+        render.run_summary(blended_run)
+    text = captured.get()
+    blend = blended_run.metrics["blend"]
+    assert "tfidf-lr baseline" in text and f"blend ({blend['weight']:.2f} / {1 - blend['weight']:.2f})" in text
+    assert "by review length" in text and "predictions: blended" in text and "--no-blend" in text
+    assert f"{blend['blend']:.4f} blended" in text

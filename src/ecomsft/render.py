@@ -169,6 +169,15 @@ def _classification_summary(run_dir, metrics: RunMetrics) -> None:
         label = key if multi or len(names) != 2 or key == "accuracy" or key.endswith("macro") else f"{key} ({names[1]})"
         table.add_row(label, fmt(test.get(key)), *([fmt(base.get(key))] if base else []), *([fmt(mixed.get(key))] if mixed else []))
     console.print(table)
+    by_length = metrics.by_length or {}
+    if by_length.get("buckets"):
+        columns = [name for name in ("model", "tfidf_lr", "blend") if name in by_length]
+        lengths = Table(title="test accuracy by review length (characters)")
+        for column in ("length", "rows", *(name.replace("_", "-") for name in columns)):
+            lengths.add_column(column, justify="left" if column == "length" else "right")
+        for i, bucket in enumerate(by_length["buckets"]):
+            lengths.add_row(bucket, str(by_length["rows"][i]), *(fmt(by_length[name][i]) for name in columns))
+        console.print(lengths)
     if blend:
         console.print(_blend_line(blend), highlight=False)
     timings = metrics.timings
