@@ -132,6 +132,9 @@ def _single_label_sections(run: Path, metrics: dict, predictions: pd.DataFrame) 
     sections.append("<h2>ROC and precision-recall</h2>" + _roc_pr(gold, probs, names, shown))
     calibration = metrics.get("calibration") or {}
     text = ""
+    if (metrics.get("blend") or {}).get("used"):  # predictions.csv holds the blend's probabilities
+        calibration = {}
+        text = "<p>The blend's probabilities as delivered (the temperature is the fine-tuned model's alone).</p>"
     if calibration:
         text = html_text("<p>Expected calibration error on the test split: {:.4f} as trained, {:.4f} after temperature "
                          "scaling (T = {:.3f}, fitted on the validation split; <code>ecomsft predict --calibrated</code> "
