@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def main() -> None:
     rows = {name: extra for i, (name, extra) in enumerate(ROWS.items()) if not args.rows or str(i) in args.rows.split(",")}
     table = []
     for name, extra in rows.items():
-        folder = out / args.task / name.replace(", ", "_").replace(" ", "_")
+        folder = out / args.task / re.sub(r"[^\w.-]+", "_", name).strip("_")
         metrics = train(build_config(None, {**base, **extra, "output": str(folder)})).metrics
         blend = metrics.get("blend") or {}
         row = {"row": name, "valid_f1_macro": metrics["validation"]["f1_macro"], "valid_accuracy": metrics["validation"]["accuracy"],
