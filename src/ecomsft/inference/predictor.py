@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 import pandas as pd
 
 from ..data.examples import char_budget, cut_texts, examples_from_table, load_examples
-from ..data.reading import Table
 from ..data.labels import LabelSet
-from ..evaluation.classification import full_report
+from ..data.reading import Table
 from ..errors import EcomsftError
+from ..evaluation.classification import full_report
 from ..models.heads import probabilities
 from ..models.lexical import LexicalModel
 from ..models.truncation import encode_texts
