@@ -225,3 +225,33 @@ def test_the_terminal_summary_shows_three_columns_and_the_choice(blended_run, mo
     assert "tfidf-lr baseline" in text and f"blend ({blend['weight']:.2f} / {1 - blend['weight']:.2f})" in text
     assert "by review length" in text and "predictions: blended" in text and "--no-blend" in text
     assert f"{blend['blend']:.4f} blended" in text
+
+
+def test_a_multi_label_blend_tunes_its_threshold_at_each_weight():
+    rng = np.random.default_rng(5)
+    gold = rng.integers(0, 2, size=(300, 4))
+    model = np.clip(gold * 0.3 + rng.random((300, 4)) * 0.7, 0, 1)  # weak and noisy
+    lexical = np.clip(gold * 0.6 + 0.2 + rng.normal(0, 0.05, (300, 4)), 0, 1)  # strong
+    choice = choose_blend(gold, model, lexical, multi_label=True, metric="f1_macro")
+    assert choice["used"] and choice["weight"] < 1.0 and 0.0 < choice["threshold"] < 1.0
+    fixed = choose_blend(gold, model, lexical, multi_label=True, metric="f1_macro", threshold=0.5)
+    assert fixed["threshold"] == 0.5
+
+
+def test_a_multi_label_run_blends_with_its_own_threshold(tiny_model_dir, tmp_path):
+    rows = []
+    for _i, row in make_reviews(600, seed=4).iterrows():
+        tags = [row["label"]] + (["delivery"] if "delivery" in row["review"] else [])
+        rows.append({"review": row["review"], "tags": ",".join(tags)})
+    data = tmp_path / "m.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    result = train(build_config(None, tiny_overrides(tiny_model_dir, data, tmp_path / "out", **{
+        "task.multi_label": True, "data.label_column": "tags", "training.max_steps": 3, "training.lr": 1e-5})))
+    blend = result.metrics["blend"]
+    assert blend["used"] and "threshold" in blend and "f1_micro" in blend["test"]
+    predictor = ecomsft.load(result.run_dir)
+    assert predictor.threshold == blend["threshold"]
+    assert ecomsft.load(result.run_dir, blend=False).threshold == result.metrics["threshold"]
+    frame = pd.read_csv(result.run_dir / "predictions.csv", keep_default_na=False)
+    probs = predictor.predict_proba(frame["text"].tolist())
+    assert np.allclose(probs, frame[[f"prob_{n}" for n in result.metrics["labels"]]].to_numpy(), atol=1e-5)
