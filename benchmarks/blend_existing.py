@@ -31,6 +31,7 @@ def main() -> None:
     from ecomsft.evaluation.blend import choose_blend
     from ecomsft.evaluation.classification import scalar_metrics
     from ecomsft.inference.predictor import Predictor
+    from ecomsft.models.lexical import mix
 
     predictor = Predictor(args.run, blend=False)
     labels, budget = predictor.labels, char_budget(predictor.max_length)
@@ -47,7 +48,7 @@ def main() -> None:
     weight = choice["weight"]
     gold = splits["test"][1]
     test = {"model": scalar_metrics(gold, probs["test"]), "tfidf_lr": scalar_metrics(gold, lexical_probs["test"]),
-            "blend": scalar_metrics(gold, weight * probs["test"] + (1 - weight) * lexical_probs["test"])}
+            "blend": scalar_metrics(gold, mix(probs["test"], lexical_probs["test"], weight))}
     print(json.dumps({"choice": choice, "tfidf_lr_train_seconds": seconds,
                       "test": {k: {m: v[m] for m in ("accuracy", "f1_macro")} for k, v in test.items()}}, indent=2))
 

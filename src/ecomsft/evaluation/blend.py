@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..models.lexical import mix
 from .classification import scalar_metrics, tune_threshold
 
 WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)
@@ -35,7 +36,7 @@ def choose_blend(gold: np.ndarray, model: np.ndarray, lexical: np.ndarray, *, mu
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
 
     def score(weight: float) -> tuple[float, float, float]:
-        mixed = weight * model + (1 - weight) * lexical
+        mixed = mix(model, lexical, weight)
         cut = (threshold if threshold is not None else tune_threshold(gold, mixed)) if multi_label else 0.5
         values = scalar_metrics(gold, mixed, multi_label, cut)
         return sign * values[metric], -values.get("log_loss", 0.0), cut

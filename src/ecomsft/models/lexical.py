@@ -30,6 +30,11 @@ _SETTINGS = ("analyzer", "ngram_range", "lowercase", "sublinear_tf", "norm", "us
              "token_pattern", "strip_accents", "binary")
 
 
+def mix(model_probs: np.ndarray, lexical_probs: np.ndarray, weight: float) -> np.ndarray:
+    """The blend: ``weight`` of the fine-tuned model's probabilities, the rest of the lexical model's."""
+    return weight * model_probs + (1 - weight) * lexical_probs
+
+
 @dataclass
 class LexicalModel:
     settings: dict
@@ -100,8 +105,7 @@ class LexicalModel:
 
     def blended(self, model_probs: np.ndarray, texts: list[str]) -> np.ndarray:
         """The fine-tuned model's probabilities mixed with this model's by the chosen weight."""
-        weight = float(self.blend["weight"])
-        return weight * model_probs + (1 - weight) * self.predict_proba(texts)
+        return mix(model_probs, self.predict_proba(texts), float(self.blend["weight"]))
 
     # the files ---------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:

@@ -20,6 +20,7 @@ from ...evaluation.classification import (
     tune_threshold,
 )
 from ...models.heads import probabilities
+from ...models.lexical import mix
 from ...models.prefixes import text_prefixes
 from ...training.losses import ClassLoss, balanced_sample_weights
 from ...training.trainer import build_trainer, predict_logits
@@ -139,7 +140,7 @@ class ClassificationTask(ClassificationSpec, Task):
         model_test = self.probs["test"] if test_rows is None else self.probs["test"][test_rows]
         mixed = None
         if blend["used"]:
-            mixed = blend["weight"] * model_test + (1 - blend["weight"]) * lexical_test
+            mixed = mix(model_test, lexical_test, blend["weight"])
             blend["test"] = full_report(np.asarray(test_y), mixed, self.labels.names, multi,
                                         blend.get("threshold", self.threshold))
         fields = {"baseline_tfidf_lr": baseline, "blend": blend}
