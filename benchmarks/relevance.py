@@ -29,7 +29,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "home_de
 def config(task: str, args, output: Path, epochs: float, lr: float):
     from ecomsft.config import build_config
 
-    extra = {"task.pairwise_weight": args.pairwise_weight, "task.blend_zero_shot": not args.no_blend} if task == "relevance" else {}
+    extra = {"task.pairwise_weight": args.pairwise_weight, "task.blend_zero_shot": False if args.no_blend else None} if task == "relevance" else {}
     return build_config(None, {**extra,
         "data.train": str(args.data), "data.text_column": "search_term", "data.text_pair_column": "product_title",
         "data.label_column": "relevance", "data.max_samples": args.samples, "task.type": task,
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--pairwise-weight", type=float, default=0.0, help="cross-encoder: RankNet loss weight")
-    parser.add_argument("--no-blend", action="store_true", help="cross-encoder: no blend with the zero-shot cosine")
+    parser.add_argument("--no-blend", action="store_true", help="cross-encoder: no blend with the zero-shot cosine (default: the run's own choice on validation)")
     parser.add_argument("--skip", choices=("cross", "bi"), action="append", default=[],
                         help="reuse that model's finished run in --out instead of training it")
     parser.add_argument("--no-progress", action="store_true")
@@ -101,6 +101,7 @@ def main() -> None:
         retrieval_table(bi["data"]["catalog_products"], bi["test"]["queries"],
                         [*catalogue_rows(args, bi["baselines"] or {}), ("fine-tuned bi-encoder", bi["test"])])
     for name, run in crosses.items():
+        print(f"\n{name}: the blend the run chose on validation: {run.get('blend_choice')}")
         for label, m in (("", run["test"]), (" + blend", run.get("test_blend"))):
             if m:
                 print(f"\n{name}{label}: target NDCG@10 >= 0.915: {'met' if m['ndcg@10'] >= 0.915 else 'NOT met'} "
