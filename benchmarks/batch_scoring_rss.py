@@ -19,7 +19,7 @@ from pathlib import Path
 
 CHILD = """
 import json, resource, sys, time
-from ecomsft.inference.predictor import Predictor
+from ecomsft.readers.classification.reader import Predictor
 predictor = Predictor(sys.argv[1], batch_size=128)
 started = time.perf_counter()
 rows = predictor.score_into(sys.argv[2], sys.argv[3], chunk_rows=10000)

@@ -49,7 +49,7 @@ def make_backends(run: Path, max_length: int):
     """name -> predict(texts, batch_size) returning label names, in input order."""
     from transformers import pipeline
 
-    from ecomsft.inference.predictor import Predictor, model_folder
+    from ecomsft.readers.classification.reader import Predictor, model_folder
     from ecomsft.models.lexical import LexicalModel
 
     model_dir = model_folder(run)

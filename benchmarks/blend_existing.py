@@ -30,7 +30,7 @@ def main() -> None:
     from ecomsft.evaluation.baselines import fit_tfidf_lr
     from ecomsft.evaluation.blend import choose_blend
     from ecomsft.evaluation.classification import scalar_metrics
-    from ecomsft.inference.predictor import Predictor
+    from ecomsft.readers.classification.reader import Predictor
     from ecomsft.models.lexical import mix
 
     predictor = Predictor(args.run, blend=False)

@@ -85,7 +85,7 @@ def prompted(model_name: str, shots: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ecomsft.evaluation.generation import generation_report
-    from ecomsft.inference.generator import generate_ids
+    from ecomsft.models.generating import generate_ids
     from ecomsft.models.resolve import resolve_model
 
     path = resolve_model(model_name)
@@ -162,7 +162,7 @@ losses = [e["loss"] for e in log if "loss" in e]
 keys = KEYS
 timed = None
 if args.timed:  # the finished run, as a user would call it: Generator (KV cache on), greedy
-    from ecomsft.inference.generator import Generator
+    from ecomsft.readers.generation.reader import Generator
 
     generator = Generator(result.run_dir, batch_size=8)
     prompts = [p for p in dev["prompt"].iloc[:args.timed]]

@@ -98,7 +98,8 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     import io
     from contextlib import redirect_stderr, redirect_stdout
 
-    from ecomsft import cli, render
+    from ecomsft import cli
+    from ecomsft.report import terminal as render
 
     out, err = io.StringIO(), io.StringIO()
     argv = sys.argv

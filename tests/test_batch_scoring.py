@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ecomsft.errors import EcomsftError
-from ecomsft.inference.predictor import Predictor
+from ecomsft.readers.classification.reader import Predictor
 
 from .conftest import make_reviews
 
@@ -116,7 +116,7 @@ def test_jsonl_records_with_different_keys_keep_the_csv_columns(predictor, tmp_p
 
 
 def test_rank_is_chunked_and_resumable_with_ranks_across_chunks(relevance_ranker, tmp_path, monkeypatch):
-    from ecomsft.inference.ranker import rank_file
+    from ecomsft.readers.ranking.reader import rank_file
 
     from .conftest import make_pairs
 
@@ -150,7 +150,7 @@ def test_rank_is_chunked_and_resumable_with_ranks_across_chunks(relevance_ranker
 @pytest.fixture(scope="module")
 def relevance_ranker(tiny_model_dir, tmp_path_factory):
     from ecomsft.config import build_config
-    from ecomsft.inference.ranker import Ranker
+    from ecomsft.readers.ranking.reader import Ranker
     from ecomsft.runner import run
 
     from .conftest import make_pairs, tiny_overrides

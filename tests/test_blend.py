@@ -190,7 +190,7 @@ def test_blend_off_keeps_the_model_alone(tiny_model_dir, tmp_path):
 def test_onnx_serve_and_report_follow_the_blend(blended_run, tmp_path):
     from fastapi.testclient import TestClient
 
-    from ecomsft.inference.predictor import Predictor
+    from ecomsft.readers.classification.reader import Predictor
     from ecomsft.inference.server import ServeSettings, create_app
 
     run = blended_run.run_dir
@@ -215,7 +215,7 @@ def test_onnx_serve_and_report_follow_the_blend(blended_run, tmp_path):
 
 
 def test_the_terminal_summary_shows_three_columns_and_the_choice(blended_run, monkeypatch):
-    from ecomsft import render
+    from ecomsft.report import terminal as render
 
     monkeypatch.setattr(render.console, "width", 200)
     with render.console.capture() as captured:

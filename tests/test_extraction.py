@@ -49,7 +49,7 @@ def test_extraction_learns_and_reports_beside_the_crf(extraction_run):
 
 
 def test_titles_longer_than_max_length_lose_no_entity(extraction_run):
-    from ecomsft.inference.extractor import Extractor
+    from ecomsft.readers.extraction.reader import Extractor
 
     extractor = Extractor(extraction_run.run_dir)
     short = "华为手机x42"
@@ -100,7 +100,7 @@ def test_evaluate_scores_another_tagged_file(extraction_run, tmp_path):
 
 
 def test_onnx_export_extracts_what_torch_extracts(extraction_run):
-    from ecomsft.inference.extractor import Extractor
+    from ecomsft.readers.extraction.reader import Extractor
 
     run_dir = extraction_run.run_dir
     code, out, err = run_cli("export", run_dir, "--int8")
@@ -210,7 +210,7 @@ def test_viterbi_adds_learnt_transition_scores_within_bioes():
 def test_a_crf_layer_trains_saves_its_scores_and_leaves_a_plain_model(tiny_model_dir, tmp_path):
     from transformers import AutoModelForTokenClassification
 
-    from ecomsft.inference.extractor import Extractor
+    from ecomsft.readers.extraction.reader import Extractor
 
     (tmp_path / "train.txt").write_text(conll_titles(120), encoding="utf-8")
     result = run(build_config(None, tiny_overrides(tiny_model_dir, tmp_path / "train.txt", tmp_path / "run", **{

@@ -64,7 +64,7 @@ def prepared(model, data, tmp_path, **more):
 
 
 def test_prompt_tokens_masked_and_completion_with_eos_kept(tiny_decoder, tmp_path):
-    from ecomsft.inference.generator import render_ids
+    from ecomsft.models.generating import render_ids
 
     rows = review_rows(20)
     pd.DataFrame(rows).to_csv(tmp_path / "d.csv", index=False)
@@ -132,8 +132,10 @@ def test_generate_command_file_and_python_api(generation_run, tmp_path):
     long_prompt = "很好" * 200  # far beyond max_length: cut from the left
     [cut] = api.generate(generation_run.run_dir, [long_prompt], max_new_tokens=4)
     assert cut["prompt_cut"] is True and cut["new_tokens"] <= 4
-    code, _, err = run_cli("predict", generation_run.run_dir, "x")
-    assert failed_in_one_line(code, err) and "generation run" in err
+    code, out, err = run_cli("predict", generation_run.run_dir, "评论1：物流满意快递")  # predict answers as the task does
+    assert code == 0 and "好评" in out, err
+    code, _, err = run_cli("predict", generation_run.run_dir, "x", "--backend", "onnx")
+    assert failed_in_one_line(code, err) and "this run has no onnx backend" in err
     code, _, err = run_cli("predict", generation_run.run_dir, "--input", tmp_path / "p.csv", "--output", tmp_path / "p2.csv")
     assert code == 0, err  # predict --input on a generation run generates, like generate --input
     assert pd.read_csv(tmp_path / "p2.csv")["generation"][2] == "差评"
@@ -171,7 +173,7 @@ def test_lora_merge_gives_the_adapters_logits(tiny_decoder, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from ecomsft.training import speed
+    from ecomsft.training import trainable
 
     model = AutoModelForCausalLM.from_pretrained(tiny_decoder)
     lora = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules="all-linear",
@@ -179,7 +181,7 @@ def test_lora_merge_gives_the_adapters_logits(tiny_decoder, tmp_path):
     ids = torch.tensor([[5, 9, 17, 40, 3]])
     with torch.no_grad():
         adapted = lora(input_ids=ids).logits
-        merged = speed.finish(lora)
+        merged = trainable.finish(lora)
         assert not hasattr(merged, "peft_config")
         assert torch.allclose(merged(input_ids=ids).logits, adapted, atol=1e-5)
         assert not torch.allclose(AutoModelForCausalLM.from_pretrained(tiny_decoder)(input_ids=ids).logits, adapted, atol=1e-3)
@@ -194,7 +196,7 @@ def test_lora_run_on_gpt2_keeps_the_adapter_beside_the_model(tmp_path):
     assert (result.run_dir / "adapter" / "adapter_config.json").is_file()
     assert result.metrics["model"]["architecture"] == "GPT2LMHeadModel"
     assert result.metrics["model"]["trainable_parameters"] < result.metrics["model"]["parameters"]
-    from ecomsft.inference.generator import Generator
+    from ecomsft.readers.generation.reader import Generator
 
     assert len(Generator(result.run_dir).generate(["评论1"], 3)) == 1  # model/ holds the merged weights
 
@@ -222,7 +224,7 @@ def test_generation_metrics_by_hand():
 def test_prompts_are_cut_from_the_left_never_the_answer(tiny_decoder, tmp_path):
     from transformers import AutoTokenizer
 
-    from ecomsft.inference.generator import fit_turns, render_ids
+    from ecomsft.models.generating import fit_turns, render_ids
     from ecomsft.models.decoders import prepare_tokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_decoder)
@@ -451,13 +453,12 @@ def test_the_summary_after_training_reads_label_and_text_generation_runs(generat
     import io
     from types import SimpleNamespace
 
-    from rich.console import Console
-
-    from ecomsft import render
+    from ecomsft.report import terminal as render
 
     def printed(result) -> str:
         out = io.StringIO()
-        monkeypatch.setattr(render, "console", Console(file=out, width=200))
+        monkeypatch.setattr(render.console, "file", out)
+        monkeypatch.setattr(render.console, "width", 200)
         render.run_summary(result)
         return out.getvalue()
 

@@ -187,7 +187,7 @@ def test_missing_package_unknown_architecture_and_not_a_gguf_file_in_one_line(ti
 
 def test_generation_trains_on_a_gguf_file_and_generates(tiny_gguf, cache, tmp_path):
     from ecomsft.config import build_config
-    from ecomsft.inference.generator import Generator
+    from ecomsft.readers.generation.reader import Generator
     from ecomsft.runner import run
 
     pd.DataFrame(review_rows(200)).to_csv(tmp_path / "reviews.csv", index=False)

@@ -11,7 +11,7 @@ ROOT = Path(ecomsft.__file__).parent
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS = [
     {"errors", "distributed"},
-    {"run_folder", "schema", "config", "sections"},
+    {"run_folder", "metrics_file", "config", "config_sections"},
     {"data"},
     {"models"},
     {"evaluation"},
@@ -19,10 +19,11 @@ LAYERS = [
     {"training"},
     {"tasks"},
     {"report"},
+    {"readers"},
     {"runner"},
     {"compare", "quickstart"},
     {"api"},
-    {"render", "cli", "__main__", "__init__"},
+    {"cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 # config asks the task registry for a task's section by name (tasks/__init__.py imports nothing of ecomsft).

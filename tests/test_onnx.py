@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ecomsft.errors import EcomsftError
-from ecomsft.inference.predictor import Predictor
+from ecomsft.readers.classification.reader import Predictor
 
 from .conftest import run_cli
 

@@ -29,7 +29,7 @@ def test_prefixes_come_from_the_config_only():
 def test_a_sentence_encoder_takes_the_prefixes_as_its_prompts(tiny_model_dir, tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from ecomsft.inference.index import load_encoder
+    from ecomsft.readers.ranking.index import load_encoder
 
     plain = SentenceTransformer(str(tiny_model_dir), device="cpu")
     assert give_prompts(plain) is None and not any(plain.prompts.values())
@@ -73,7 +73,7 @@ def test_a_retrieval_run_on_an_e5_model_trains_and_searches_with_its_prompts(tin
     import json
 
     from ecomsft.config import build_config
-    from ecomsft.inference.index import load_encoder
+    from ecomsft.readers.ranking.index import load_encoder
     from ecomsft.runner import run
 
     from .conftest import make_pairs, tiny_overrides
@@ -91,7 +91,7 @@ def test_a_retrieval_run_on_an_e5_model_trains_and_searches_with_its_prompts(tin
 
 def test_a_relevance_run_on_an_e5_model_ranks_with_its_prefixes(tiny_model_dir, tmp_path, monkeypatch):
     from ecomsft.config import build_config
-    from ecomsft.inference.ranker import Ranker
+    from ecomsft.readers.ranking.reader import Ranker
     from ecomsft.runner import run
 
     from .conftest import make_pairs, tiny_overrides

@@ -266,7 +266,7 @@ def test_damaged_model_files_fail_in_one_line(tiny_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def loaded(tiny_run):
-    from ecomsft.inference.predictor import Predictor
+    from ecomsft.readers.classification.reader import Predictor
 
     return Predictor(tiny_run.run_dir)
 
@@ -425,7 +425,7 @@ def test_messages_stay_one_short_printable_line(tiny_model_dir, tmp_path):
                                                                       for label in ("pos", "neg"))).encode())
     code, _, err = tiny_train(tiny_model_dir, conflicting, tmp_path / "r2")
     assert failed_in_one_line(code, err) and "conflicting duplicates" in err and "(none)" not in err
-    from ecomsft import render
+    from ecomsft.report import terminal as render
 
     assert "characters left out" in render.one_line("x" * 100_000) and len(render.one_line("x" * 100_000)) < 1100
     assert render.one_line("a\nb\x00[bold]c") == "a b?\\[bold]c"
@@ -438,7 +438,7 @@ def test_a_label_written_with_a_decimal_point_is_said(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="ecomsft"):
         labels = load_examples(path).frame["label"].tolist()
     assert labels == ["2", "01", "2", "[/x]"] and "'2.0' -> '2'" in caplog.text
-    from ecomsft import render
+    from ecomsft.report import terminal as render
 
     import logging
 

@@ -59,7 +59,7 @@ def test_relevance_model_loads_with_plain_transformers(relevance_run):
 
 
 def test_ranker_and_rank_command(relevance_run, pairs_csv, tmp_path):
-    from ecomsft.inference.ranker import Ranker
+    from ecomsft.readers.ranking.reader import Ranker
 
     ranker = Ranker(relevance_run.run_dir)
     ranked = ranker.rank("good price 1", ["good price fast great 0", "slow broken awful 1"])
@@ -201,7 +201,7 @@ def test_retrieval_with_hard_negatives_and_no_grades(tiny_model_dir, tmp_path):
 
 
 def test_exact_top_k_matches_a_full_sort(monkeypatch):
-    from ecomsft.inference import index
+    from ecomsft.models import embedding as index
 
     rng = np.random.default_rng(0)
     products, queries = rng.normal(size=(300, 8)).astype(np.float32), rng.normal(size=(5, 8)).astype(np.float32)
@@ -311,7 +311,7 @@ def test_rank_route_of_the_server(relevance_run, tiny_run):
 def test_blend_with_the_zero_shot_encoder(tiny_model_dir, pairs_csv, tmp_path):
     from ecomsft.config import build_config
     from ecomsft.evaluation.ranking_baselines import cosine_pair_scores
-    from ecomsft.inference.ranker import Ranker
+    from ecomsft.readers.ranking.reader import Ranker
     from ecomsft.runner import run as train
 
     result = train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, tmp_path / "run",
@@ -338,7 +338,7 @@ def test_the_zero_shot_blend_is_chosen_on_the_validation_queries(tiny_model_dir,
     """model.blend auto (the default): the blend is kept only where it beats the cross-encoder alone
     on the validation queries, and metrics.json says which figures chose."""
     from ecomsft.config import build_config
-    from ecomsft.inference.ranker import Ranker
+    from ecomsft.readers.ranking.reader import Ranker
     from ecomsft.runner import run as train
 
     result = train(build_config(None, relevance_overrides(tiny_model_dir, pairs_csv, tmp_path / "run",

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from ecomsft.inference.predictor import Predictor
+from ecomsft.readers.classification.reader import Predictor
 
 from .conftest import run_cli
 
@@ -64,7 +64,7 @@ def test_report_opens_in_headless_chromium(tiny_run, tmp_path):
 def test_tensorboard_events_and_runs_listing(tiny_run):
     events = list((tiny_run.run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
-    from ecomsft.schema import list_runs
+    from ecomsft.metrics_file import list_runs
 
     found = list_runs(tiny_run.run_dir.parent)
     assert [r["run"] for r in found] == [str(tiny_run.run_dir)]

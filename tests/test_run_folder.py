@@ -31,7 +31,7 @@ def test_overwrite_refuses_a_folder_that_is_not_ours(tiny_model_dir, tmp_path, u
 
 
 def test_quickstart_and_index_refuse_a_user_folder(user_folder, tmp_path):
-    from ecomsft.inference.index import build_index
+    from ecomsft.readers.ranking.index import build_index
 
     code, _, err = run_cli("quickstart", "--fast", "--output", str(user_folder))  # quickstart overwrites by default
     assert failed_in_one_line(code, err)

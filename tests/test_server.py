@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecomsft.inference.predictor import Predictor
+from ecomsft.readers.classification.reader import Predictor
 from ecomsft.inference.server import ServeSettings, create_app
 
 

@@ -17,7 +17,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
-from ecomsft.inference.predictor import Predictor
+from ecomsft.readers.classification.reader import Predictor
 from ecomsft.inference.server import ServeSettings, create_app
 
 from .conftest import make_pairs, tiny_overrides

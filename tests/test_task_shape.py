@@ -107,7 +107,7 @@ class CountingTask(base.Task):
         self.tokenizer.save_pretrained(str(model_dir))
 
 
-def test_a_task_registered_in_a_test_runs_end_to_end(tiny_model_dir, tmp_path):
+def test_a_task_registered_in_a_test_runs_end_to_end(tiny_model_dir, tmp_path, monkeypatch):
     register(CountingTask)
     assert get_task("toy_length") is CountingTask
     values = tiny_overrides(tiny_model_dir, "unused.csv", tmp_path / "toy", **{"task.type": "toy_length",
@@ -120,18 +120,18 @@ def test_a_task_registered_in_a_test_runs_end_to_end(tiny_model_dir, tmp_path):
     assert metrics["task"] == "toy_length" and metrics["training"]["steps"] == 4
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and metrics["timings"]["trained_steps"] == 4
     # metrics.json names the task as config.yaml does; what older runs wrote still reads.
-    from ecomsft.schema import RunMetrics
+    from ecomsft.metrics_file import RunMetrics
 
     older = RunMetrics.model_validate({**metrics, "task": "multi_label_classification"})
     assert older.task == "classification" and older.multi_label
     assert RunMetrics.model_validate({**metrics, "task": "masked_lm_pretraining"}).task == "pretraining"
     assert "type: toy_length" in (folder / "config.yaml").read_text()
-    _the_toy_run_is_served_predicted_evaluated_and_reported(folder, tmp_path)
+    _the_toy_run_is_served_predicted_evaluated_and_reported(folder, tmp_path, monkeypatch)
 
 
 class LengthReader(Inference):
-    """The toy task's other side, registered from outside too: the run's model read back, one
-    label per text, its own route."""
+    """The toy task's reader, in its after-training package registered from outside too: the run's
+    model read back, one label per text."""
 
     tasks = ("toy_length",)
     use = 'POST /v1/length with {"texts": [...]}'
@@ -152,6 +152,9 @@ class LengthReader(Inference):
             logits = self.model(**self.tokenizer(texts, padding=True, return_tensors="pt")).logits
         return np.array(["long", "short"])[logits.argmax(1).numpy()]
 
+    def answer(self, texts):
+        return [{"length": str(label)} for label in self.predict_batch(texts)]
+
     def describe(self):
         return {"task": "toy_length", "labels": ["long", "short"]}
 
@@ -167,28 +170,51 @@ class LengthReader(Inference):
         frame.to_csv(output, index=False)
         return len(frame)
 
-    @classmethod
-    def router(cls, server):
-        from fastapi import APIRouter
 
-        routes = APIRouter()
+def _length_router(server):
+    from fastapi import APIRouter
 
-        @routes.post("/v1/length", dependencies=server.guarded)
-        async def length(body: dict) -> dict:
-            return {"lengths": (await server.scored(body["texts"])).tolist()}
+    routes = APIRouter()
 
-        return routes
+    @routes.post("/v1/length", dependencies=server.guarded)
+    async def length(body: dict) -> dict:
+        return {"lengths": (await server.scored(body["texts"])).tolist()}
+
+    return routes
 
 
-def _the_toy_run_is_served_predicted_evaluated_and_reported(run_dir, tmp_path):
-    """A task added from outside works after training through the registry alone: served (its route,
-    /v1/info, the shared probes), predict --input, evaluate, report, with no shared file touched."""
+def _toy_package(monkeypatch, name: str, **modules) -> str:
+    """An after-training package made in memory (a plugin would ship it as files): one module per
+    part, each holding the given attributes."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    for part, attributes in modules.items():
+        module = types.ModuleType(f"{name}.{part}")
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, f"{name}.{part}", module)
+    return name
+
+
+def _the_toy_run_is_served_predicted_evaluated_and_reported(run_dir, tmp_path, monkeypatch):
+    """A task added from outside works after training through its after-training package alone:
+    served (its route, /v1/info, the shared probes), predict (texts and --input), evaluate, its report
+    sections and terminal summary, with no file of ecomsft touched."""
     from fastapi.testclient import TestClient
 
-    from ecomsft import api, register_inference
+    from ecomsft import api, register_after_training
+    from ecomsft.inference import registry
     from ecomsft.inference.server import ServeSettings, create_app
+    from ecomsft.report import terminal
 
-    register_inference("toy_length", LengthReader)
+    monkeypatch.setattr(registry, "AFTER_TRAINING", dict(registry.AFTER_TRAINING))
+    summaries = []
+    register_after_training("toy_length", _toy_package(
+        monkeypatch, "toy_length_after", reader={"READER": LengthReader}, routes={"router": _length_router},
+        report={"head": lambda run, metrics: ["<h2>Toy lengths</h2>"], "details": lambda run, metrics: ["<p>toy details</p>"]},
+        terminal={"summary": lambda run_dir, metrics: summaries.append(metrics.task),
+                  "answers": lambda texts, results, as_json: summaries.append(results)}))
     with TestClient(create_app(ServeSettings(run=str(run_dir)))) as client:
         answer = client.post("/v1/length", json={"texts": ["short", "a much longer text " * 4]})
         assert answer.status_code == 200 and len(answer.json()["lengths"]) == 2
@@ -203,26 +229,32 @@ def _the_toy_run_is_served_predicted_evaluated_and_reported(run_dir, tmp_path):
     report = api.evaluate(run_dir, str(tmp_path / "l.csv"))
     assert report["rows"] == 2 and 0.0 <= report["accuracy"] <= 1.0
     page = api.report(run_dir).read_text(encoding="utf-8")
-    assert "toy_length" in page and "Learning curves" in page
-    with pytest.raises(EcomsftError, match="this is a toy_length run, not classification; use: POST /v1/length"):
-        api.predict(run_dir, ["x"])
+    assert "Learning curves" in page and "Toy lengths" in page and "toy details" in page
+    answers = api.predict(run_dir, ["short", "a much longer text " * 4])
+    assert [set(a) for a in answers] == [{"length"}] * 2
+    with pytest.raises(EcomsftError, match="this run has no onnx backend"):
+        api.predict(run_dir, ["x"], backend="onnx")
+    with pytest.raises(EcomsftError, match="toy_length runs do not export to ONNX; use: POST /v1/length"):
+        api.export(run_dir)
+    terminal.run_summary(type("Result", (), {"run_dir": run_dir, "metrics": json.loads((run_dir / "metrics.json").read_text())}))
+    terminal.answers(run_dir, ["x"], answers[:1])
+    assert summaries == ["toy_length", answers[:1]]
 
-    class WithoutRoutes(LengthReader):  # a reader with no routes module serves the shared routes only
-        routes = route = None
-        router = classmethod(Inference.router.__func__)
-
-    register_inference("toy_length", WithoutRoutes)
-    try:
-        with TestClient(create_app(ServeSettings(run=str(run_dir)))) as client:
-            assert client.get("/health").json() == {"status": "ok"} and client.get("/v1/info").json()["task"] == "toy_length"
-            assert client.post("/v1/length", json={"texts": ["x"]}).status_code == 404
-    finally:
-        register_inference("toy_length", LengthReader)
+    # The package without routes: the shared routes only; without report and terminal: the figures.
+    register_after_training("toy_length", _toy_package(monkeypatch, "toy_length_reader_only", reader={"READER": LengthReader}))
+    with TestClient(create_app(ServeSettings(run=str(run_dir)))) as client:
+        assert client.get("/health").json() == {"status": "ok"} and client.get("/v1/info").json()["task"] == "toy_length"
+        assert client.post("/v1/length", json={"texts": ["x"]}).status_code == 404
+    page = api.report(run_dir).read_text(encoding="utf-8")
+    assert "Toy lengths" not in page and "toy_length" in page
+    with terminal.console.capture() as captured:
+        terminal.run_summary(type("Result", (), {"run_dir": run_dir, "metrics": json.loads((run_dir / "metrics.json").read_text())}))
+    assert "(toy_length)" in captured.get() and "accuracy" in captured.get() and "use it: POST /v1/length" in captured.get()
 
 
 def test_no_branch_on_a_task_name_outside_the_tasks_and_the_registries():
-    """After training, code looks a run's task up (the inference registry, the report sections)
-    instead of comparing task names."""
+    """After training, code looks a run's task up (the after-training registry) instead of comparing
+    task names; only the tasks' own packages (training and after-training) name them."""
     import re
 
     import ecomsft
@@ -230,7 +262,7 @@ def test_no_branch_on_a_task_name_outside_the_tasks_and_the_registries():
     names = "|".join(("classification", "relevance", "retrieval", "pretraining", "extraction", "generation"))
     branch = re.compile(rf'(==|!=)\s*"({names})"|\bin\s*[(\[{{][^)\]}}]*"({names})"')
     root = Path(ecomsft.__file__).parent
-    found = [f"{path.relative_to(root)}:{n}: {line.strip()}" for path in root.rglob("*.py") if "tasks" not in path.parts
+    found = [f"{path.relative_to(root)}:{n}: {line.strip()}" for path in root.rglob("*.py") if not {"tasks", "readers"} & set(path.parts)
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if branch.search(line)]
     assert not found, "\n".join(found)
 

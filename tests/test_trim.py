@@ -41,7 +41,7 @@ def test_unigram_trim_keeps_the_training_segmentation_and_the_model_exactly(tiny
 
 def test_wordpiece_run_trims_and_predicts_on_unseen_text(tiny_model_dir, tmp_path):
     from ecomsft.config import build_config
-    from ecomsft.inference.predictor import Predictor
+    from ecomsft.readers.classification.reader import Predictor
     from ecomsft.runner import run
 
     data = tmp_path / "reviews.csv"

@@ -41,7 +41,7 @@ def test_head_and_tail_read_a_verdict_that_a_head_cut_loses_in_training_and_pred
     from transformers import AutoConfig
 
     from ecomsft.config import build_config
-    from ecomsft.inference.predictor import Predictor
+    from ecomsft.readers.classification.reader import Predictor
     from ecomsft.runner import run
 
     data = tmp_path / "late.csv"

@@ -1,7 +1,7 @@
 """ecomsft: supervised fine-tuning of pretrained transformers on e-commerce text.
 
-``ecomsft.train(config)`` fine-tunes and evaluates; ``ecomsft.load(run).predict(texts)`` uses the
-result. Heavy libraries (torch, transformers) load on first use, so the CLI starts fast.
+``ecomsft.train(config)`` fine-tunes and evaluates; ``ecomsft.load(run)`` reads the result with its
+task's reader (``.predict(texts)`` for a classifier, ``.answer(texts)`` for any task). Heavy libraries (torch, transformers) load on first use, so the CLI starts fast.
 """
 
 from .errors import EcomsftError
@@ -10,8 +10,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "train": ("ecomsft.api", "train"),
-    "load": ("ecomsft.inference.predictor", "load"),
-    "Predictor": ("ecomsft.inference.predictor", "Predictor"),
+    "load": ("ecomsft.api", "load"),
+    "predict": ("ecomsft.api", "predict"),
+    "Predictor": ("ecomsft.readers.classification.reader", "Predictor"),
     "pretrain": ("ecomsft.api", "pretrain"),
     "compare": ("ecomsft.api", "compare"),
     "predict_file": ("ecomsft.api", "predict_file"),
@@ -20,17 +21,16 @@ _LAZY = {
     "export": ("ecomsft.api", "export"),
     "show_config": ("ecomsft.api", "show_config"),
     "RunResult": ("ecomsft.runner", "RunResult"),
-    "RunMetrics": ("ecomsft.schema", "RunMetrics"),
+    "RunMetrics": ("ecomsft.metrics_file", "RunMetrics"),
     "RunConfig": ("ecomsft.config", "RunConfig"),
     "build_config": ("ecomsft.config", "build_config"),
     "register_task": ("ecomsft.tasks", "register"),
-    "register_inference": ("ecomsft.inference.registry", "register_inference"),
-    "register_report_sections": ("ecomsft.report", "register_sections"),
+    "register_after_training": ("ecomsft.inference.registry", "register_after_training"),
     "Inference": ("ecomsft.inference.base", "Inference"),
     "evaluate": ("ecomsft.api", "evaluate"),
-    "Ranker": ("ecomsft.inference.ranker", "Ranker"),
-    "Index": ("ecomsft.inference.index", "Index"),
-    "build_index": ("ecomsft.inference.index", "build_index"),
+    "Ranker": ("ecomsft.readers.ranking.reader", "Ranker"),
+    "Index": ("ecomsft.readers.ranking.index", "Index"),
+    "build_index": ("ecomsft.readers.ranking.index", "build_index"),
 }
 
 __all__ = ["EcomsftError", *_LAZY]

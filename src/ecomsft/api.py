@@ -24,20 +24,19 @@ from .distributed import launch
 from .errors import EcomsftError
 from .files import atomic_writer, write_bytes_atomic, write_text_atomic
 from .inference.file_scoring import WRITERS, encode_rows
-from .inference.extractor import Extractor, extract_rows
-from .inference.generator import Generator, generate_rows
-from .inference.index import Index, build_index
 from .inference.onnx_export import export_onnx, onnx_path
-from .inference.predictor import Predictor
-from .inference.ranker import Ranker
-from .inference.ranker import rank_file as rank_candidates
 from .inference.registry import inference_for
+from .metrics_file import list_runs
 from .models.inspect import inspect_data as inspect_file
 from .quickstart import quickstart_config
+from .readers.extraction.reader import Extractor, extract_rows
+from .readers.generation.reader import Generator, generate_rows
+from .readers.ranking.index import Index, build_index
+from .readers.ranking.reader import Ranker
+from .readers.ranking.reader import rank_file as rank_candidates
 from .report import write_report
 from .run_folder import check_output_file
 from .runner import RunResult
-from .schema import list_runs
 from .tasks.pretraining.configure import build_pretrain_config
 
 ConfigLike = RunConfig | dict[str, Any] | str | Path | None
@@ -273,11 +272,23 @@ def recipe_file(recipe: str, source: str, output: str | Path, *, text_column: st
     return len(frame)
 
 
+def load(run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True, **options: Any):
+    """The run read by its task's reader (``inference/registry.py``), as the server uses it: a
+    classifier's ``Predictor`` (``blend``, ``calibrated``), an extraction run's ``Extractor``, ..."""
+    return inference_for(run).load(run, batch_size=batch_size, backend=backend, blend=blend, **options)
+
+
 def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch",
-            calibrated: bool = False, blend: bool = True) -> list[dict]:
-    """Labels and class probabilities of ``texts`` (``load(run).predict`` in one call); ``blend``:
-    mixed with the run's tfidf-lr where training chose it (False: the fine-tuned model alone)."""
-    return Predictor(run, batch_size=batch_size, backend=backend, calibrated=calibrated, blend=blend).predict(texts)
+            calibrated: bool = False, blend: bool = True) -> list:
+    """The run's answer to each of ``texts``, as its task gives one (the reader's ``answer``, looked
+    up in the registry): a classifier's label and class probabilities (``blend``: mixed with the
+    run's tfidf-lr where training chose it; False: the fine-tuned model alone; ``calibrated``: its
+    temperature applied), an extraction run's entities, a generation run's answers."""
+    reader = inference_for(run)
+    if backend not in reader.backends:
+        raise EcomsftError(f"this run has no {backend} backend (it has: {', '.join(reader.backends)})", where=str(run))
+    options = {"calibrated": True} if calibrated else {}
+    return load(run, batch_size=batch_size, backend=backend, blend=blend, **options).answer(texts)
 
 
 def check_servable(settings) -> None:

@@ -15,9 +15,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import render
 from .errors import EcomsftError, Interrupted
 from .inference.http import ServeSettings  # pydantic only: serve's options are made from its fields
+from .report import terminal as render
 from .tasks import TASKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -236,7 +236,7 @@ def pretrain(
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="run folder (or model folder)")],
-    texts: Annotated[Optional[list[str]], typer.Argument(help="texts to classify (or use --input)")] = None,
+    texts: Annotated[Optional[list[str]], typer.Argument(help="texts to answer (or use --input)")] = None,
     input: Annotated[Optional[str], typer.Option("--input", help="file of texts (csv/tsv/jsonl/parquet)")] = None,
     output: Annotated[Optional[Path], typer.Option(help="file to write (csv, tsv, jsonl or parquet)")] = None,
     text_column: TextColumn = None,
@@ -248,8 +248,10 @@ def predict(
     no_blend: NoBlend = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
     overwrite: OverwriteFile = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Predict labels and class probabilities.
+    """Answer texts as the run's task does: labels and class probabilities (classification), entities
+    (extraction), answers (generation).
 
     Examples: ecomsft predict runs/quickstart "物流很快，质量不错"   |   ecomsft predict RUN --input new.csv --output scored.csv
     """
@@ -264,8 +266,8 @@ def predict(
                                 blend=not no_blend)
         render.line(f"wrote {rows} rows to {output}")
         return
-    render.predictions(texts, api.predict(run, texts, batch_size=batch_size, backend=backend.value, calibrated=calibrated,
-                                          blend=not no_blend))
+    render.answers(run, texts, api.predict(run, texts, batch_size=batch_size, backend=backend.value, calibrated=calibrated,
+                                           blend=not no_blend), as_json)
 
 
 @app.command()
@@ -284,7 +286,7 @@ def extract(
 
     _quiet_libraries()
     _non_blank(texts, "texts")
-    render.entities(texts, api.extract(run, texts, batch_size=batch_size, backend=backend.value), as_json)
+    render.answers(run, texts, api.extract(run, texts, batch_size=batch_size, backend=backend.value), as_json)
 
 
 @app.command()
@@ -323,10 +325,12 @@ def generate(
                                  overwrite=overwrite, **sampling)
         render.line(f"wrote {rows} rows to {output}")
     elif stream:
-        render.stream(api.generate_stream(run, prompts[0], max_new_tokens=max_new_tokens, **sampling))
+        from .readers.generation.terminal import stream as print_stream
+
+        print_stream(api.generate_stream(run, prompts[0], max_new_tokens=max_new_tokens, **sampling))
     else:
-        render.generations(prompts, api.generate(run, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                                 **sampling), as_json)
+        render.answers(run, prompts, api.generate(run, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                                  **sampling), as_json)
 
 
 @app.command()
@@ -390,10 +394,11 @@ def search(
     Example: ecomsft search runs/products.index "cordless drill" -k 5
     """
     from . import api
+    from .readers.ranking.terminal import search_results
 
     _quiet_libraries()
     _non_blank(queries, "queries")
-    render.search_results(queries, api.search(index_folder, queries, k=top_k), as_json)
+    search_results(queries, api.search(index_folder, queries, k=top_k), as_json)
 
 
 @app.command()

@@ -19,9 +19,9 @@ from . import run_folder
 from .config import RunConfig, build_config, flatten_config
 from .data.labels import LabelSet
 from .errors import EcomsftError, Interrupted
-from .files import atomic_writer, write_bytes_atomic, write_text_atomic
 from .evaluation.baselines import fit_tfidf_lr, score_tfidf_lr
-from .inference.predictor import Predictor
+from .files import atomic_writer, write_bytes_atomic, write_text_atomic
+from .readers.classification.reader import Predictor
 from .report.page import CSS, html_table, html_text, png_img
 from .runner import run
 from .tasks import get_task

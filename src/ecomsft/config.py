@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
+from .config_sections import AugmentConfig, DataConfig, GradedSection, ModelConfig, TaskSection, TrainingConfig, _Strict
 from .errors import EcomsftError
-from .sections import AugmentConfig, DataConfig, GradedSection, ModelConfig, TaskSection, TrainingConfig, _Strict
 from .tasks import task_spec
 
 __all__ = ["AugmentConfig", "DataConfig", "GradedSection", "ModelConfig", "RunConfig", "TaskSection", "TrainingConfig",

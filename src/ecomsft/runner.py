@@ -18,10 +18,10 @@ from pathlib import Path
 from .config import RunConfig
 from .distributed import is_main_process
 from .errors import EcomsftError, Interrupted
+from .metrics_file import ModelInfo, RunMetrics, Timings, TrainingInfo
 from .models.resolve import AUTO, choose_bundled, loading, resolve_model
 from .models.vocab import adapt_vocabulary, describe_extension
 from .run_folder import RunFolder
-from .schema import ModelInfo, RunMetrics, Timings, TrainingInfo
 from .tasks import get_task
 
 log = logging.getLogger("ecomsft")
@@ -59,7 +59,7 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
 def _run(cfg: RunConfig, resume: bool, folder: RunFolder) -> RunResult:
     from transformers import set_seed
 
-    from .training import speed
+    from .training import trainable
     from .training.trainer import ListedAtCheckpoints, StepCounter, on_gpu
 
     started = time.perf_counter()
@@ -80,7 +80,7 @@ def _run(cfg: RunConfig, resume: bool, folder: RunFolder) -> RunResult:
             model_name, chosen = task.auto_model or choose_bundled(task.vocabulary_texts())
             log.info("model: %s, chosen for %s", model_name, chosen)
         model_path = task.base_model = resolve_model(model_name)
-        speed.set_threads(cfg.training.threads)
+        trainable.set_threads(cfg.training.threads)
         with loading(model_name), tempfile.TemporaryDirectory(prefix="ecomsft-trim-") as scratch:
             set_seed(cfg.training.seed)
             source, trim = trimmed_source(cfg, task, model_path, Path(scratch))
@@ -88,7 +88,7 @@ def _run(cfg: RunConfig, resume: bool, folder: RunFolder) -> RunResult:
             model = task.build_model(source)
         vocab, embedding_lr = adapt_model(cfg, task, model)
         model = task.prepare_model(model, vocab["added_tokens"])
-        trainable, _ = speed.parameter_counts(model)
+        trainable_count, _ = trainable.parameter_counts(model)
         folder.partial.mkdir(parents=True, exist_ok=True)
         trainer = task.build_trainer(model, folder.partial, embedding_lr)
 
@@ -122,7 +122,7 @@ def _run(cfg: RunConfig, resume: bool, folder: RunFolder) -> RunResult:
     metrics = RunMetrics(
         task=task.name,
         model=ModelInfo(name=model_name, path=model_path, max_length=cfg.model.max_length, chosen=chosen, **vocab, **trim,
-                        parameters=speed.parameter_counts(model)[1], trainable_parameters=trainable,
+                        parameters=trainable.parameter_counts(model)[1], trainable_parameters=trainable_count,
                         **task.model_info(model)),
         data=data_info,
         validation=evaluation.validation,

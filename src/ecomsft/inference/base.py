@@ -4,12 +4,11 @@ the API, the server, evaluate and the reports use a run without knowing its task
 from __future__ import annotations
 
 import functools
-import importlib
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import EcomsftError
-from ..schema import metrics_of
+from ..metrics_file import metrics_of
 from .onnx_export import model_folder
 from .registry import require_task, use_of
 
@@ -21,9 +20,11 @@ class Inference:
 
     - ``tasks``: the task names whose runs it reads; ``use``: the command for such a run (per task
       when it reads several).
-    - ``route``, ``routes`` and ``serves``: its HTTP route, the module whose ``router(server)``
-      returns that route as a FastAPI ``APIRouter``, and what the 404 of another route says.
-    - ``backends``: ``torch`` and, where it exports, ``onnx`` / ``onnx-int8``; ``batched``: its
+    - ``route`` and ``serves``: its HTTP route (its package's ``routes.py`` serves it) and what the
+      404 of another route says.
+    - ``backends``: ``torch`` and, where it exports, ``onnx`` / ``onnx-int8``; ``onnx_graph``: what
+      ``ecomsft export`` traces (the transformers model class, the inputs the graph takes, the
+      logits' dynamic axes; None: no export); ``batched``: its
       requests go through the server's micro-batcher (``predict_batch``); ``served_limits``: the
       serve settings it adds to ``/v1/info``'s limits.
     """
@@ -31,9 +32,9 @@ class Inference:
     tasks: ClassVar[tuple[str, ...]] = ()
     use: ClassVar[str | dict[str, str]] = ""
     route: ClassVar[str | None] = None
-    routes: ClassVar[str | None] = None
     serves: ClassVar[str] = ""
     backends: ClassVar[tuple[str, ...]] = ("torch",)
+    onnx_graph: ClassVar[tuple[str, tuple[str, ...], dict] | None] = None
     batched: ClassVar[bool] = True
     served_limits: ClassVar[tuple[str, ...]] = ()
     run_dir: Path | None = None
@@ -60,9 +61,11 @@ class Inference:
         return require_task(run, *cls.tasks)
 
     @classmethod
-    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True) -> "Inference":
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True,
+             **options: Any) -> "Inference":
         """The run loaded as the server and the batch commands use it (``blend``: a classifier's
-        mix with its tfidf-lr, where training chose one)."""
+        mix with its tfidf-lr, where training chose one; ``options`` a reader may take, such as a
+        classifier's ``calibrated``, others ignore)."""
         return cls(run, batch_size=batch_size)
 
     @classmethod
@@ -98,15 +101,11 @@ class Inference:
         task = cls.require(run)
         raise EcomsftError(f"ecomsft predict does not score {task} runs; use: {use_of(task)}", where=str(run))
 
-    @classmethod
-    def router(cls, server) -> Any:
-        """Its HTTP routes (a FastAPI ``APIRouter``) for ``server`` (``inference.http.Server``); a reader
-        without a routes module serves the shared routes only (health, ready, info, metrics)."""
-        if cls.routes is None:
-            from fastapi import APIRouter
-
-            return APIRouter()
-        return importlib.import_module(cls.routes).router(server)
+    def answer(self, texts: list[str]) -> list:
+        """``ecomsft predict RUN TEXT...``: one JSON-able answer per text (its package's
+        ``terminal.answers`` prints them)."""
+        task = self.tasks[0]
+        raise EcomsftError(f"ecomsft predict does not answer texts for {task} runs; use: {use_of(task)}", where=str(self.run_dir))
 
 
 class ExportableInference(Inference):
@@ -116,7 +115,8 @@ class ExportableInference(Inference):
     backends = ("torch", "onnx", "onnx-int8")
 
     @classmethod
-    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True) -> "Inference":
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True,
+             **options: Any) -> "Inference":
         return cls(run, batch_size=batch_size, backend=backend)
 
     @classmethod

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..errors import EcomsftError
 from ..files import temporary_beside
-from ..run_folder import record, trained_model
-from .registry import require_task
+from ..run_folder import record, task_of, trained_model
+from .registry import inference_for, use_of
 
 ONNX_DIR = "onnx"
 FP32 = "model.onnx"
@@ -60,15 +60,6 @@ def onnx_forward(model_dir: str | Path, int8: bool):
     return forward
 
 
-# The tasks whose runs export, each with its model class, the inputs its graph takes and the
-# logits' dynamic axes. Extraction windows carry no token types (all zero, the model's default),
-# so its graph takes none.
-EXPORTS = {
-    "classification": ("AutoModelForSequenceClassification", ("input_ids", "attention_mask", "token_type_ids"), {0: "batch"}),
-    "extraction": ("AutoModelForTokenClassification", ("input_ids", "attention_mask"), {0: "batch", 1: "sequence"}),
-}
-
-
 def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     """Write ``model/onnx/model.onnx`` (and ``model-int8.onnx`` with ``int8``); returns the file to use."""
     import torch
@@ -79,7 +70,11 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     except ModuleNotFoundError:
         raise EcomsftError("ONNX export needs onnx and onnxruntime: pip install 'ecomsft[onnx]'") from None
     folder = model_folder(run)
-    model_class, inputs, logits_axes = EXPORTS[require_task(run, *EXPORTS)]
+    reader = inference_for(run)
+    if reader.onnx_graph is None:  # the reader's (model class, the inputs its graph takes, the logits' dynamic axes)
+        task = task_of(run)
+        raise EcomsftError(f"{task} runs do not export to ONNX; use: {use_of(task)}", where=str(run))
+    model_class, inputs, logits_axes = reader.onnx_graph
     target = folder / ONNX_DIR
     try:
         target.mkdir(exist_ok=True)

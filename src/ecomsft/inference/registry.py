@@ -1,53 +1,76 @@
-"""The inference registry, beside the task registry (``tasks/__init__.py``): a finished run's task
--> the class that reads its model folder (``inference.base.Inference``: load, predict a batch,
-describe, evaluate a labelled file, score a file, its HTTP routes). The API, the server, evaluate
-and the reports look a run's task up here instead of branching on task names. A task defined
-outside ecomsft registers its class with ``register_inference`` (a plugin, a test).
+"""The after-training registry, beside the task registry (``tasks/__init__.py``): a finished run's
+task -> its after-training package (``ecomsft/readers/<task>/``), which holds what differs between
+tasks once a run is trained, each part a module of a fixed name, each optional:
 
-Classes are imported on first use, so that reading this table loads neither torch nor FastAPI.
+- ``reader.py``: ``READER``, the ``inference.base.Inference`` class that reads the run's model
+  folder (load, predict a batch, describe, evaluate a labelled file, score a file; its ONNX graph);
+- ``routes.py``: ``router(server)``, its HTTP routes as a FastAPI ``APIRouter``;
+- ``report.py``: ``head(run, metrics)`` and ``details(run, metrics)``, its sections of report.html;
+- ``terminal.py``: ``summary(run_dir, metrics)`` (after training) and ``answers(texts, results,
+  as_json)`` (``ecomsft predict``), what the command line prints;
+- the package's ``USE``: what a run is for when it has no reader (pretraining).
+
+The API, the server, evaluate, the report and the command line look the run's task up here instead
+of branching on task names. A task defined outside ecomsft registers its own package with
+``register_after_training`` (a plugin, a test). Parts are imported on first use, so that reading
+this table loads neither torch nor FastAPI.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 from ..errors import EcomsftError
 from ..run_folder import task_of
 
-INFERENCE: dict[str, str] = {
-    "classification": "ecomsft.inference.predictor:Predictor",
-    "relevance": "ecomsft.inference.ranker:Ranker",
-    "retrieval": "ecomsft.inference.ranker:Ranker",
-    "extraction": "ecomsft.inference.extractor:Extractor",
-    "generation": "ecomsft.inference.generator:Generator",
+AFTER_TRAINING: dict[str, str] = {
+    "classification": "ecomsft.readers.classification",
+    "relevance": "ecomsft.readers.ranking",
+    "retrieval": "ecomsft.readers.ranking",
+    "extraction": "ecomsft.readers.extraction",
+    "generation": "ecomsft.readers.generation",
+    "pretraining": "ecomsft.readers.pretraining",
 }
-# Tasks whose runs are not predictors, and what their runs are for instead.
-NOT_PREDICTORS: dict[str, str] = {
-    "pretraining": "ecomsft train --model RUN/model (a starting point for fine-tuning, not a predictor)",
-}
-_LOADED: dict[str, type] = {}
 
 
-def register_inference(task: str, inference_class: type) -> type:
-    """Serve, predict and evaluate runs of ``task`` with ``inference_class`` (an ``Inference``)."""
-    _LOADED[task] = inference_class
-    return inference_class
+def register_after_training(task: str, package: str) -> None:
+    """Serve, predict, evaluate, report and summarise runs of ``task`` with the modules of ``package``."""
+    AFTER_TRAINING[task] = package
+
+
+def part(task: str, name: str) -> ModuleType | None:
+    """The module ``name`` (reader, routes, report, terminal) of ``task``'s after-training package,
+    or None when the task has no package or the package no such module."""
+    package = AFTER_TRAINING.get(task)
+    if package is None:
+        return None
+    full = f"{package}.{name}"
+    if full not in sys.modules:
+        try:
+            if importlib.util.find_spec(full) is None:
+                return None
+        except ModuleNotFoundError:
+            return None
+    return importlib.import_module(full)
 
 
 def inference_class(task: str) -> type | None:
     """The class that reads runs of ``task``, or None when the task has none."""
-    if task not in _LOADED and task in INFERENCE:
-        module, name = INFERENCE[task].split(":")
-        _LOADED[task] = getattr(importlib.import_module(module), name)
-    return _LOADED.get(task)
+    reader = part(task, "reader")
+    return None if reader is None else reader.READER
 
 
 def use_of(task: str) -> str:
     """What to do with a finished run of ``task`` (the other commands' one-line refusals)."""
     found = inference_class(task)
     if found is None:
-        return NOT_PREDICTORS.get(task, f"the {task} task's own commands")
+        package = AFTER_TRAINING.get(task)
+        use = getattr(importlib.import_module(package), "USE", None) if package else None
+        return use or f"the {task} task's own commands"
     return found.use.get(task, "") if isinstance(found.use, dict) else found.use  # one class may read several tasks
 
 

@@ -1,7 +1,7 @@
 """The HTTP API: FastAPI routes over a finished run, with micro-batching, limits, a key and metrics.
 
-The run's task names its inference class (``inference/registry.py``), whose routes module adds
-the task's route: ``POST /v1/predict`` (classifiers), ``POST /v1/rank`` (relevance and retrieval),
+The run's task names its after-training package (``inference/registry.py``), whose reader
+loads the run and whose routes module adds the task's route: ``POST /v1/predict`` (classifiers), ``POST /v1/rank`` (relevance and retrieval),
 ``POST /v1/extract`` (extraction) or ``POST /v1/generate`` (generation; ``stream`` for server-sent
 events). This module keeps what every run shares: ``GET /health`` (liveness) and ``GET /ready``
 (readiness; neither needs the key), ``GET /v1/info``, ``GET /metrics`` (Prometheus text), the key,
@@ -26,9 +26,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .microbatch import MicroBatcher, Overloaded, WorkerDied
+from ..run_folder import task_of
 from .http import ERRORS, NON_BLANK, ClientError, Server, ServeSettings
-from .registry import inference_for
+from .microbatch import MicroBatcher, Overloaded, WorkerDied
+from .registry import inference_for, part
 
 log = logging.getLogger("ecomsft")
 
@@ -266,7 +267,9 @@ def create_app(settings: ServeSettings, predictor=None) -> FastAPI:
         async def redoc():
             return get_redoc_html(openapi_url="/openapi.json", title="ecomsft")
 
-    app.include_router(reader.router(Server(settings=settings, state=state, guarded=guarded, scored=scored)))
+    routes_module = part(task_of(settings.run), "routes")  # none: the shared routes only
+    if routes_module is not None:
+        app.include_router(routes_module.router(Server(settings=settings, state=state, guarded=guarded, scored=scored)))
     routes = {"/health", "/ready", "/v1/info", "/metrics", route}
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, on_refuse=lambda: count(route, 413))
     return app

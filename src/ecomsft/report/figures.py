@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..metrics_file import RunMetrics
 from ..models.vocab import describe_extension
-from ..schema import RunMetrics
 from .page import html_table, html_text
 
 

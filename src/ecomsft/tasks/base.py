@@ -75,9 +75,9 @@ class Task(TaskSpec):
 
     def prepare_model(self, model, added_tokens: int):
         """The config's freezing and LoRA options; returns the model to train."""
-        from ..training import speed  # torch
+        from ..training import trainable  # torch
 
-        return speed.prepare(model, self.cfg.training, added_tokens)
+        return trainable.prepare(model, self.cfg.training, added_tokens)
 
     def build_trainer(self, model, workdir: Path, embedding_lr: float | None):
         """A ``transformers.Trainer`` (or subclass) writing checkpoints into ``workdir/checkpoints``."""
@@ -86,9 +86,9 @@ class Task(TaskSpec):
     # after training
     def finish_model(self, trainer):
         """The trained model to evaluate and save (LoRA merged); sets ``trainer.model``."""
-        from ..training import speed
+        from ..training import trainable
 
-        trainer.model = speed.finish(trainer.model)
+        trainer.model = trainable.finish(trainer.model)
         return trainer.model
 
     def evaluate(self, trainer) -> Evaluation:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..sections import AugmentConfig, TaskSection
+from ..config_sections import AugmentConfig, TaskSection
 
 # Shared keys that only classification uses, for the other tasks' ``unused``.
 CLASSIFICATION_ONLY: dict[str, str] = {

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...sections import TaskSection
+from ...config_sections import TaskSection
 from ..spec import TaskSpec
 
 

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from ...config_sections import TaskSection
 from ...data.conversations import COLUMNS
 from ...models.resolve import BUNDLED, E5_ALIASES
-from ...sections import TaskSection
 from ..spec import CLASSIFICATION_ONLY, TaskSpec
 
 

@@ -18,7 +18,7 @@ from ...data.conversations import answer_of, prompt_of, read_conversations
 from ...data.splitting import carve_splits
 from ...errors import EcomsftError
 from ...evaluation.generation import generation_report, guess_kind
-from ...inference.generator import (
+from ...models.generating import (
     fit_turns,
     generate_ids,
     prompt_ids,
@@ -27,7 +27,7 @@ from ...inference.generator import (
 )
 from ...models.decoders import check_decoder, default_chat_template, prepare_tokenizer
 from ...models.gguf import GEMMA_ALIASES
-from ...training import speed
+from ...training import trainable
 from ...training.sft import AnswerHeadSFTTrainer
 from ...training.trainer import run_callbacks, training_arguments
 from ..base import Evaluation, Task
@@ -119,8 +119,8 @@ class GenerationTask(GenerationSpec, Task):
 
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=self.cfg.task.gradient_checkpointing)
         lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=cfg.lora_target_modules or (speed.layer_linears(model) if cfg.lora_layers else "all-linear"),
-                          layers_to_transform=speed.lora_layers(model, cfg.lora_layers))
+                          target_modules=cfg.lora_target_modules or (trainable.layer_linears(model) if cfg.lora_layers else "all-linear"),
+                          layers_to_transform=trainable.lora_layers(model, cfg.lora_layers))
         try:
             return get_peft_model(model, lora)
         except ValueError as err:
@@ -197,7 +197,7 @@ class GenerationTask(GenerationSpec, Task):
         if self.cfg.task.quantization == "4bit" and hasattr(trainer.model, "peft_config"):
             trainer.model = _merge_into_full_precision(trainer.model, self.model_path, self.tokenizer)
             return trainer.model
-        trainer.model = speed.finish(trainer.model)
+        trainer.model = trainable.finish(trainer.model)
         return trainer.model
 
     # evaluation -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...sections import GradedSection
+from ...config_sections import GradedSection
 from ..spec import CLASSIFICATION_ONLY, TaskSpec
 
 

@@ -30,11 +30,11 @@ from ...evaluation.ranking_baselines import (
     score_baselines,
     zero_shot_encoder,
 )
-from ...inference.index import embed, exact_top_k
+from ...models.embedding import embed, exact_top_k
 from ...models.heads import Grading
 from ...models.prefixes import give_prompts
 from ...models.resolve import SEARCH_MODEL, without_load_report
-from ...training import speed
+from ...training import trainable
 from ...training.trainer import run_callbacks, training_arguments
 from ..base import Evaluation, Task
 from .config import RetrievalSpec
@@ -78,7 +78,7 @@ class RetrievalTask(RetrievalSpec, Task):
     def prepare_model(self, model, added_tokens: int):
         training = self.cfg.training
         for _, language_model in self.language_models(model):
-            speed.freeze(language_model, speed.embeddings_frozen(training.freeze_embeddings, language_model, added_tokens),
+            trainable.freeze(language_model, trainable.embeddings_frozen(training.freeze_embeddings, language_model, added_tokens),
                          training.freeze_layers)
         return model
 

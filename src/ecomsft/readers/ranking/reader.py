@@ -9,18 +9,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import DataConfig
-from ..data.examples import char_budget, cut_texts, examples_from_table, table_column
-from ..data.pairs import PRODUCT_GUESSES, QUERY_GUESSES, load_pairs
-from ..errors import EcomsftError
-from ..files import atomic_writer
-from ..evaluation.ranking import pointwise_report, ranking_report
-from ..evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
-from ..models.heads import Grading, RelevanceHead
-from ..models.prefixes import prefixed, text_prefixes
-from ..run_folder import trained_model
-from .base import Inference
-from .file_scoring import encode_rows, iter_chunks, score_file
+from ...config import DataConfig
+from ...data.examples import char_budget, cut_texts, examples_from_table, table_column
+from ...data.pairs import PRODUCT_GUESSES, QUERY_GUESSES, load_pairs
+from ...errors import EcomsftError
+from ...evaluation.ranking import pointwise_report, ranking_report
+from ...evaluation.ranking_baselines import cosine_pair_scores, zero_shot_encoder
+from ...files import atomic_writer
+from ...inference.base import Inference
+from ...inference.file_scoring import encode_rows, iter_chunks, score_file
+from ...models.heads import Grading, RelevanceHead
+from ...models.prefixes import prefixed, text_prefixes
+from ...run_folder import trained_model
 from .index import load_encoder
 
 
@@ -35,7 +35,7 @@ class Ranker(Inference):
     kinds = {"relevance": "cross-encoder", "retrieval": "bi-encoder"}
     use = {"relevance": "ecomsft rank RUN --input FILE --output FILE (score (query, product) pairs)",
            "retrieval": "ecomsft index RUN --catalog FILE --output INDEX, then ecomsft search INDEX \"query\""}
-    route, routes = "/v1/rank", "ecomsft.inference.routes.rank"
+    route = "/v1/rank"
     serves = 'this run ranks products: POST /v1/rank with {"query": ..., "candidates": [...]}'
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, blend: bool = True):
@@ -64,7 +64,7 @@ class Ranker(Inference):
             self.zero_shot = zero_shot_encoder()
 
     @classmethod
-    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True) -> "Ranker":
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True, **options) -> "Ranker":
         return cls(run, batch_size=batch_size, blend=blend)
 
     def score(self, queries: list[str], products: list[str]) -> np.ndarray:
@@ -202,3 +202,6 @@ def rank_file(ranker: Ranker, input: str | Path, output: str | Path, *, text_col
                     handle.write(encode_rows(frame, suffix, header=index == 0))
 
     return score_file(score, input, output, chunk_rows=chunk_rows, resume=resume, progress=progress, finish=add_ranks)
+
+
+READER = Ranker

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..evaluation.classification import apply_temperature
-from ..models.vocab import describe_extension
-from ..schema import RunMetrics
-from .page import html_table, html_text, plot_names, png_img
+from ...evaluation.classification import apply_temperature
+from ...metrics_file import RunMetrics
+from ...models.vocab import describe_extension
+from ...report.page import html_table, html_text, plot_names, png_img
 
 
 def head(run: Path, metrics: RunMetrics) -> list[str]:

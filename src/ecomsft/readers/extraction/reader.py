@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.examples import TEXT_COLUMN_GUESSES
-from ..data.tagging import as_text, read_tagged
-from ..errors import EcomsftError
-from ..evaluation.entities import entity_report, error_analysis
-from ..models.resolve import SAFETENSORS_ONLY
-from ..models.spans import merge, windows
-from ..run_folder import trained_model
-from .base import ExportableInference
-from .file_scoring import column_texts, score_file
-from .onnx_export import check_backend, onnx_forward
+from ...data.examples import TEXT_COLUMN_GUESSES
+from ...data.tagging import as_text, read_tagged
+from ...errors import EcomsftError
+from ...evaluation.entities import entity_report, error_analysis
+from ...inference.base import ExportableInference
+from ...inference.file_scoring import column_texts, score_file
+from ...inference.onnx_export import check_backend, onnx_forward
+from ...models.resolve import SAFETENSORS_ONLY
+from ...models.spans import merge, windows
+from ...run_folder import trained_model
 
 
 class Extractor(ExportableInference):
@@ -24,7 +24,9 @@ class Extractor(ExportableInference):
 
     tasks = ("extraction",)
     use = 'ecomsft extract RUN "title" (or ecomsft predict RUN --input FILE --output FILE)'
-    route, routes = "/v1/extract", "ecomsft.inference.routes.extract"
+    route = "/v1/extract"
+    # Extraction windows carry no token types (all zero, the model's default), so its graph takes none.
+    onnx_graph = ("AutoModelForTokenClassification", ("input_ids", "attention_mask"), {0: "batch", 1: "sequence"})
     serves = 'this run extracts attributes: POST /v1/extract with {"texts": [...]}'
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch"):
@@ -35,6 +37,8 @@ class Extractor(ExportableInference):
         self.run_dir = folder.parent if folder.name == "model" else None
         self.require(run)
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+        if getattr(config, "ecomsft_stride", None) is None:
+            raise EcomsftError("not an extraction model: its config.json has no ecomsft_stride", where=str(folder))
         self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         self.max_length = int(config.ecomsft_max_length)
         self.stride = int(config.ecomsft_stride)
@@ -82,6 +86,9 @@ class Extractor(ExportableInference):
         return results
 
     # the registry's surface -------------------------------------------------------------------
+    def answer(self, texts: list[str]) -> list[list[dict]]:
+        return self.extract(texts)
+
     def predict_batch(self, texts: list[str]) -> np.ndarray:
         found = np.empty(len(texts), dtype=object)  # one list of spans per text, an array the batcher can split
         found[:] = self.extract(texts)
@@ -133,3 +140,6 @@ def extract_rows(extractor: Extractor, input: str | Path, output: str | Path, *,
         return frame
 
     return score_file(score, input, output, chunk_rows=chunk_rows, resume=resume, progress=progress)
+
+
+READER = Extractor

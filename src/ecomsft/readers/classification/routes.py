@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from ..http import CLIENT_ERRORS, Server, texts_request
+from ...inference.http import CLIENT_ERRORS, Server, texts_request
 
 
 class Prediction(BaseModel):

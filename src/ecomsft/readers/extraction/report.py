@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..schema import RunMetrics
-from .page import html_table, html_text
+from ...metrics_file import RunMetrics
+from ...report.page import html_table, html_text
 
 
 def head(run: Path, metrics: RunMetrics) -> list[str]:

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..http import CLIENT_ERRORS, Server, text_type
+from ...inference.http import CLIENT_ERRORS, Server, text_type
 
 
 class RankedProduct(BaseModel):

@@ -136,7 +136,7 @@ class TrainingConfig(_Strict):
     save_total_limit: int = Field(default=2, gt=0)
     logging_steps: int = Field(default=20, gt=0)
     progress_bar: bool = True
-    # Speed options (see speed.py and the README's Performance section for what each one buys).
+    # Speed options (see training/trainable.py and the README's Performance section for what each one buys).
     freeze_embeddings: bool | Literal["auto"] = Field(
         default="auto", description="train everything but the embedding layer; auto: frozen for a multilingual "
         "vocabulary (100k rows or more, trimmed or not) to which no tokens were added")

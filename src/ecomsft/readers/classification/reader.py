@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.examples import char_budget, cut_texts, examples_from_table, load_examples
-from ..data.labels import LabelSet
-from ..data.reading import Table
-from ..errors import EcomsftError
-from ..evaluation.classification import full_report
-from ..models.heads import probabilities
-from ..models.lexical import LexicalModel
-from ..models.truncation import encode_texts
-from .base import ExportableInference
-from .file_scoring import score_file
-from .onnx_export import check_backend, model_folder, onnx_forward
+from ...data.examples import char_budget, cut_texts, examples_from_table, load_examples
+from ...data.labels import LabelSet
+from ...data.reading import Table
+from ...errors import EcomsftError
+from ...evaluation.classification import full_report
+from ...inference.base import ExportableInference
+from ...inference.file_scoring import score_file
+from ...inference.onnx_export import check_backend, model_folder, onnx_forward
+from ...models.heads import probabilities
+from ...models.lexical import LexicalModel
+from ...models.truncation import encode_texts
 
 
 class Predictor(ExportableInference):
@@ -29,7 +29,8 @@ class Predictor(ExportableInference):
 
     tasks = ("classification",)
     use = 'ecomsft predict RUN "text" (or --input FILE --output FILE)'
-    route, routes = "/v1/predict", "ecomsft.inference.routes.predict"
+    route = "/v1/predict"
+    onnx_graph = ("AutoModelForSequenceClassification", ("input_ids", "attention_mask", "token_type_ids"), {0: "batch"})
     serves = 'this run is a classifier: POST /v1/predict with {"texts": [...]}'
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch",
@@ -120,6 +121,9 @@ class Predictor(ExportableInference):
     def predict_batch(self, texts: list[str]) -> np.ndarray:
         return self.predict_proba(texts)
 
+    def answer(self, texts: list[str]) -> list[dict]:
+        return self.predict(texts)
+
     def describe(self) -> dict:
         return {"task": "multi_label_classification" if self.labels.multi_label else "classification",
                 "labels": self.labels.names, "blend": self.blend_info()}
@@ -136,8 +140,9 @@ class Predictor(ExportableInference):
         return {"used": True, "weight": float(self.lexical.blend["weight"]), "with": "tfidf-lr"}
 
     @classmethod
-    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True) -> "Predictor":
-        return cls(run, batch_size=batch_size, backend=backend, blend=blend)
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True,
+             calibrated: bool = False, **options) -> "Predictor":
+        return cls(run, batch_size=batch_size, backend=backend, blend=blend, calibrated=calibrated)
 
     @classmethod
     def check_run(cls, run: str | Path, backend: str = "torch", blend: bool = True) -> None:
@@ -154,7 +159,7 @@ class Predictor(ExportableInference):
         the run's label set before the model is loaded)."""
         from transformers import AutoConfig
 
-        from ..models.resolve import loading
+        from ...models.resolve import loading
 
         with loading(str(run)):
             labels = LabelSet.from_model_config(AutoConfig.from_pretrained(model_folder(run), trust_remote_code=False))
@@ -209,5 +214,4 @@ class Predictor(ExportableInference):
         return frame
 
 
-def load(run: str | Path, **kwargs) -> Predictor:
-    return Predictor(run, **kwargs)
+READER = Predictor

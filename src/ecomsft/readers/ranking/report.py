@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..evaluation.ranking import ranking_report
-from ..models.heads import Grading
-from ..schema import RunMetrics
-from .page import html_table, html_text, metric_bars, png_img
+from ...evaluation.ranking import ranking_report
+from ...metrics_file import RunMetrics
+from ...models.heads import Grading
+from ...report.page import html_table, html_text, metric_bars, png_img
 
 
 def head(run: Path, metrics: RunMetrics) -> list[str]:

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..http import CLIENT_ERRORS, ClientError, Server, text_type
+from ...inference.http import CLIENT_ERRORS, ClientError, Server, text_type
 
 log = logging.getLogger("ecomsft")
 

@@ -9,7 +9,7 @@ from transformers import AutoModelForSequenceClassification, set_seed
 from ecomsft.config import TrainingConfig, build_config
 from ecomsft.errors import EcomsftError
 from ecomsft.runner import run as train
-from ecomsft.training import speed
+from ecomsft.training import trainable as options
 
 from .conftest import tiny_overrides
 
@@ -24,42 +24,42 @@ def _trainable(model) -> set[str]:
 
 def test_freezing_embeddings_and_lower_layers(tiny_model_dir):
     model = _classifier(tiny_model_dir)
-    speed.prepare(model, TrainingConfig(freeze_embeddings=True))
+    options.prepare(model, TrainingConfig(freeze_embeddings=True))
     trainable = _trainable(model)
     assert not any(".embeddings." in n for n in trainable)
     assert any("encoder.layer.0." in n for n in trainable) and "classifier.weight" in trainable
 
     model = _classifier(tiny_model_dir)
-    speed.prepare(model, TrainingConfig(freeze_layers=1))
+    options.prepare(model, TrainingConfig(freeze_layers=1))
     trainable = _trainable(model)
     assert not any(".embeddings." in n or "encoder.layer.0." in n for n in trainable)
     assert any("encoder.layer.1." in n for n in trainable) and "bert.pooler.dense.weight" in trainable
 
     with pytest.raises(EcomsftError, match="would freeze all 2 layers"):
-        speed.prepare(_classifier(tiny_model_dir), TrainingConfig(freeze_layers=2))
+        options.prepare(_classifier(tiny_model_dir), TrainingConfig(freeze_layers=2))
 
 
 def test_auto_freezes_the_embeddings_of_a_multilingual_vocabulary_only(tiny_model_dir):
     model = _classifier(tiny_model_dir)
-    speed.prepare(model, TrainingConfig())  # a 30-row vocabulary: trained
+    options.prepare(model, TrainingConfig())  # a 30-row vocabulary: trained
     assert any(".embeddings." in n for n in _trainable(model))
     model = _classifier(tiny_model_dir)
     model.config.ecomsft_trimmed_from = 250_037  # trimmed from a multilingual vocabulary: frozen
-    speed.prepare(model, TrainingConfig())
+    options.prepare(model, TrainingConfig())
     assert not any(".embeddings." in n for n in _trainable(model))
-    assert not speed.embeddings_frozen("auto", model, added_tokens=10)  # added rows must learn
-    assert not speed.embeddings_frozen(False, model) and speed.embeddings_frozen(True, _classifier(tiny_model_dir))
+    assert not options.embeddings_frozen("auto", model, added_tokens=10)  # added rows must learn
+    assert not options.embeddings_frozen(False, model) and options.embeddings_frozen(True, _classifier(tiny_model_dir))
 
 
 def test_lora_trains_adapters_head_and_pooler_only(tiny_model_dir):
-    model = speed.prepare(_classifier(tiny_model_dir), TrainingConfig(lora_r=4))
+    model = options.prepare(_classifier(tiny_model_dir), TrainingConfig(lora_r=4))
     trainable = _trainable(model)
     assert trainable and all("lora_" in n or "modules_to_save" in n for n in trainable)
     assert any("query.lora_A" in n for n in trainable) and any("value.lora_B" in n for n in trainable)
     assert any("classifier" in n for n in trainable) and any("pooler" in n for n in trainable)
     assert not any("key" in n or "embeddings" in n for n in trainable)
     # training.lora_layers: adapters in the last layer only, below it nothing to train
-    top = speed.prepare(_classifier(tiny_model_dir), TrainingConfig(lora_r=4, lora_layers=1))
+    top = options.prepare(_classifier(tiny_model_dir), TrainingConfig(lora_r=4, lora_layers=1))
     layers = {n.split("layer.")[1].split(".")[0] for n in _trainable(top) if "lora_" in n}
     assert layers == {str(top.get_base_model().config.num_hidden_layers - 1)}
 
