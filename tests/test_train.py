@@ -207,6 +207,44 @@ def test_interrupted_run_resumes(tiny_model_dir, tmp_path, monkeypatch):
     assert not partial.exists()
 
 
+def test_a_run_terminated_before_its_first_checkpoint_is_replaced_by_overwrite(tiny_model_dir, tmp_path, monkeypatch):
+    """SIGTERM (kill, a scheduler) ends a run as Ctrl-C does: what training wrote (config.yaml, the
+    tensorboard events) is listed as ecomsft's, so --overwrite replaces the folder; the handler is
+    put back afterwards."""
+    import os
+    import signal
+
+    from transformers import TrainerCallback
+
+    import ecomsft.tasks.classification.task as training
+
+    data = tmp_path / "d.csv"
+    make_reviews(96).to_csv(data, index=False)
+    values = tiny_overrides(tiny_model_dir, data, tmp_path / "out", **{"training.max_steps": 4, "baseline": False})
+
+    class TerminatedAtStep1(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    original = training.build_trainer
+
+    def build_and_terminate(*args, **kwargs):
+        trainer = original(*args, **kwargs)
+        trainer.add_callback(TerminatedAtStep1())
+        return trainer
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(training, "build_trainer", build_and_terminate)
+    with pytest.raises(EcomsftError, match="interrupted"):
+        train(build_config(None, values))
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert (tmp_path / "out.partial" / "config.yaml").is_file() and not (tmp_path / "out").exists()
+    monkeypatch.setattr(training, "build_trainer", original)
+    result = train(build_config(None, {**values, "overwrite": True}))
+    assert result.metrics["training"]["steps"] == 4 and not (tmp_path / "out.partial").exists()
+
+
 def test_wall_clock_budget_stops_training(tiny_model_dir, tmp_path, reviews_csv):
     cfg = build_config(None, tiny_overrides(tiny_model_dir, reviews_csv, tmp_path / "o", **{
         "training.epochs": 20, "training.max_seconds": 0.001, "baseline": False}))

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import platform
+import signal
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +48,8 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
         hf_logging.disable_progress_bar()
     folder = RunFolder(cfg.output)
     try:
-        return _run(cfg, resume, folder)
+        with _terminate_as_interrupt():
+            return _run(cfg, resume, folder)
     except BaseException:
         folder.keep()  # a failure after the set-up: what training wrote is listed, for --overwrite to delete
         folder.release()  # the next command (or the next run of this process) may take the folder
@@ -54,6 +57,25 @@ def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     finally:
         if shown:
             hf_logging.enable_progress_bar()
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (``kill``, a job scheduler, a container stopping) ends a run as Ctrl-C does: the
+    checkpoints kept for ``--resume`` and every file training wrote listed, so that ``--overwrite``
+    may replace the folder. Only the main thread can take signals; elsewhere nothing changes."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        before = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _run(cfg: RunConfig, resume: bool, folder: RunFolder) -> RunResult:
