@@ -1,0 +1,109 @@
+"""Aspect-level review data, its metrics and its classical baseline."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from ecomsft.data.aspects import Quad, read_aspects
+from ecomsft.errors import EcomsftError
+from ecomsft.evaluation.aspects import aspect_report, describe, worst_reviews
+from ecomsft.evaluation.aspects_baseline import nearest_aspect, run_aspect_baseline
+
+REVIEWS = ["使用一段时间才来评价，淡淡的香味，喜欢！", "物流太慢了，价格便宜", "包装破了，味道难闻", "很好用"]
+LABELS = [  # id, aspect, a_start, a_end, opinion, o_start, o_end, category, polarity
+    (1, "香味", 14, 16, "淡淡的", 11, 14, "气味", "正面"),
+    (1, "_", "", "", "喜欢", 17, 19, "整体", "正面"),
+    (2, "物流", 0, 2, "太慢了", 2, 5, "物流", "负面"),
+    (2, "价格", 6, 8, "便宜", 8, 10, "价格", "正面"),
+    (3, "包装", 0, 2, "破了", 2, 4, "包装", "负面"),
+    (3, "味道", 5, 7, "难闻", 7, 9, "气味", "负面"),
+    (4, "_", "", "", "很好用", 0, 3, "使用体验", "正面"),
+]
+COLUMNS = ["id", "AspectTerms", "A_start", "A_end", "OpinionTerms", "O_start", "O_end", "Categories", "Polarities"]
+
+
+def _files(tmp_path, labels=LABELS, reviews=REVIEWS):
+    pd.DataFrame({"id": range(1, len(reviews) + 1), "Reviews": reviews}).to_csv(tmp_path / "reviews.csv", index=False)
+    pd.DataFrame(labels, columns=COLUMNS).to_csv(tmp_path / "labels.csv", index=False)
+    return tmp_path / "reviews.csv", tmp_path / "labels.csv"
+
+
+def test_two_files_of_quadruples_read_with_checked_offsets(tmp_path):
+    data = read_aspects(*_files(tmp_path))
+    assert data.spans and len(data.reviews) == 4 and data.reviews[0].text == REVIEWS[0]
+    assert data.reviews[0].quads == [Quad((14, 16), (11, 14), "气味", "正面"), Quad(None, (17, 19), "整体", "正面")]
+    assert data.categories == ["价格", "使用体验", "包装", "整体", "气味", "物流"] and data.polarities == ["正面", "负面"]
+    info = data.describe()
+    assert info["opinions"] == 7 and info["implicit_aspects"] == 2 and info["polarities"] == {"正面": 4, "负面": 3}
+    assert json.dumps(info, ensure_ascii=False)  # plain numbers, for metrics.json
+
+
+def test_the_jsonl_form_and_the_per_category_form(tmp_path):
+    rows = [{"id": "a", "text": REVIEWS[1], "quadruples": [
+        {"aspect": "物流", "aspect_start": 0, "aspect_end": 2, "opinion": "太慢了", "opinion_start": 2, "opinion_end": 5,
+         "category": "物流", "polarity": "负面"}]}, {"id": "b", "text": "没什么感觉", "quadruples": []}]
+    (tmp_path / "q.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    data = read_aspects(tmp_path / "q.jsonl")
+    assert data.spans and data.reviews[0].quads == [Quad((0, 2), (2, 5), "物流", "负面")] and data.reviews[1].quads == []
+    assert "1 reviews without any opinion" in data.notes[0]
+    pd.DataFrame({"review": ["物流太慢", "价格便宜，物流快"], "物流": [-1, 1], "价格": [-2, "positive"]}).to_csv(tmp_path / "c.csv", index=False)
+    data = read_aspects(tmp_path / "c.csv")
+    assert not data.spans and data.reviews[0].quads == [Quad(None, None, "物流", "negative")]
+    assert {q.pair() for q in data.reviews[1].quads} == {("物流", "positive"), ("价格", "positive")}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda labels: [(1, "香味", 13, 15, *labels[0][4:])] + labels[1:], r"aspect '香味' is not at 13-15 of the review \(there: '的香'"),
+    (lambda labels: labels + [(9, "_", "", "", "好", 0, 1, "整体", "正面")], "labels for review id '9', which"),
+    (lambda labels: [(1, "香味", "x", 16, *labels[0][4:])] + labels[1:], "has offsets 'x'-'16', not numbers"),
+    (lambda labels: [(*labels[0][:7], "", "正面")] + labels[1:], "empty aspect category"),
+])
+def test_bad_labels_are_one_line_naming_file_and_line(tmp_path, change, message):
+    reviews, labels = _files(tmp_path, labels=change(list(LABELS)))
+    with pytest.raises(EcomsftError, match=message) as err:
+        read_aspects(reviews, labels)
+    assert "labels.csv:" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_review_files(tmp_path):
+    reviews, labels = _files(tmp_path, reviews=[REVIEWS[0], "", *REVIEWS[2:]])
+    with pytest.raises(EcomsftError, match=r"reviews.csv:3: empty review text"):
+        read_aspects(reviews, labels)
+    pd.DataFrame({"review": ["x"], "物流": ["great"]}).to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(EcomsftError, match=r"c.csv:2 column '物流': 'great' is not a polarity"):
+        read_aspects(tmp_path / "c.csv")
+    (tmp_path / "e.jsonl").write_text(json.dumps({"text": "x", "quadruples": []}) + "\n", encoding="utf-8")
+    with pytest.raises(EcomsftError, match="no review has an opinion labelled"):
+        read_aspects(tmp_path / "e.jsonl")
+
+
+def test_metrics_count_exact_quadruples_pairs_spans_and_complaints():
+    gold = [[Quad((0, 2), (2, 5), "物流", "负面"), Quad((6, 8), (8, 10), "价格", "正面")], [Quad(None, (0, 3), "整体", "正面")]]
+    predicted = [[Quad((0, 2), (2, 5), "物流", "负面"), Quad((6, 8), (8, 10), "价格", "负面")], [Quad(None, (0, 2), "整体", "正面")]]
+    report = aspect_report(gold, predicted)
+    assert report["quadruple_f1"] == pytest.approx(1 / 3)  # 1 of 3 exactly right either way
+    assert report["pair_f1_micro"] == pytest.approx(2 / 3) and report["negative_recall"] == 1.0
+    assert report["per_polarity"]["负面"]["precision"] == 0.5 and report["per_category"]["价格"]["f1"] == 0.0
+    assert report["pair_f1_macro"] == pytest.approx((1 + 0 + 1) / 3)  # over the gold pair classes
+    assert report["aspect_f1"] == 1.0 and report["opinion_f1"] == pytest.approx(2 / 3)
+    worst = worst_reviews(["物流太慢了，价格便宜", "很好用"], gold, predicted)
+    assert [w["row"] for w in worst] == [0, 1] and "价格 | 便宜 | 价格 | 负面" in worst[0]["predicted"]
+    assert describe("很好用", gold[1][0]) == "_ | 很好用 | 整体 | 正面"
+    assert aspect_report(gold, predicted, spans=False).keys().isdisjoint({"quadruple_f1", "aspect_f1"})
+
+
+def test_the_nearest_aspect_stays_in_its_clause():
+    text = "物流太慢了，价格便宜"
+    assert nearest_aspect(text, (2, 5), [(0, 2), (6, 8)]) == (0, 2)
+    assert nearest_aspect(text, (8, 10), [(0, 2), (6, 8)]) == (6, 8)
+    assert nearest_aspect("很好用，物流", (0, 3), [(4, 6)]) is None
+
+
+def test_the_classical_baseline_learns_the_repeated_patterns(tmp_path):
+    data = read_aspects(*_files(tmp_path))
+    train = data.reviews * 10
+    metrics, predicted = run_aspect_baseline(train, data.reviews)
+    assert metrics["quadruple_f1"] > 0.8 and metrics["pair_f1_micro"] > 0.8  # its own training reviews
+    assert len(predicted) == 4 and all(isinstance(q, Quad) for quads in predicted for q in quads)
+    assert set(metrics["pairs_only"]) == {"pair_f1_micro", "pair_f1_macro", "negative_recall"}
