@@ -107,3 +107,88 @@ def test_the_classical_baseline_learns_the_repeated_patterns(tmp_path):
     assert metrics["quadruple_f1"] > 0.8 and metrics["pair_f1_micro"] > 0.8  # its own training reviews
     assert len(predicted) == 4 and all(isinstance(q, Quad) for quads in predicted for q in quads)
     assert set(metrics["pairs_only"]) == {"pair_f1_micro", "pair_f1_macro", "negative_recall"}
+
+
+def _synthetic(tmp_path, n=80):
+    """Reviews built from aspects and opinions with known offsets: (物流|价格|味道)(很快|便宜|难闻...)."""
+    import random
+
+    rng = random.Random(0)
+    parts = [("物流", "物流", [("很快", "正面"), ("太慢", "负面")]), ("价格", "价格", [("便宜", "正面"), ("太贵", "负面")]),
+             ("味道", "气味", [("好闻", "正面"), ("难闻", "负面")])]
+    reviews, labels = [], []
+    for i in range(n):
+        text, quads = "", []
+        for aspect, category, opinions in rng.sample(parts, 2):
+            opinion, polarity = rng.choice(opinions)
+            if text:
+                text += "，"
+            a = len(text)
+            text += aspect + opinion
+            quads.append((i + 1, aspect, a, a + 2, opinion, a + 2, a + 4, category, polarity))
+        if i % 4 == 0:
+            text += "，喜欢"
+            quads.append((i + 1, "_", "", "", "喜欢", len(text) - 2, len(text), "整体", "正面"))
+        reviews.append(text)
+        labels += quads
+    return _files(tmp_path, labels=labels, reviews=reviews)
+
+
+def test_an_aspects_run_trains_predicts_serves_evaluates_and_summarises(tiny_model_dir, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ecomsft import api
+    from ecomsft.config import build_config
+    from ecomsft.inference.server import ServeSettings, create_app
+    from ecomsft.runner import run
+
+    from .conftest import failed_in_one_line, run_cli, tiny_overrides
+
+    reviews, labels = _synthetic(tmp_path)
+    values = tiny_overrides(tiny_model_dir, reviews, tmp_path / "run", **{
+        "task.type": "aspects", "task.labels": str(labels), "training.epochs": 12, "training.lr": 3e-3,
+        "training.batch_size": 8, "model.max_length": 48})
+    result = run(build_config(None, values))
+    folder, metrics = result.run_dir, result.metrics
+    assert (folder / "model" / "aspect_heads.safetensors").is_file() and not list(folder.rglob("*.bin"))
+    test = metrics["test"]
+    assert {"quadruple_f1", "pair_f1_micro", "pair_f1_macro", "negative_recall", "aspect_f1", "opinion_f1"} <= set(test)
+    assert test["pair_f1_micro"] > 0.5  # a tiny random model learns the repeated patterns
+    assert "quadruple_f1" in metrics["baselines"]["crf_tfidf_lr"] and metrics["data"]["sizes"]["test"] == 8
+    assert "Read these first" in (folder / "report.html").read_text(encoding="utf-8")
+
+    found = api.predict(folder, ["物流很快，价格太贵", "   "])
+    assert found[1] == [] and all({"aspect", "opinion_start", "category", "polarity", "score"} <= set(o) for o in found[0])
+    assert found == [api.aspects(folder, ["物流很快，价格太贵"])[0], []]
+    code, out, err = run_cli("aspects", folder, "物流很快，价格太贵", "--json")
+    assert code == 0 and json.loads(out)[0]["text"] == "物流很快，价格太贵", err
+
+    pd.DataFrame({"review": ["物流很快，价格太贵", "味道难闻，物流太慢"], "sku": [1, 2]}).to_csv(tmp_path / "new.csv", index=False)
+    code, out, err = run_cli("aspects", folder, "--input", tmp_path / "new.csv", "--output", tmp_path / "out.csv",
+                             "--summary", tmp_path / "summary.html")
+    assert code == 0 and "opinions in 2 reviews" in out, err
+    rows = pd.read_csv(tmp_path / "out.csv")
+    assert set(rows["row"]) == {1, 2} and "sku" in rows.columns and "category" in rows.columns
+    assert "<img" in (tmp_path / "summary.html").read_text(encoding="utf-8") or rows["category"].isna().all()
+    rows_written, summary = api.aspects_file(folder, tmp_path / "new.csv", tmp_path / "out.jsonl", summary=tmp_path / "s.json")
+    assert summary["reviews"] == 2 and json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))["reviews"] == 2
+    code, _, err = run_cli("aspects", folder, "x", "--summary", tmp_path / "s2.html")
+    assert failed_in_one_line(code, err) and "--summary needs --input" in err
+
+    with TestClient(create_app(ServeSettings(run=str(folder)))) as client:
+        answer = client.post("/v1/aspects", json={"texts": ["物流很快", "价格太贵"]})
+        assert answer.status_code == 200 and len(answer.json()["opinions"]) == 2
+        assert client.get("/v1/info").json()["task"] == "aspects"
+        assert "finds opinions by aspect" in client.post("/v1/predict", json={"texts": ["x"]}).json()["error"]
+    report = api.evaluate(folder, str(reviews), labels=str(labels))
+    assert report["rows"] == 80 and 0 <= report["quadruple_f1"] <= 1 and "errors" in report
+
+
+def test_aspects_training_refuses_bad_offsets_in_one_line(tmp_path):
+    from .conftest import failed_in_one_line, run_cli
+
+    reviews, labels = _files(tmp_path, labels=[(1, "香味", 13, 15, *LABELS[0][4:]), *LABELS[1:]])
+    code, _, err = run_cli("train", "--task", "aspects", "--data", reviews, "--set", f"task.labels={labels}",
+                           "--output", tmp_path / "o")
+    assert failed_in_one_line(code, err) and "labels.csv:2: aspect '香味' is not at 13-15" in err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()

@@ -29,6 +29,7 @@ from .inference.registry import inference_for
 from .metrics_file import list_runs
 from .models.inspect import inspect_data as inspect_file
 from .quickstart import quickstart_config
+from .readers.aspects.reader import AspectReader, opinion_rows
 from .readers.extraction.reader import Extractor, extract_rows
 from .readers.generation.reader import Generator, generate_rows
 from .readers.ranking.index import Index, build_index
@@ -154,6 +155,33 @@ def extract_file(run: str | Path, input: str | Path, output: str | Path, *, text
     check_output_file(output, overwrite, (input,))
     return extract_rows(Extractor(run, batch_size=batch_size, backend=backend), input, output, text_column=text_column,
                         chunk_rows=chunk_rows, resume=resume, progress=progress)
+
+
+def aspects(run: str | Path, texts: list[str], *, batch_size: int = 64) -> list[list[dict]]:
+    """Each review's opinions (an aspects run): aspect and opinion (text and offsets, None when
+    implicit), category, polarity, score."""
+    return AspectReader(run, batch_size=batch_size).opinions(texts)
+
+
+def aspects_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
+                 batch_size: int = 64, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
+                 overwrite: bool = False, summary: str | Path | None = None) -> tuple[int, dict | None]:
+    """One row per opinion of every review of ``input`` into ``output`` (resumable), and with
+    ``summary`` (.html, .csv or .json) the summary over the whole file: (rows written, the summary)."""
+    from .readers.aspects.summary import OpinionSummary, write_summary
+
+    check_output_file(output, overwrite, (input,))
+    if summary is not None:
+        check_output_file(summary, overwrite, (input, output))
+    reader = AspectReader(run, batch_size=batch_size)
+    counts = OpinionSummary(reader.polarities) if summary is not None else None
+    rows = opinion_rows(reader, input, output, text_column=text_column, chunk_rows=chunk_rows, resume=resume,
+                        progress=progress, summary=counts)
+    if counts is None:
+        return rows, None
+    found = counts.result()
+    write_summary(found, summary, f"ecomsft: opinions in {Path(input).name}")
+    return rows, found
 
 
 def generate(run: str | Path, prompts: list[str], *, max_new_tokens: int | None = None, batch_size: int = 8,

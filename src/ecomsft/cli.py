@@ -271,6 +271,44 @@ def predict(
 
 
 @app.command()
+def aspects(
+    run: Annotated[Path, typer.Argument(help="aspects run folder")],
+    texts: Annotated[Optional[list[str]], typer.Argument(help="reviews to analyse (or use --input)")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", help="file of reviews (csv/tsv/jsonl/parquet)")] = None,
+    output: Annotated[Optional[Path], typer.Option(help="file to write: one row per opinion (csv, tsv, jsonl or parquet)")] = None,
+    summary: Annotated[Optional[Path], typer.Option(help="--input: also the summary over the whole file (.html with a chart, .csv or .json)")] = None,
+    text_column: TextColumn = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+    batch_size: BatchSizeInference = 64,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows read and scored at a time (bounds memory)")] = 10_000,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
+    overwrite: OverwriteFile = False,
+) -> None:
+    """What reviews say aspect by aspect: opinions with aspect, category, polarity and offsets.
+
+    Examples: ecomsft aspects runs/aspects "物流很快，味道难闻"   |   ecomsft aspects RUN --input reviews.csv --output opinions.csv --summary summary.html
+    """
+    from . import api
+
+    _arguments_or_input(texts, input, output, "reviews")
+    if summary is not None and not input:
+        _fail("--summary needs --input FILE")
+    _quiet_libraries()
+    if input:
+        rows, found = api.aspects_file(run, input, output, text_column=text_column, batch_size=batch_size,
+                                       chunk_rows=chunk_rows, resume=resume, progress=True, overwrite=overwrite,
+                                       summary=summary)
+        if found is not None:
+            from .readers.aspects.terminal import file_summary
+
+            file_summary(found)
+            render.line(f"wrote {summary}")
+        render.line(f"wrote {rows} rows to {output}")
+        return
+    render.answers(run, texts, api.aspects(run, texts, batch_size=batch_size), as_json)
+
+
+@app.command()
 def extract(
     run: Annotated[Path, typer.Argument(help="extraction run folder")],
     texts: Annotated[list[str], typer.Argument(help="titles or reviews to extract attributes from")],

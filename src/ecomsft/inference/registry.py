@@ -34,6 +34,7 @@ AFTER_TRAINING: dict[str, str] = {
     "extraction": "ecomsft.readers.extraction",
     "generation": "ecomsft.readers.generation",
     "pretraining": "ecomsft.readers.pretraining",
+    "aspects": "ecomsft.readers.aspects",
 }
 
 

@@ -19,6 +19,7 @@ TASKS: dict[str, str] = {
     "pretraining": "ecomsft.tasks.pretraining",
     "extraction": "ecomsft.tasks.extraction",
     "generation": "ecomsft.tasks.generation",
+    "aspects": "ecomsft.tasks.aspects",
 }
 _LOADED: dict[str, type] = {}
 

@@ -1,0 +1,1 @@
+"""Aspect-based review analysis: opinion quadruples (aspect, opinion, category, polarity) per review."""
