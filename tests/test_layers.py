@@ -10,7 +10,7 @@ from ecomsft.tasks import TASKS
 ROOT = Path(ecomsft.__file__).parent
 # Lowest first. A module may import its own layer and the layers before it.
 LAYERS = [
-    {"errors", "distributed"},
+    {"errors", "distributed", "verbosity"},
     {"run_folder", "metrics_file", "config", "config_sections"},
     {"data"},
     {"models"},

@@ -268,3 +268,24 @@ def test_progress_bar_false_shows_no_bar_at_all(tiny_model_dir, tmp_path, capfd)
         assert hf_logging.is_progress_bar_enabled()  # as it was before the run
     finally:
         (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
+
+
+def test_quiet_by_default_and_verbose_on_request(tiny_model_dir, tmp_path, capfd, monkeypatch):
+    """A run and a prediction print ecomsft's lines only: no Trainer log dicts, no loading bars, no
+    transformers warnings; ECOMSFT_VERBOSE=1 (ecomsft --verbose) shows them."""
+    from ecomsft import api
+
+    data = tmp_path / "reviews.csv"
+    make_reviews(40).to_csv(data, index=False)
+    values = tiny_overrides(tiny_model_dir, data, tmp_path / "run", **{"training.epochs": 1, "baseline": False,
+                                                                     "training.progress_bar": True, "training.logging_steps": 1})
+    result = train(build_config(None, values))
+    api.predict(result.run_dir, ["good"])
+    out, err = capfd.readouterr()
+    for noise in ("'loss'", "train_runtime", "Loading weights", "[transformers]", "LOAD REPORT"):
+        assert noise not in out + err, noise
+    assert "it/s]" in err  # the training bar itself stays
+    monkeypatch.setenv("ECOMSFT_VERBOSE", "1")
+    train(build_config(None, {**values, "output": str(tmp_path / "run2")}))
+    out, err = capfd.readouterr()
+    assert "'loss'" in out + err or "train_runtime" in out + err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -19,6 +20,7 @@ from .errors import EcomsftError, Interrupted
 from .inference.http import ServeSettings  # pydantic only: serve's options are made from its fields
 from .report import terminal as render
 from .tasks import TASKS
+from .verbosity import VERBOSE_ENV, verbose
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fine-tune pretrained transformers on e-commerce text: train, evaluate, predict.")
@@ -38,13 +40,25 @@ class BackendChoice(str, Enum):
     onnx_int8 = "onnx-int8"
 
 
+@app.callback()
+def _options(verbose: Annotated[bool, typer.Option(
+        "--verbose", help="also show what the libraries underneath print: their warnings, progress bars and the "
+        "Trainer's log lines (by default ecomsft prints its own lines only)")] = False) -> None:
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+
+
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
 
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[render.LineHandler()])
+    if verbose():
+        hf_logging.set_verbosity_warning()
+        return
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[render.LineHandler()])
+    warnings.filterwarnings("ignore")  # third-party UserWarnings (scikit-learn, torch, peft): not the user's to act on
     for name in ("datasets", "httpx", "urllib3", "huggingface_hub", "jieba"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

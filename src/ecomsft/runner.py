@@ -21,7 +21,7 @@ from .config import RunConfig
 from .distributed import is_main_process
 from .errors import EcomsftError, Interrupted
 from .metrics_file import ModelInfo, RunMetrics, Timings, TrainingInfo
-from .models.resolve import AUTO, choose_bundled, loading, resolve_model
+from .models.resolve import AUTO, choose_bundled, loading, quiet_transformers, resolve_model
 from .models.vocab import adapt_vocabulary, describe_extension
 from .run_folder import RunFolder
 from .tasks import get_task
@@ -41,22 +41,14 @@ class RunResult:
 
 def run(cfg: RunConfig, *, resume: bool = False) -> RunResult:
     """Train and evaluate as ``cfg`` says; returns the finished run folder and its metrics."""
-    from transformers.utils import logging as hf_logging
-
-    shown = hf_logging.is_progress_bar_enabled()
-    if not cfg.training.progress_bar:  # none at all: transformers' loading and writing bars too
-        hf_logging.disable_progress_bar()
     folder = RunFolder(cfg.output)
     try:
-        with _terminate_as_interrupt():
+        with _terminate_as_interrupt(), quiet_transformers():  # ecomsft's own lines and bars only, unless --verbose
             return _run(cfg, resume, folder)
     except BaseException:
         folder.keep()  # a failure after the set-up: what training wrote is listed, for --overwrite to delete
         folder.release()  # the next command (or the next run of this process) may take the folder
         raise
-    finally:
-        if shown:
-            hf_logging.enable_progress_bar()
 
 
 @contextmanager
@@ -82,7 +74,7 @@ def _run(cfg: RunConfig, resume: bool, folder: RunFolder) -> RunResult:
     from transformers import set_seed
 
     from .training import trainable
-    from .training.trainer import ListedAtCheckpoints, StepCounter, on_gpu
+    from .training.trainer import ListedAtCheckpoints, StepCounter, on_gpu, quiet_logs
 
     started = time.perf_counter()
     task = get_task(cfg.task.type)(cfg)
@@ -113,6 +105,7 @@ def _run(cfg: RunConfig, resume: bool, folder: RunFolder) -> RunResult:
         trainable_count, _ = trainable.parameter_counts(model)
         folder.partial.mkdir(parents=True, exist_ok=True)
         trainer = task.build_trainer(model, folder.partial, embedding_lr)
+        quiet_logs(trainer)
 
     # 2. Training: an interruption keeps the checkpoints.
     embeddings = task.language_models(model)[0][1].get_input_embeddings().weight.detach().clone()

@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from ..models.prefixes import give_prompts, text_prefixes
-from ..models.resolve import SAFETENSORS_ONLY, bundled_model_path, without_load_report
+from ..models.resolve import SAFETENSORS_ONLY, bundled_model_path, quiet_transformers
 from .ranking import pointwise_report, ranking_report
 
 _WORD = re.compile(r"[0-9a-z]+(?:[.'][0-9a-z]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
@@ -117,7 +117,7 @@ def base_model_encoder(model_path: str | None, max_length: int):
         return None
     from sentence_transformers import SentenceTransformer
 
-    with without_load_report():
+    with quiet_transformers():
         encoder = SentenceTransformer(model_path, device="cpu", model_kwargs=SAFETENSORS_ONLY, trust_remote_code=False)
     encoder.max_seq_length = max_length
     give_prompts(encoder)

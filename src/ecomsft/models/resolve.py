@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import EcomsftError
+from ..verbosity import verbose
 from . import gguf
 from .gguf import GEMMA_ALIASES
 
@@ -136,12 +137,14 @@ def resolve_model(name: str) -> str:
 @contextmanager
 def loading(name: str):
     """The errors ``from_pretrained`` raises for a model the user named (a hub id that does not
-    exist, a gated or private repository, a folder missing a file), as one line naming it."""
+    exist, a gated or private repository, a folder missing a file), as one line naming it; and
+    transformers quiet meanwhile (``quiet_transformers``)."""
     from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
     from safetensors import SafetensorError
 
     try:
-        yield
+        with quiet_transformers():
+            yield
     except GatedRepoError:
         raise EcomsftError("the model is gated on the Hugging Face hub: accept its terms there and log in "
                            "(hf auth login), or pass a local folder", where=name) from None
@@ -163,17 +166,26 @@ def loading(name: str):
 
 
 @contextmanager
-def without_load_report():
-    """transformers' warnings off while one model loads: an e5 checkpoint has no pooler, so loading it
-    as a sentence encoder reports the pooler's weights missing (mean pooling never uses them)."""
+def quiet_transformers(progress_bars: bool = False):
+    """transformers' warnings and its progress bars ("Loading weights", a load report of weights a
+    new head lacks, the PAD/BOS/EOS alignment note) off meanwhile, unless the user asked for them
+    (``ecomsft --verbose``, or ``ECOMSFT_VERBOSE=1``); ``progress_bars``: leave the bars as they are."""
     from transformers.utils import logging as hf_logging
 
-    shown = hf_logging.get_verbosity()
+    if verbose():
+        yield
+        return
+    shown, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    if not progress_bars:
+        hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(shown)
+        if bars:
+            hf_logging.enable_progress_bar()
+
 
 
 def _first_line(err: BaseException) -> str:

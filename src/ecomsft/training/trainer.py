@@ -9,10 +9,12 @@ import time
 import numpy as np
 import torch
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..config import TrainingConfig
 from ..distributed import per_process_batch, world_size
 from ..errors import EcomsftError
+from ..verbosity import verbose
 from .tracking import report_to, tracking_callbacks
 
 LOWER_IS_BETTER = ("loss", "log_loss", "hamming_loss", "rmse", "mae")
@@ -355,7 +357,7 @@ def training_arguments(
         length_column_name="length",
         use_cpu=not gpu,
         ddp_find_unused_parameters=False if world_size() > 1 else None,
-        log_level="warning",
+        log_level="passive",  # transformers' verbosity as the caller set it (quiet unless --verbose)
         # Both precision flags explicit: some argument classes (TRL's SFTConfig) default bf16 to on.
         **{"bf16": False, "fp16": False, **precision_flags(cfg.precision, gpu, parameters)},
     )
@@ -402,6 +404,24 @@ def build_trainer(
         sample_weights=sample_weights,
         **trainer_options,
     )
+
+
+class QuietProgress(ProgressCallback):
+    """The training and evaluation bars without the dict of figures printed under them at each
+    logging step (training_log.json, tensorboard and report.html keep every figure)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        pass
+
+
+def quiet_logs(trainer) -> None:
+    """Any task's Trainer prints its bars, not its log dicts (``--verbose``: as transformers does)."""
+    if verbose():
+        return
+    if any(type(c) is ProgressCallback for c in trainer.callback_handler.callbacks):
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(QuietProgress)
+    trainer.remove_callback(PrinterCallback)
 
 
 def run_callbacks(cfg: TrainingConfig, tracking_dir, has_valid: bool) -> list:

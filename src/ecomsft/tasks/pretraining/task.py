@@ -19,7 +19,7 @@ import numpy as np
 from ...data.examples import char_budget, load_examples
 from ...errors import EcomsftError
 from ...evaluation.baselines import cjk_share
-from ...models.resolve import without_load_report
+from ...models.resolve import quiet_transformers
 from ...training.trainer import MaskedLMTrainer, build_trainer, steps_per_epoch
 from ..base import Evaluation, Task
 from .config import PretrainingSpec
@@ -188,7 +188,7 @@ def load_mlm(model_path: str):
 
     config = AutoConfig.from_pretrained(model_path, trust_remote_code=False)
     try:
-        with without_load_report():  # a head the checkpoint lacks is warmed up (warm_up_head), and said so
+        with quiet_transformers():  # a head the checkpoint lacks is warmed up (warm_up_head), and said so
             model, info = AutoModelForMaskedLM.from_pretrained(model_path, trust_remote_code=False, output_loading_info=True)
         return model, set(info["missing_keys"])
     except ValueError:

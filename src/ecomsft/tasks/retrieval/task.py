@@ -33,7 +33,7 @@ from ...evaluation.ranking_baselines import (
 from ...models.embedding import embed, exact_top_k
 from ...models.heads import Grading
 from ...models.prefixes import give_prompts
-from ...models.resolve import SEARCH_MODEL, without_load_report
+from ...models.resolve import SEARCH_MODEL, quiet_transformers
 from ...training import trainable
 from ...training.trainer import run_callbacks, training_arguments
 from ..base import Evaluation, Task
@@ -209,7 +209,7 @@ def build_bi_encoder(model_path: str, shared_towers: bool, max_length: int):
                                   processor_kwargs=never)
         return [transformer, Pooling(transformer.get_embedding_dimension(), "mean")]
 
-    with without_load_report():
+    with quiet_transformers():
         model = SentenceTransformer(model_path, trust_remote_code=False) if shared_towers else SentenceTransformer(
             modules=[Router.for_query_document(query_modules=tower(), document_modules=tower()), Normalize()])
     model.max_seq_length = max_length
