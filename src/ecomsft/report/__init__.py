@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import figures
 from ..files import write_text_atomic
 from ..inference.registry import part
 from ..metrics_file import RunMetrics
-from .page import CSS, html_text, learning_curves
 
 def write_report(run: str | Path, name: str | None = None) -> Path:
     """Render ``RUN/report.html`` from the run folder (titled ``name``, default its folder name)."""
     import matplotlib
+
+    from . import figures  # numpy, pandas: not at import, so that the CLI's terminal.py starts fast
+    from .page import CSS, html_text, learning_curves
 
     matplotlib.use("Agg")
     run = Path(run)
