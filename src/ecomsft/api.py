@@ -24,6 +24,7 @@ from .distributed import launch
 from .errors import EcomsftError
 from .files import atomic_writer, write_bytes_atomic, write_text_atomic
 from .inference.file_scoring import WRITERS, encode_rows
+from .inference.hf_export import export_hf
 from .inference.onnx_export import export_onnx, onnx_path
 from .inference.registry import inference_for
 from .metrics_file import list_runs
@@ -226,8 +227,18 @@ def search(index_folder: str | Path, queries: list[str], k: int = 10) -> list[li
     return Index(index_folder).search(queries, k=k)
 
 
-def export(run: str | Path, int8: bool = False) -> Path:
-    """Export the run's model to ONNX (and int8); returns the file written."""
+def export(run: str | Path, int8: bool = False, format: str = "onnx", output: str | Path | None = None) -> Path:
+    """Export the run's model: ``onnx`` (and int8) inside the run for the onnx backends, returning the
+    file written; ``hf``: a plain transformers folder at ``output`` (default RUN/hf), which
+    ``transformers.pipeline`` loads without ecomsft."""
+    if format == "hf":
+        if int8:
+            raise EcomsftError("--int8 is for the onnx format")
+        return export_hf(run, output if output is not None else Path(run) / "hf")
+    if format != "onnx":
+        raise EcomsftError(f"unknown export format '{format}' (choose from onnx, hf)")
+    if output is not None:
+        raise EcomsftError("--output is for the hf format (the onnx export goes into the run's model folder)")
     return export_onnx(run, int8=int8)
 
 

@@ -34,6 +34,11 @@ app.add_typer(config_app, name="config")
 TaskChoice = Enum("TaskChoice", {name: name for name in TASKS}, type=str)
 
 
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    hf = "hf"
+
+
 class BackendChoice(str, Enum):
     torch = "torch"
     onnx = "onnx"
@@ -543,15 +548,19 @@ def serve(
 def export(
     run: Annotated[Path, typer.Argument(help="run folder")],
     int8: Annotated[bool, typer.Option("--int8", help="also write a dynamically quantized int8 model")] = False,
+    format: Annotated[ExportFormat, typer.Option(help="onnx: for the onnx backends of predict and serve; hf: a plain "
+                                                 "transformers folder that transformers.pipeline loads without ecomsft")] = ExportFormat.onnx,
+    output: Annotated[Optional[Path], typer.Option(help="hf: the folder to write (a new one; default RUN/hf)")] = None,
 ) -> None:
-    """Export the run's model to ONNX for the onnx backends of predict and serve.
+    """Export the run's model: to ONNX for the onnx backends, or as a plain Hugging Face folder.
 
-    Example: ecomsft export runs/quickstart --int8   then   ecomsft predict runs/quickstart --backend onnx-int8 "很好"
+    Examples: ecomsft export runs/quickstart --int8   then   ecomsft predict runs/quickstart --backend onnx-int8 "很好"
+    |   ecomsft export runs/quickstart --format hf --output my-model   then   transformers.pipeline("text-classification", model="my-model")
     """
     from . import api
 
     _quiet_libraries()
-    render.line(f"wrote {api.export(run, int8=int8)}")
+    render.line(f"wrote {api.export(run, int8=int8, format=format.value, output=output)}")
 
 
 @app.command()

@@ -237,6 +237,10 @@ def write_run_folder(folder: RunFolder, cfg: RunConfig, task, trainer, evaluatio
     elif evaluation.predictions is not None:
         evaluation.predictions.to_csv(folder.partial / "predictions.csv", index=False)
     metrics.write(folder.partial)
+    if (folder.partial / "model").is_dir():
+        from .report.model_card import languages_of, write_model_card
+
+        write_model_card(folder.partial / "model", metrics, folder.output.name, languages_of(task.vocabulary_texts()))
     try:
         from .report import write_report
 

@@ -8,7 +8,9 @@ tasks once a run is trained, each part a module of a fixed name, each optional:
 - ``report.py``: ``head(run, metrics)`` and ``details(run, metrics)``, its sections of report.html;
 - ``terminal.py``: ``summary(run_dir, metrics)`` (after training) and ``answers(texts, results,
   as_json)`` (``ecomsft predict``), what the command line prints;
-- the package's ``USE``: what a run is for when it has no reader (pretraining).
+- the package's ``USE``: what a run is for when it has no reader (pretraining); its
+  ``PIPELINE_TAG``: the Hugging Face pipeline its model folder loads in (the model card's header;
+  per task where one package reads several).
 
 The API, the server, evaluate, the report and the command line look the run's task up here instead
 of branching on task names. A task defined outside ecomsft registers its own package with
@@ -43,6 +45,12 @@ def register_after_training(task: str, package: str) -> None:
     AFTER_TRAINING[task] = package
 
 
+def package(task: str) -> ModuleType | None:
+    """``task``'s after-training package itself (its ``USE``, ``PIPELINE_TAG``), or None."""
+    name = AFTER_TRAINING.get(task)
+    return importlib.import_module(name) if name else None
+
+
 def part(task: str, name: str) -> ModuleType | None:
     """The module ``name`` (reader, routes, report, terminal) of ``task``'s after-training package,
     or None when the task has no package or the package no such module."""
@@ -69,9 +77,7 @@ def use_of(task: str) -> str:
     """What to do with a finished run of ``task`` (the other commands' one-line refusals)."""
     found = inference_class(task)
     if found is None:
-        package = AFTER_TRAINING.get(task)
-        use = getattr(importlib.import_module(package), "USE", None) if package else None
-        return use or f"the {task} task's own commands"
+        return getattr(package(task), "USE", None) or f"the {task} task's own commands"
     return found.use.get(task, "") if isinstance(found.use, dict) else found.use  # one class may read several tasks
 
 
