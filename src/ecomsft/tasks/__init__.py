@@ -2,7 +2,7 @@
 spec: the ``task:`` section, unused keys, defaults, checks; light, ``SPEC``) and ``task`` (its
 training code, ``TASK``, a subclass of both its spec and ``tasks.base.Task``); this table names
 them. Adding a task is one package and one line here (or ``register`` from outside, as a plugin or
-a test does). Docs: docs/tasks.md.
+a test does). Docs: docs/adding-a-task.md.
 
 Checking a configuration (``config.RunConfig``) reads only the spec, so it never imports a task's
 training code, and nothing here imports ecomsft until a task is asked for: no import loop.
