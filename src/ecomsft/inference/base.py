@@ -13,6 +13,16 @@ from .onnx_export import model_folder
 from .registry import require_task, use_of
 
 
+def results_array(results: list) -> Any:
+    """One result per item (a list of spans, of opinions) as the object array the server's
+    micro-batcher splits and joins."""
+    import numpy as np
+
+    found = np.empty(len(results), dtype=object)
+    found[:] = results
+    return found
+
+
 class Inference:
     """A finished run's model, loaded for prediction.
 

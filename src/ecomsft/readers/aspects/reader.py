@@ -12,7 +12,7 @@ import pandas as pd
 from ...data.aspects import TEXT_GUESSES, read_aspects
 from ...errors import EcomsftError
 from ...evaluation.aspects import aspect_report, worst_reviews
-from ...inference.base import Inference
+from ...inference.base import Inference, results_array
 from ...inference.file_scoring import column_texts, score_file
 from ...models.aspect_model import HEADS_FILE, AspectModel, as_quads, decode, load_encoder
 from ...models.resolve import SAFETENSORS_ONLY
@@ -65,9 +65,7 @@ class AspectReader(Inference):
         return self.opinions(texts)
 
     def predict_batch(self, texts: list[str]) -> np.ndarray:
-        found = np.empty(len(texts), dtype=object)  # one list of opinions per text, an array the batcher can split
-        found[:] = self.opinions(texts)
-        return found
+        return results_array(self.opinions(texts))
 
     def describe(self) -> dict:
         return {"task": "aspects", "labels": {"categories": self.categories, "polarities": self.polarities}}

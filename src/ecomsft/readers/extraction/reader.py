@@ -10,7 +10,7 @@ from ...data.examples import TEXT_COLUMN_GUESSES
 from ...data.tagging import as_text, read_tagged
 from ...errors import EcomsftError
 from ...evaluation.entities import entity_report, error_analysis
-from ...inference.base import ExportableInference
+from ...inference.base import ExportableInference, results_array
 from ...inference.file_scoring import column_texts, score_file
 from ...inference.onnx_export import check_backend, onnx_forward
 from ...models.resolve import SAFETENSORS_ONLY
@@ -90,9 +90,7 @@ class Extractor(ExportableInference):
         return self.extract(texts)
 
     def predict_batch(self, texts: list[str]) -> np.ndarray:
-        found = np.empty(len(texts), dtype=object)  # one list of spans per text, an array the batcher can split
-        found[:] = self.extract(texts)
-        return found
+        return results_array(self.extract(texts))
 
     def describe(self) -> dict:
         return {"task": "extraction", "labels": self.labels}
