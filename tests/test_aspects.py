@@ -184,6 +184,24 @@ def test_an_aspects_run_trains_predicts_serves_evaluates_and_summarises(tiny_mod
     assert report["rows"] == 80 and 0 <= report["quadruple_f1"] <= 1 and "errors" in report
 
 
+def test_an_aspects_run_with_a_crf_layer_keeps_its_transitions(tiny_model_dir, tmp_path):
+    from ecomsft import api
+    from ecomsft.config import build_config
+    from ecomsft.runner import run
+
+    from .conftest import tiny_overrides
+
+    reviews, labels = _synthetic(tmp_path)
+    values = tiny_overrides(tiny_model_dir, reviews, tmp_path / "run", **{
+        "task.type": "aspects", "task.labels": str(labels), "task.crf": True, "training.epochs": 12,
+        "training.lr": 3e-3, "training.batch_size": 8, "model.max_length": 48})
+    result = run(build_config(None, values))
+    assert result.metrics["test"]["pair_f1_micro"] > 0.5
+    reader = api.load(result.run_dir)
+    assert reader.model.crf is not None and reader.model.crf.transitions.abs().sum() > 0
+    assert api.predict(result.run_dir, ["物流很快"]) == api.aspects(result.run_dir, ["物流很快"])
+
+
 def test_aspects_training_refuses_bad_offsets_in_one_line(tmp_path):
     from .conftest import failed_in_one_line, run_cli
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..data.aspects import Quad
 from ..data.tagging import Span
+from .crf_head import attach_crf, crf_loss, crf_scores
 from .spans import merge, window_labels, windows
 
 SPAN_LABELS = ("A", "O")
@@ -143,7 +144,8 @@ class AspectModel(nn.Module):
 
     base_model_prefix = "encoder"  # what the Trainer's head rate treats as the pretrained body
 
-    def __init__(self, encoder, categories: list[str], polarities: list[str], polarity_weights: list[float] | None = None):
+    def __init__(self, encoder, categories: list[str], polarities: list[str], polarity_weights: list[float] | None = None,
+                 crf: bool = False):
         super().__init__()
         hidden = encoder.config.hidden_size
         self.encoder = encoder
@@ -158,6 +160,8 @@ class AspectModel(nn.Module):
         self.implicit = nn.Parameter(torch.zeros(hidden))
         self.pairs = nn.Linear(hidden, len(categories) * (len(polarities) + 1))
         self.register_buffer("polarity_weights", torch.tensor(polarity_weights or [1.0] * len(polarities)), persistent=False)
+        if crf:  # learnt tag transitions, trained on whole tag sequences (models/crf_head.py)
+            attach_crf(self, list(TAGS))
 
     @property
     def config(self):
@@ -192,9 +196,12 @@ class AspectModel(nn.Module):
         if labels is None:
             return {"logits": tag_logits}
         cross = nn.functional.cross_entropy
-        loss = cross(tag_logits.reshape(-1, len(TAGS)), labels.reshape(-1), ignore_index=-100)
-        if labels.ne(-100).sum() == 0:
-            loss = loss.nan_to_num(0.0)  # a per-category batch: no tags
+        if labels.ne(-100).sum() == 0:  # a per-category batch: no tags
+            loss = tag_logits.sum() * 0.0
+        elif getattr(self, "crf", None) is not None:
+            loss = crf_loss(self.crf, tag_logits, labels)
+        else:
+            loss = cross(tag_logits.reshape(-1, len(TAGS)), labels.reshape(-1), ignore_index=-100)
         if anchor_mask is not None and anchor_mask.any():
             cat, pol, link = self.anchor_outputs(hidden, anchors, candidates, candidate_mask)
             loss = loss + cross(cat[anchor_mask], categories[anchor_mask])
@@ -249,7 +256,8 @@ def decode(model: AspectModel, tokenizer, texts: list[str], max_length: int, bat
                                              "polarity": model.polarities[best - 1], "score": float(p[c, best])})
             continue
         tag_logits = model.tagger(hidden).float().cpu().numpy()
-        found = [merge([encoded[i].window], [tag_logits[j]], id2tag) for j, i in enumerate(rows)]
+        transitions = crf_scores(model)
+        found = [merge([encoded[i].window], [tag_logits[j]], id2tag, transitions) for j, i in enumerate(rows)]
         anchor_rows = []
         for j, i in enumerate(rows):
             aspects = [(s.start, s.end) for s in found[j] if s.label == "A"]

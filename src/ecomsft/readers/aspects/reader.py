@@ -45,7 +45,8 @@ class AspectReader(Inference):
         self.spans = bool(getattr(config, "ecomsft_aspect_spans", True))
         self.max_length = int(config.ecomsft_max_length)
         self.batch_size = batch_size
-        self.model = AspectModel(load_encoder(folder, **SAFETENSORS_ONLY), self.categories, self.polarities)
+        self.model = AspectModel(load_encoder(folder, **SAFETENSORS_ONLY), self.categories, self.polarities,
+                                 crf=bool(getattr(config, "ecomsft_aspect_crf", False)))
         missing, unexpected = self.model.load_state_dict(load_file(str(folder / HEADS_FILE)), strict=False)
         if unexpected or any(not name.startswith("encoder.") for name in missing):
             raise EcomsftError(f"{HEADS_FILE} does not fit this model (missing {[n for n in missing if not n.startswith('encoder.')]}"

@@ -16,6 +16,8 @@ class AspectsSection(TaskSection):
         default=None, description="the labels file of data.train (one row per opinion: id, AspectTerms, A_start, A_end, "
         "OpinionTerms, O_start, O_end, Categories, Polarities); None: data.train is JSONL with a quadruples list per "
         "review, or a table with one column per aspect category")
+    crf: bool = Field(default=False, description="a CRF layer learns the span tags' transitions (as extraction's "
+                      "task.crf); false: per-unit cross-entropy, decoded under BIOES's rules")
     polarity_weighting: bool = Field(
         default=True, description="weigh polarities by inverse square-root frequency in the loss (complaints are rare)")
 

@@ -84,7 +84,7 @@ class AspectsTask(AspectsSpec, Task):
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=False)
         if not getattr(self.tokenizer, "is_fast", False):
             raise EcomsftError("aspects needs a fast (Rust) tokenizer for character offsets", where=model_path)
-        return AspectModel(load_encoder(model_path), self.categories, self.polarities, self.weights)
+        return AspectModel(load_encoder(model_path), self.categories, self.polarities, self.weights, crf=self.cfg.task.crf)
 
     def language_models(self, model):
         return [(self.tokenizer, model.encoder)]
@@ -162,7 +162,8 @@ class AspectsTask(AspectsSpec, Task):
                         + " and aspect link + 0.5 x the per-category pairs", "head_lr": self.head_lr}
 
     def saved_settings(self) -> dict:
-        return {"aspect_categories": self.categories, "aspect_polarities": self.polarities, "aspect_spans": self.spans}
+        return {"aspect_categories": self.categories, "aspect_polarities": self.polarities, "aspect_spans": self.spans,
+                "aspect_crf": self.cfg.task.crf}
 
     def save(self, trainer, model_dir: Path) -> None:
         from safetensors.torch import save_file
