@@ -210,3 +210,21 @@ def test_aspects_training_refuses_bad_offsets_in_one_line(tmp_path):
                            "--output", tmp_path / "o")
     assert failed_in_one_line(code, err) and "labels.csv:2: aspect '香味' is not at 13-15" in err
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_the_file_summary_counts_in_bounded_memory():
+    from ecomsft.readers.aspects.summary import OpinionSummary, frame, html
+
+    summary = OpinionSummary(["正面", "负面"])
+    for chunk in range(30):  # 60,000 distinct phrases: the examples kept stay bounded
+        opinions = [[{"aspect": None, "opinion": f"词{chunk}-{i}", "category": "物流", "polarity": "正面"}] for i in range(2000)]
+        summary.add([f"review {i}" for i in range(2000)], opinions)
+    summary.add(["价格太贵了", "价格太贵"], [[{"aspect": "价格", "opinion": "太贵", "category": "价格", "polarity": "负面"}]] * 2)
+    assert len(summary.examples) <= 50_000
+    found = summary.result()
+    assert found["reviews"] == 60_002 and [c["category"] for c in found["categories"]] == ["物流", "价格"]
+    price = found["categories"][1]
+    assert price["share"] == {"正面": 0.0, "负面": 1.0} and price["phrases"][0] == {
+        "opinion": "太贵", "polarity": "负面", "count": 2, "examples": ["价格太贵了", "价格太贵"]}
+    assert list(frame(found).columns[:5]) == ["category", "mentions", "reviews", "share_正面", "share_负面"]
+    assert "<img" in html(found, "t") and "太贵" in html(found, "t")
