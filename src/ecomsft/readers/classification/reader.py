@@ -11,7 +11,6 @@ from ...data.examples import char_budget, cut_texts, examples_from_table, load_e
 from ...data.labels import LabelSet
 from ...data.reading import Table
 from ...errors import EcomsftError
-from ...evaluation.classification import full_report
 from ...inference.base import ExportableInference
 from ...inference.file_scoring import score_file
 from ...inference.onnx_export import check_backend, model_folder, onnx_forward
@@ -171,6 +170,8 @@ class Predictor(ExportableInference):
         predictor = cls(run, batch_size=batch_size, blend=blend)
         pairs = frame["text_pair"].tolist() if "text_pair" in frame else None
         probs = predictor.predict_proba(frame["text"].tolist(), pairs)
+        from ...evaluation.classification import full_report  # scikit-learn: only when evaluating
+
         report = full_report(gold, probs, predictor.labels.names, predictor.labels.multi_label, predictor.threshold)
         report["rows"] = len(frame)
         report["dropped_empty"] = examples.dropped_empty
