@@ -40,8 +40,23 @@ def test_reloaded_lexical_model_gives_the_pipelines_probabilities_exactly(tmp_pa
     model.save(tmp_path)
     again = LexicalModel.load(tmp_path)
     probe = _texts(80, 2) + ["", "词 never seen"]
-    assert np.array_equal(again.predict_proba(probe), pipeline.predict_proba(probe))
+    probs = again.predict_proba(probe)
+    assert np.allclose(probs, pipeline.predict_proba(probe), rtol=0, atol=1e-12)  # numpy's scoring, not sklearn's
+    assert (probs.argmax(1) == pipeline.predict_proba(probe).argmax(1)).all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lexical.json", "lexical.safetensors"]
+
+
+def test_chinese_texts_score_through_the_character_analyzer_as_the_pipeline_does(tmp_path):
+    rng = np.random.default_rng(4)
+    chars = list("物流很快质量不错包装破了价格便宜味道难闻客服态度好   ，！")
+    texts = ["".join(rng.choice(chars, size=rng.integers(1, 30))) for _ in range(300)]
+    y = np.array([i % 3 for i in range(300)])
+    pipeline = build_tfidf_lr(texts)
+    pipeline.fit(texts, y)
+    assert pipeline[0].analyzer == "char"
+    model, _ = fit_tfidf_lr(texts, y, 3)
+    probe = texts[:50] + ["", "  物流  很快 ", "未见过的字"]
+    assert np.allclose(model.predict_proba(probe), pipeline.predict_proba(probe), rtol=0, atol=1e-12)
 
 
 def test_a_class_absent_from_training_gets_probability_zero(tmp_path):
