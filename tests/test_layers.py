@@ -23,7 +23,7 @@ LAYERS = [
     {"runner"},
     {"compare", "quickstart"},
     {"api"},
-    {"cli", "__main__", "__init__"},
+    {"cli", "ui", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 # config asks the task registry for a task's section by name (tasks/__init__.py imports nothing of ecomsft).

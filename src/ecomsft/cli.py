@@ -545,6 +545,25 @@ def serve(
 
 
 @app.command()
+def ui(
+    root: Annotated[Path, typer.Option(help="the folder whose runs the interface shows")] = Path("runs"),
+    host: Annotated[str, typer.Option(help="address to bind; loopback by default (another needs an API key)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8765,
+    api_key_file: Annotated[Optional[Path], typer.Option(help="require this key (its file's first line) on every request")] = None,
+) -> None:
+    """The web interface: every run under --root with its figures and report, and trying a run on a text.
+
+    Example: ecomsft ui --root runs   then open http://127.0.0.1:8765
+    """
+    from . import api
+    from .ui.app import run_ui
+
+    api_key = api.read_api_key(api_key_file) if api_key_file is not None else os.environ.get("ECOMSFT_API_KEY")
+    _quiet_libraries()
+    run_ui(root, host=host, port=port, api_key=api_key)
+
+
+@app.command()
 def export(
     run: Annotated[Path, typer.Argument(help="run folder")],
     int8: Annotated[bool, typer.Option("--int8", help="also write a dynamically quantized int8 model")] = False,
