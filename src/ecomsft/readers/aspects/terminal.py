@@ -43,5 +43,5 @@ def file_summary(found: dict) -> None:
     for row in found["categories"]:
         table.add_row(row["category"], str(row["mentions"]), str(row["reviews"]),
                       *(f"{100 * row['share'][p]:.0f}%" for p in polarities),
-                      ", ".join(f"{p['opinion']} ({p['count']})" for p in row["phrases"][:5]))
+                      ", ".join(f"{p['opinion']} {p['polarity']} ({p['count']})" for p in row["phrases"][:5]))
     console.print(table)
