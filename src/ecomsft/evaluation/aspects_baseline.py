@@ -18,8 +18,10 @@ import time
 import numpy as np
 
 from ..data.aspects import AspectReview, Quad
-from ..data.tagging import Span
+from ..data.tagging import Span, spans_to_tags, tags_to_spans
+from ..models.spans import non_overlapping
 from .aspects import aspect_report
+from .crf_baseline import token_features
 
 CLAUSE = re.compile(r"[，。！？；,.!?;~～\s]+")
 CONTEXT = 3
@@ -27,12 +29,7 @@ CONTEXT = 3
 
 def _spans(review: AspectReview) -> list[Span]:
     spans = {(*q.aspect, "A") for q in review.quads if q.aspect} | {(*q.opinion, "O") for q in review.quads if q.opinion}
-    kept, end = [], -1
-    for start, stop, label in sorted(spans):
-        if start >= end:
-            kept.append(Span(start, stop, label))
-            end = stop
-    return kept
+    return non_overlapping([Span(*span) for span in sorted(spans)])
 
 
 def _clause(text: str, position: int) -> tuple[int, int]:
@@ -76,13 +73,9 @@ def run_aspect_baseline(train: list[AspectReview], test: list[AspectReview], see
     """Fit on ``train``, score on ``test``: (metrics with the pairs-only classifier's beside, predicted quads)."""
     import sklearn_crfsuite
 
-    from .crf_baseline import token_features
-
     def features(text: str):
         chars = list(text)
         return [token_features(chars, i) for i in range(len(chars))]
-
-    from ..data.tagging import spans_to_tags, tags_to_spans
 
     started = time.perf_counter()
     crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=100, all_possible_transitions=True)

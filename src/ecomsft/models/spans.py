@@ -98,14 +98,15 @@ def window_labels(window: Window, spans: list[Span], tag_ids: dict[str, int]) ->
         inside = [k for k, (a, b) in enumerate(zip(window.starts, window.ends)) if a < span.end and span.start < b]
         if inside:
             head_spans.append(Span(inside[0], inside[-1] + 1, span.label))
-    tags = spans_to_tags(_non_overlapping(head_spans), len(window.heads), "BIOES")
+    tags = spans_to_tags(non_overlapping(head_spans), len(window.heads), "BIOES")
     labels = [-100] * len(window.input_ids)
     for position, tag in zip(window.heads, tags):
         labels[position] = tag_ids[tag]
     return labels
 
 
-def _non_overlapping(spans: list[Span]) -> list[Span]:
+def non_overlapping(spans: list[Span]) -> list[Span]:
+    """The spans in order, each that overlaps an earlier one left out (a tag sequence holds no overlap)."""
     kept, end = [], -1
     for span in sorted(spans, key=lambda s: (s.start, s.end)):
         if span.start >= end:
