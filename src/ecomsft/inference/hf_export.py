@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import EcomsftError
 from ..files import regular_file
 from ..run_folder import task_of, trained_model
-from .registry import package, use_of
+from .registry import pipeline_tag, use_of
 
 PIPELINES = ("text-classification", "token-classification", "text-generation", "fill-mask")
 # What a transformers folder holds; anything else in model/ is ecomsft's own (lexical.*, onnx/, ...).
@@ -23,9 +23,7 @@ LEFT_OUT = {"lexical.json", "lexical.safetensors", "training_args.json", "aspect
 def export_hf(run: str | Path, output: str | Path) -> Path:
     """Copy the run's model folder into ``output`` (a new folder) as transformers reads it."""
     task = task_of(run)
-    tag = getattr(package(task), "PIPELINE_TAG", None)
-    tag = tag.get(task) if isinstance(tag, dict) else tag
-    if tag not in PIPELINES:
+    if pipeline_tag(task) not in PIPELINES:
         raise EcomsftError(f"{task} runs have no transformers pipeline to export to; use: {use_of(task)}", where=str(run))
     source, target = trained_model(run), Path(output)
     if target.exists() or target.is_symlink():

