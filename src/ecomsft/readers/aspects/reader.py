@@ -83,7 +83,9 @@ class AspectReader(Inference):
         if unknown:
             raise EcomsftError(f"categories or polarities the run was not trained on: {', '.join(unknown)}", where=data)
         texts = [r.text for r in gold.reviews]
-        predicted = [as_quads([_offsets(o) for o in opinions]) for opinions in reader.opinions(texts)]
+        # The labelled reviews are never empty (read_aspects refuses it): decoded as spans, not spelled out.
+        found = decode(reader.model, reader.tokenizer, texts, reader.max_length, reader.batch_size, reader.spans)
+        predicted = [as_quads(opinions) for opinions in found]
         report = aspect_report([r.quads for r in gold.reviews], predicted, gold.spans and reader.spans)
         report.update({"errors": worst_reviews(texts, [r.quads for r in gold.reviews], predicted), "rows": len(texts)})
         return report
@@ -104,11 +106,6 @@ def _spelled(text: str, opinion: dict) -> dict:
                     f"{part}_end": span[1] if span else None})
     return {**out, "category": opinion["category"], "polarity": opinion["polarity"], "score": round(opinion["score"], 4)}
 
-
-def _offsets(opinion: dict) -> dict:
-    """A spelled opinion back to the spans ``as_quads`` reads."""
-    span = lambda part: (opinion[f"{part}_start"], opinion[f"{part}_end"]) if opinion[part] is not None else None  # noqa: E731
-    return {"aspect": span("aspect"), "opinion": span("opinion"), "category": opinion["category"], "polarity": opinion["polarity"]}
 
 
 def opinion_rows(reader: AspectReader, input: str | Path, output: str | Path, *, text_column: str | None = None,
