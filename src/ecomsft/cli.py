@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .errors import EcomsftError, Interrupted
-from .inference.http import ServeSettings  # pydantic only: serve's options are made from its fields
+from .inference.http import LOOPBACK, ServeSettings  # pydantic only: serve's options are made from its fields
 from .report import terminal as render
 from .tasks import TASKS
 from .verbosity import VERBOSE_ENV, verbose
@@ -539,7 +539,7 @@ def serve(
                              public_docs=public_docs, blend=blend)
     api.check_servable(settings)  # fails in one line before the server starts
     _quiet_libraries()
-    if host not in ("127.0.0.1", "localhost", "::1") and not (api_key or os.environ.get("ECOMSFT_API_KEY")):
+    if host not in LOOPBACK and not (api_key or os.environ.get("ECOMSFT_API_KEY")):
         render.warning(f"serving on {host} without an API key")
     api.serve(settings, host=host, port=port, workers=workers)
 

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # addresses only this machine reaches: no key needed
+
 
 class ServeSettings(BaseModel):
     """A server's settings; ``ecomsft serve``'s options are made from these fields (their bounds,

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import EcomsftError
+from ..inference.http import LOOPBACK
 from ..metrics_file import RunMetrics, list_runs
 from ..run_folder import is_finished_run
 from .text import language, say
@@ -161,8 +162,6 @@ def _answer_html(answer) -> str:
     body = "".join("<tr>" + "".join(f"<td>{escape(str(item.get(k, '')))}</td>" for k in keys) + "</tr>" for item in items)
     return f"<table><tr>{head}</tr>{body}</table>"
 
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def run_ui(root: str | Path, *, host: str = "127.0.0.1", port: int = 8765, api_key: str | None = None) -> None:
