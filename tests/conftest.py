@@ -193,3 +193,11 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("peak GPU memory per test (MiB, PyTorch reserved), largest first")
         for mib, nodeid in sorted(_GPU_PEAKS, reverse=True)[:15]:
             terminalreporter.write_line(f"{mib:9.0f}  {nodeid}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """``item.failed`` for fixtures that keep evidence of a failure (the browser tests' screenshots)."""
+    outcome = yield
+    if outcome.get_result().failed:
+        item.failed = True

@@ -225,11 +225,10 @@ def rank_file(run: str | Path, input: str | Path, output: str | Path, *, text_co
     """Score and rank each query's candidates of ``input`` into ``output`` in chunks (resumable);
     returns the rows written (``blend=False``: the cross-encoder alone, without the blend training chose)."""
     from .readers.ranking.reader import Ranker
-    from .readers.ranking.reader import rank_file as rank_candidates
 
     check_output_file(output, overwrite, (input,))
-    return rank_candidates(Ranker(run, batch_size=batch_size, blend=blend), input, output, text_column=text_column,
-                           text_pair_column=text_pair_column, chunk_rows=chunk_rows, resume=resume, progress=progress)
+    return Ranker.predict_file(run, input, output, text_column=text_column, text_pair_column=text_pair_column,
+                               batch_size=batch_size, chunk_rows=chunk_rows, resume=resume, progress=progress, blend=blend)
 
 
 def index(run: str | Path, catalog: str, output: str | Path, **options: Any) -> dict:
@@ -287,6 +286,25 @@ def report(run: str | Path) -> Path:
 def runs(folder: str | Path = "runs") -> list[dict]:
     """The finished runs under ``folder``, newest first, with their main test metrics."""
     return list_runs(folder)
+
+
+def remove_run(run: str | Path) -> None:
+    """Delete a finished run folder: exactly the files ecomsft wrote in it; refused, deleting
+    nothing, when it holds anything else (named in the message) or is not a finished run."""
+    from .run_folder import LOCK, is_finished_run, lock, remove_own, unlock
+
+    folder = Path(run)
+    if folder.is_symlink() or not is_finished_run(folder):
+        raise EcomsftError("not a finished run folder; nothing is deleted", where=str(run))
+    held = lock(folder)  # no other command reads or writes it meanwhile
+    try:
+        remove_own(folder, "nothing is deleted: move them out first, or delete the folder yourself", keep=LOCK)
+    finally:
+        unlock(folder, held)
+    try:
+        folder.rmdir()
+    except OSError:  # a file appeared meanwhile, and stays
+        pass
 
 
 def inspect_data(file: str, **options: Any) -> dict:

@@ -550,8 +550,10 @@ def ui(
     host: Annotated[str, typer.Option(help="address to bind; loopback by default (another needs an API key)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8765,
     api_key_file: Annotated[Optional[Path], typer.Option(help="require this key (its file's first line) on every request")] = None,
+    max_upload_mb: Annotated[int, typer.Option(min=1, help="the largest file an upload may be")] = 500,
 ) -> None:
-    """The web interface: every run under --root with its figures and report, and trying a run on a text.
+    """The web interface: upload a file, map its columns, train and watch (one training at a time, the
+    others queued), compare runs, read reports, try a run on a text or score a file.
 
     Example: ecomsft ui --root runs   then open http://127.0.0.1:8765
     """
@@ -560,7 +562,7 @@ def ui(
 
     api_key = api.read_api_key(api_key_file) if api_key_file is not None else os.environ.get("ECOMSFT_API_KEY")
     _quiet_libraries()
-    run_ui(root, host=host, port=port, api_key=api_key)
+    run_ui(root, host=host, port=port, api_key=api_key, max_upload_mb=max_upload_mb)
 
 
 @app.command()
@@ -592,6 +594,19 @@ def report(run: Annotated[Path, typer.Argument(help="run folder")]) -> None:
 
     _quiet_libraries()
     render.line(f"wrote {api.report(run)}")
+
+
+@app.command()
+def remove(run: Annotated[Path, typer.Argument(help="run folder")]) -> None:
+    """Delete a finished run folder: only the files ecomsft wrote; a folder holding anything else is
+    refused, with those files named, and nothing is deleted.
+
+    Example: ecomsft remove runs/old-try
+    """
+    from . import api
+
+    api.remove_run(run)
+    render.line(f"removed {run}")
 
 
 @app.command()

@@ -32,6 +32,14 @@ class TaskSpec:
     defaults: ClassVar[dict[str, Any]] = {}
 
     @classmethod
+    def column_guesses(cls) -> dict[str, tuple[str, ...]]:
+        """The column names tried, in order, for each ``data.*_column`` the user leaves unnamed (the
+        web interface's first guess; the task's reader applies the same when it loads the data)."""
+        from ..data.examples import LABEL_COLUMN_GUESSES, TEXT_COLUMN_GUESSES
+
+        return {"text_column": TEXT_COLUMN_GUESSES, "label_column": LABEL_COLUMN_GUESSES}
+
+    @classmethod
     def check(cls, cfg) -> None:
         """Checks of the whole configuration (a ``config.RunConfig``, which is built on this spec
         and so not imported here) for this task; raise ``ValueError`` with the key."""

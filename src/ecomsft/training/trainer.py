@@ -192,11 +192,17 @@ class ClassificationTrainer(MeanLossTrainer):
         opt_model = self.model if model is None else model
         embedding = opt_model.get_input_embeddings().weight
         decay = set(self.get_decay_parameter_names(opt_model))
-        # The head: what lies outside the pretrained body (``bert.``, ``roberta.``, ...): new, randomly
+        # The head: what lies outside the pretrained body (``bert.``, ``roberta.``, ...), and what the
+        # checkpoint lacked (``ecomsft_new_parameters``: BERT's pooler on a sentence encoder): new, randomly
         # initialised layers that may learn faster than the pretrained ones.
         body = getattr(opt_model, "base_model_prefix", "") + "."
+        new = getattr(opt_model, "ecomsft_new_parameters", frozenset())
+
+        def is_head(name: str) -> bool:
+            return not name.startswith(body) or name in new
+
         groups = []
-        for names, lr in ((lambda n: not n.startswith(body), self.head_lr), (lambda n: n.startswith(body), None)):
+        for names, lr in ((is_head, self.head_lr), (lambda n: not is_head(n), None)):
             rest = [(n, p) for n, p in opt_model.named_parameters() if p.requires_grad and p is not embedding and names(n)]
             for wanted, decay_rate in ((True, self.args.weight_decay), (False, 0.0)):
                 group = {"params": [p for n, p in rest if (n in decay) == wanted], "weight_decay": decay_rate}

@@ -103,6 +103,25 @@ class Ranker(Inference):
     def predict_batch(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         return self.score([q for q, _ in pairs], [p for _, p in pairs])
 
+    def answer(self, texts: list[str]) -> list[list[dict]]:
+        """``ecomsft predict RUN TEXT...`` (and the web interface's "try"): each text is a query on
+        its first line and the products to rank on the lines after it; answered best first."""
+        answers = []
+        for text in texts:
+            lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+            if len(lines) < 2:
+                raise EcomsftError("give a query on the first line and at least one product on the lines after it")
+            answers.append(self.rank(lines[0], lines[1:]))
+        return answers
+
+    @classmethod
+    def predict_file(cls, run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
+                     text_pair_column: str | None = None, batch_size: int = 64, chunk_rows: int = 10_000,
+                     resume: bool = False, progress: bool = False, blend: bool = True, **_unused) -> int:
+        """Every query's candidates scored and ranked (``ecomsft rank``)."""
+        return rank_file(cls(run, batch_size=batch_size, blend=blend), input, output, text_column=text_column,
+                         text_pair_column=text_pair_column, chunk_rows=chunk_rows, resume=resume, progress=progress)
+
     def describe(self) -> dict:
         blend = getattr(getattr(self, "head", None), "blend", None)  # a bi-encoder has no head
         return {"task": self.task, "labels": None,

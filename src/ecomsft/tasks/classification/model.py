@@ -14,8 +14,9 @@ from ...models.truncation import encode_texts
 def build_model(model_path: str, labels: LabelSet):
     from transformers import AutoModelForSequenceClassification
 
-    return AutoModelForSequenceClassification.from_pretrained(
+    model, info = AutoModelForSequenceClassification.from_pretrained(
         model_path,
+        output_loading_info=True,
         num_labels=len(labels),
         id2label=labels.id2label,
         label2id=labels.label2id,
@@ -23,6 +24,10 @@ def build_model(model_path: str, labels: LabelSet):
         ignore_mismatched_sizes=True,
         trust_remote_code=False,
     )
+    # What the checkpoint lacked starts random (the classifier; BERT's pooler for a sentence encoder such
+    # as e5, which never trained one): training.head_lr applies to all of it.
+    model.ecomsft_new_parameters = frozenset(info["missing_keys"]) | {key for key, *_ in info["mismatched_keys"]}
+    return model
 
 
 def tokenize(tokenizer, frame: pd.DataFrame, max_length: int, head_share: float = 1.0,

@@ -30,6 +30,12 @@ _POINTWISE = "the relevance loss is MSE or cross-entropy over grades (task.pairw
 class RelevanceSpec(TaskSpec):
     name = "relevance"
     section = RelevanceSection
+
+    @classmethod
+    def column_guesses(cls) -> dict[str, tuple[str, ...]]:
+        from ...data.pairs import GRADE_GUESSES, PRODUCT_GUESSES, QUERY_GUESSES
+
+        return {"text_column": QUERY_GUESSES, "text_pair_column": PRODUCT_GUESSES, "label_column": GRADE_GUESSES}
     unused = {
         "data.negative_column": "hard negatives are for retrieval",
         "data.catalog": "a catalogue is for retrieval",

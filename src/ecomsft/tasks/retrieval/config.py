@@ -21,6 +21,12 @@ _IN_BATCH = "the bi-encoder learns from in-batch negatives (MultipleNegativesRan
 class RetrievalSpec(TaskSpec):
     name = "retrieval"
     section = RetrievalSection
+
+    @classmethod
+    def column_guesses(cls) -> dict[str, tuple[str, ...]]:
+        from ...data.pairs import GRADE_GUESSES, PRODUCT_GUESSES, QUERY_GUESSES
+
+        return {"text_column": QUERY_GUESSES, "text_pair_column": PRODUCT_GUESSES, "label_column": GRADE_GUESSES}
     unused = {
         "model.trim_vocab": "a bi-encoder keeps its sentence-transformers folder (pooling, normalisation) whole",
         "data.label_delimiter": "retrieval reads (query, product) pairs",

@@ -1,0 +1,99 @@
+"""Files a user uploads through the interface: kept under ``<root>/.ecomsft-ui/uploads/<id>/``, each
+written there by ecomsft alone (an upload never replaces a file of the user's), and read back with
+the same reader as the CLI (``data.reading``: the encoding sniffed, the format from the extension)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..data.examples import load_table
+from ..errors import EcomsftError
+from .jobs import UI_FOLDER
+
+FORMATS = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".xlsx", ".xls")
+PREVIEW_ROWS = 8
+
+
+def uploads_folder(root: Path) -> Path:
+    return Path(root) / UI_FOLDER / "uploads"
+
+
+def safe_name(name: str) -> str:
+    """The file's own name without any folder, in characters every file system takes."""
+    base = Path(name.replace("\\", "/")).name
+    stem, suffix = Path(base).stem, Path(base).suffix.lower()
+    if suffix not in FORMATS:
+        raise EcomsftError(f"not a table file ({suffix or 'no extension'}); upload one of {', '.join(FORMATS)}",
+                           where=base or "upload")
+    stem = re.sub(r"[^\w.-]+", "_", stem).strip("._") or "data"
+    return stem[:80] + suffix
+
+
+def save_upload(root: Path, name: str, source, limit: int) -> Path:
+    """Copy the file object ``source`` to a new upload folder; refused (nothing kept) when over
+    ``limit`` bytes."""
+    target = uploads_folder(root) / uuid.uuid4().hex[:12] / safe_name(name)
+    target.parent.mkdir(parents=True)
+    written = 0
+    try:
+        with open(target, "wb") as out:
+            while chunk := source.read(1 << 20):
+                written += len(chunk)
+                if written > limit:
+                    raise EcomsftError(f"the file is over the upload limit of {limit // (1 << 20)} MB "
+                                       "(ecomsft ui --max-upload-mb)", where=name)
+                out.write(chunk)
+        if not written:
+            raise EcomsftError("the file is empty", where=name)
+    except BaseException:
+        shutil.rmtree(target.parent, ignore_errors=True)
+        raise
+    return target
+
+
+def upload_path(root: Path, upload_id: str) -> Path:
+    """The uploaded file of ``upload_id`` (``LookupError`` when there is none)."""
+    folder = uploads_folder(root) / upload_id
+    files = sorted(folder.iterdir()) if upload_id.isalnum() and folder.is_dir() else []
+    files = [f for f in files if f.is_file() and not f.is_symlink() and not f.name.startswith("scored-")]
+    if not files:
+        raise LookupError(upload_id)
+    return files[0]
+
+
+@dataclass
+class Preview:
+    columns: list[str]
+    rows: list[list[str]]
+    total: int
+    encoding: str | None
+    guesses: dict[str, str | None]
+
+
+def _guess(columns: list[str], guesses: tuple[str, ...], skip: set[str] = frozenset()) -> str | None:
+    lowered = {c.lower().strip(): c for c in columns if c not in skip}
+    return next((lowered[g] for g in guesses if g in lowered), None)
+
+
+def guess_columns(columns: list[str], task: str) -> dict[str, str | None]:
+    """The columns the CLI would take for ``task`` when none is named (the task spec's guesses, each
+    column taken once)."""
+    from ..tasks import task_spec
+
+    found: dict[str, str | None] = {"text_column": None, "text_pair_column": None, "label_column": None}
+    for key, guesses in task_spec(task).column_guesses().items():
+        found[key] = _guess(columns, guesses, {c for c in found.values() if c})
+    return found
+
+
+def preview(path: Path, task: str = "classification") -> Preview:
+    """The first rows, the encoding that read them, and the columns guessed as the CLI guesses them."""
+    table = load_table(str(path))
+    frame = table.frame
+    columns = [str(c) for c in frame.columns]
+    rows = [["" if v is None else str(v)[:200] for v in row] for row in frame.head(PREVIEW_ROWS).itertuples(index=False)]
+    return Preview(columns, rows, len(frame), table.encoding, guess_columns(columns, task))
