@@ -115,6 +115,7 @@ def test_an_upload_is_previewed_with_its_encoding_and_the_columns_guessed(root):
     assert page.status_code == 200 and "gb18030" in page.text and "20 rows" in page.text and "第0条" in page.text
     assert '<option value="review" selected>' in page.text and '<option value="sentiment" selected>' in page.text
     assert 'name="set:training.lr"' in page.text and 'id="command"' in page.text  # advanced settings from the schema
+    assert "auto: minilm, for English text" in page.text  # model.name auto, with its reason
     for task in ("relevance", "aspects", "generation"):
         assert f'<option value="{task}"' in page.text  # every registered task
     ranking = client.get(answer.headers["location"] + "?task=relevance")

@@ -92,8 +92,8 @@ def test_from_a_csv_to_a_trained_model_and_a_scored_file(server, browser, tiny_m
     browser.find_element(By.ID, "upload-file").send_keys(str(data))
     browser.find_element(By.ID, "upload-button").click()
     # the mapping page: the preview, the columns guessed, the command to copy
-    assert "120 rows" in browser.page_source
     assert browser.find_element(By.ID, "text_column").get_attribute("value") == "review"
+    assert "120 rows" in browser.page_source
     assert browser.find_element(By.ID, "label_column").get_attribute("value") == "label"
     model = browser.find_element(By.ID, "model")
     model.clear()
@@ -114,6 +114,7 @@ def test_from_a_csv_to_a_trained_model_and_a_scored_file(server, browser, tiny_m
     assert browser.find_element(By.ID, "loss").get_attribute("points")
     shot(browser, "ui-training")
     browser.find_element(By.ID, "run-link").click()
+    browser.find_element(By.ID, "try-text")
     assert "accuracy" in browser.page_source
     browser.find_element(By.ID, "try-text").send_keys("good fast delivery")
     browser.find_element(By.ID, "try-button").click()
@@ -123,7 +124,7 @@ def test_from_a_csv_to_a_trained_model_and_a_scored_file(server, browser, tiny_m
     link = browser.find_element(By.ID, "download").get_attribute("href")
     assert urllib.request.urlopen(link).read().decode().count("\n") == 121
     browser.find_element(By.ID, "report-link").click()
-    assert "<html" in browser.page_source.lower() and browser.title
+    WebDriverWait(browser, 30).until(lambda b: "/report" in b.current_url and b.title)
 
 
 def test_bad_input_is_a_message_in_the_page(server, browser, tmp_path):

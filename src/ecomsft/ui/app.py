@@ -34,7 +34,7 @@ from ..training.tracking import read_progress
 from . import pages
 from .jobs import FAILED, FINISHED, RUNNING, STOPPED, UI_FOLDER, WAITING, Job, Jobs
 from .text import language, say
-from .uploads import preview, save_upload, upload_path, uploads_folder
+from .uploads import SCORED, preview, save_upload, upload_path, uploads_folder
 
 DEFAULT_UPLOAD_MB = 500
 # What the new-run form asks for itself; every other configuration key is an advanced setting.
@@ -189,7 +189,7 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
 
         folder = run_folder(name)
         upload = await received_file(request)
-        output = upload.parent / f"scored-{upload.stem}.csv"
+        output = upload.parent / f"{SCORED}{upload.stem}.csv"
         rows = await run_in_threadpool(api.predict_file, folder, upload, output)
         lang = language(request)
         link = f"/downloads/{upload.parent.name}/{output.name}"
@@ -206,7 +206,7 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
     @app.get("/downloads/{upload_id}/{file}")
     async def download(upload_id: str, file: str):
         path = uploads_folder(root) / upload_id / file
-        if not (upload_id.isalnum() and file.startswith("scored-") and "/" not in file and path.is_file()
+        if not (upload_id.isalnum() and file.startswith(SCORED) and "/" not in file and path.is_file()
                 and not path.is_symlink()):
             raise LookupError(file)
         return FileResponse(path, filename=file)
@@ -337,6 +337,7 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
                              f'<input type="text" name="set:{key}" id="set:{key}" value="{escape(value)}" '
                              f'data-default="{escape(shown(default))}">'])
         name = form.get("name") or f"{path.stem}-{task}"
+        auto = (say(lang, "auto_reason", **seen.auto) if seen.auto else say(lang, "model_hint"))
         body = [pages.error(error),
                 f"<p>{escape(say(lang, 'preview_line', file=path.name, rows=seen.total, encoding=seen.encoding or '-'))}</p>",
                 pages.table([escape(c) for c in seen.columns], [[escape(v) for v in row] for row in seen.rows]),
@@ -349,7 +350,7 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
                     [f'<label for="label_column">{say(lang, "label_column")}</label>', select("label_column")],
                     [f'<label for="model">{say(lang, "model")}</label>',
                      f'<input type="text" name="model" id="model" list="models" value="{escape(form.get("model", "auto"))}">'
-                     f'<datalist id="models">{models}</datalist> <span class="muted">{say(lang, "model_hint")}</span>'],
+                     f'<datalist id="models">{models}</datalist> <span class="muted" id="auto-reason">{escape(auto)}</span>'],
                     [f'<label for="minutes">{say(lang, "minutes")}</label>',
                      f'<input type="text" name="minutes" id="minutes" value="{escape(form.get("minutes", ""))}">'],
                     [f'<label for="name">{say(lang, "run_name")}</label>',

@@ -33,7 +33,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     """Cells are HTML already (escape what comes from outside before)."""
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{f'<tr>{head}</tr>' if any(header) else ''}{body}</table>"
 
 
 def error(message: str) -> str:

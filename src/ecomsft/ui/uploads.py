@@ -4,6 +4,7 @@ the same reader as the CLI (``data.reading``: the encoding sniffed, the format f
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import uuid
@@ -12,10 +13,13 @@ from pathlib import Path
 
 from ..data.examples import load_table
 from ..errors import EcomsftError
+from ..files import write_text_atomic
 from .jobs import UI_FOLDER
 
 FORMATS = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet", ".xlsx", ".xls")
 PREVIEW_ROWS = 8
+PREVIEW_FILE = ".preview.json"  # an upload's own name never starts with a dot (safe_name)
+SCORED = "scored-"  # the scored copy of a file uploaded to a run's page
 
 
 def uploads_folder(root: Path) -> Path:
@@ -30,6 +34,8 @@ def safe_name(name: str) -> str:
         raise EcomsftError(f"not a table file ({suffix or 'no extension'}); upload one of {', '.join(FORMATS)}",
                            where=base or "upload")
     stem = re.sub(r"[^\w.-]+", "_", stem).strip("._") or "data"
+    if stem.startswith(SCORED):
+        stem = "data-" + stem
     return stem[:80] + suffix
 
 
@@ -59,7 +65,8 @@ def upload_path(root: Path, upload_id: str) -> Path:
     """The uploaded file of ``upload_id`` (``LookupError`` when there is none)."""
     folder = uploads_folder(root) / upload_id
     files = sorted(folder.iterdir()) if upload_id.isalnum() and folder.is_dir() else []
-    files = [f for f in files if f.is_file() and not f.is_symlink() and not f.name.startswith("scored-")]
+    files = [f for f in files if f.is_file() and not f.is_symlink() and not f.name.startswith(SCORED)
+             and f.name != PREVIEW_FILE]
     if not files:
         raise LookupError(upload_id)
     return files[0]
@@ -72,6 +79,7 @@ class Preview:
     total: int
     encoding: str | None
     guesses: dict[str, str | None]
+    auto: dict | None  # model.name auto's choice on the guessed text column: {column, model, reason}
 
 
 def _guess(columns: list[str], guesses: tuple[str, ...], skip: set[str] = frozenset()) -> str | None:
@@ -91,9 +99,24 @@ def guess_columns(columns: list[str], task: str) -> dict[str, str | None]:
 
 
 def preview(path: Path, task: str = "classification") -> Preview:
-    """The first rows, the encoding that read them, and the columns guessed as the CLI guesses them."""
-    table = load_table(str(path))
-    frame = table.frame
-    columns = [str(c) for c in frame.columns]
-    rows = [["" if v is None else str(v)[:200] for v in row] for row in frame.head(PREVIEW_ROWS).itertuples(index=False)]
-    return Preview(columns, rows, len(frame), table.encoding, guess_columns(columns, task))
+    """The first rows, the encoding that read them, and the columns guessed as the CLI guesses them.
+    The file is read once, at upload (``.preview.json`` beside it keeps what the page shows)."""
+    kept = path.parent / PREVIEW_FILE
+    try:
+        seen = json.loads(kept.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        table = load_table(str(path))
+        frame = table.frame
+        columns = [str(c) for c in frame.columns]
+        seen = {"columns": columns, "total": len(frame), "encoding": table.encoding,
+                "rows": [["" if v is None else str(v)[:200] for v in row]
+                         for row in frame.head(PREVIEW_ROWS).itertuples(index=False)], "auto": None}
+        text = guess_columns(columns, "classification")["text_column"]
+        if text is not None:
+            from ..models.resolve import choose_bundled
+
+            model, reason = choose_bundled(frame[text].dropna().astype(str).tolist())
+            seen["auto"] = {"column": text, "model": model, "reason": reason}
+        write_text_atomic(kept, json.dumps(seen, ensure_ascii=False))
+    return Preview(seen["columns"], seen["rows"], seen["total"], seen["encoding"], guess_columns(seen["columns"], task),
+                   seen.get("auto"))
