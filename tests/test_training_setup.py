@@ -1,5 +1,7 @@
 """How the Trainer is put together: optimizer groups, early stopping, evaluation order."""
 
+import shutil
+
 import pytest
 import torch
 from datasets import Dataset
@@ -42,6 +44,29 @@ def test_the_new_head_learns_at_its_own_rate(tiny_model_dir, tmp_path):
     assert body and all(groups[id(p)].get("lr", 1e-4) == 1e-4 for p in body)
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert len(groups) == len(trainable) == sum(len(g["params"]) for g in trainer.optimizer.param_groups)
+
+
+def test_a_pooler_the_checkpoint_lacks_learns_at_the_head_rate(tiny_model_dir, tmp_path):
+    """A sentence encoder (e5) ships no pooler: BERT's classifier starts one at random, and it learns
+    at the head's rate like the classifier; a pretrained pooler stays at lr."""
+    from transformers import BertModel
+
+    from ecomsft.data.labels import LabelSet
+    from ecomsft.tasks.classification.model import build_model
+
+    with_pooler = tmp_path / "with-pooler"  # the tiny model is a masked LM: it has no pooler
+    BertModel.from_pretrained(tiny_model_dir).save_pretrained(with_pooler)
+    labels = LabelSet(["a", "b"], multi_label=False)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    data = Dataset.from_dict({"input_ids": [[2, 5, 3]] * 4, "length": [3] * 4, "labels": [0, 1, 1, 0]})
+    for source, pooler_rate in ((tiny_model_dir, 3e-3), (with_pooler, 1e-4)):
+        model = build_model(str(source), labels)
+        trainer = build_trainer(model, tokenizer, data, None, TrainingConfig(lr=1e-4, head_lr=3e-3, progress_bar=False),
+                                str(tmp_path / "out"), None)
+        groups = {id(p): g for g in trainer.create_optimizer().param_groups for p in g["params"]}
+        assert groups[id(model.bert.pooler.dense.weight)].get("lr", 1e-4) == pooler_rate
+        assert groups[id(model.classifier.weight)]["lr"] == 3e-3
+        assert groups[id(model.bert.encoder.layer[0].output.dense.weight)].get("lr", 1e-4) == 1e-4
 
 
 def test_auto_precision_on_a_cpu_follows_its_matrix_units(monkeypatch):

@@ -118,8 +118,9 @@ class TrainingConfig(_Strict):
     # nothing and learn too slowly at the rate that suits the pretrained layers.
     embedding_lr: float | None = Field(default=None, gt=0, description="None: 20x lr when vocab was extended")
     head_lr: float | Literal["auto"] | None = Field(
-        default="auto", description="the rate of the layers the pretrained model lacks (a classifier's new head); "
-        "auto: 30 x lr for an e5-family encoder (me5) in classification, else lr; None: lr")
+        default="auto", description="the rate of the layers the pretrained model lacks (a classifier's new head, "
+        "and BERT's pooler where the checkpoint has none, as e5's); auto: 30 x lr for an e5-family encoder (me5) "
+        "in classification, else lr; None: lr")
     weight_decay: float = Field(default=0.01, ge=0)
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     max_grad_norm: float = Field(default=1.0, gt=0)
