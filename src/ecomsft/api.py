@@ -113,11 +113,20 @@ def pretrain(config: ConfigLike = None, *, resume: bool = False, **overrides: An
 
 def quickstart(fast: bool = False, output: str | None = None, overwrite: bool = True,
                overrides: dict[str, Any] | None = None) -> RunResult:
-    """The bundled multilingual encoder on the bundled Chinese shop reviews (README, "Quickstart")."""
+    """The bundled multilingual encoder on the bundled Chinese shop reviews (README, "Quickstart"),
+    with its ONNX export, so that ``ecomsft predict`` on it answers in about a second (``backend``
+    auto takes the export: no torch to load)."""
+    import logging
+
     from . import runner
     from .quickstart import quickstart_config
 
-    return runner.run(quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides))
+    result = runner.run(quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides))
+    try:
+        export(result.run_dir)
+    except EcomsftError as err:  # the run stands; predict then loads torch
+        logging.getLogger(__name__).warning("no ONNX export written (%s): ecomsft predict will load torch", err)
+    return result
 
 
 def compare(config: ConfigLike, models: list[str], output: str | Path = "runs/compare", *, overwrite: bool = False,
@@ -130,7 +139,7 @@ def compare(config: ConfigLike, models: list[str], output: str | Path = "runs/co
 
 
 def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
-                 text_pair_column: str | None = None, batch_size: int = 64, backend: str = "torch",
+                 text_pair_column: str | None = None, batch_size: int = 64, backend: str = "auto",
                  calibrated: bool = False, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
                  overwrite: bool = False, blend: bool = True) -> int:
     """Score a file of texts into ``output`` in chunks (resumable), as the run's task does it
@@ -143,7 +152,7 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, text
                                resume=resume, progress=progress, blend=blend)
 
 
-def extract(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch") -> list[list[dict]]:
+def extract(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "auto") -> list[list[dict]]:
     """The entities of each text, with character offsets into it (an extraction run)."""
     from .readers.extraction.reader import Extractor
 
@@ -151,7 +160,7 @@ def extract(run: str | Path, texts: list[str], *, batch_size: int = 64, backend:
 
 
 def extract_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
-                 batch_size: int = 64, backend: str = "torch", chunk_rows: int = 10_000, resume: bool = False,
+                 batch_size: int = 64, backend: str = "auto", chunk_rows: int = 10_000, resume: bool = False,
                  progress: bool = False, overwrite: bool = False) -> int:
     """Add an ``entities`` column (JSON spans) to every row of ``input``, in chunks (resumable)."""
     from .readers.extraction.reader import Extractor, extract_rows
@@ -361,20 +370,21 @@ def recipe_file(recipe: str, source: str, output: str | Path, *, text_column: st
     return len(frame)
 
 
-def load(run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True, **options: Any):
+def load(run: str | Path, *, batch_size: int = 64, backend: str = "auto", blend: bool = True, **options: Any):
     """The run read by its task's reader (``inference/registry.py``), as the server uses it: a
     classifier's ``Predictor`` (``blend``, ``calibrated``), an extraction run's ``Extractor``, ..."""
     return inference_for(run).load(run, batch_size=batch_size, backend=backend, blend=blend, **options)
 
 
-def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "torch",
+def predict(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "auto",
             calibrated: bool = False, blend: bool = True) -> list:
     """The run's answer to each of ``texts``, as its task gives one (the reader's ``answer``, looked
     up in the registry): a classifier's label and class probabilities (``blend``: mixed with the
     run's tfidf-lr where training chose it; False: the fine-tuned model alone; ``calibrated``: its
-    temperature applied), an extraction run's entities, a generation run's answers."""
+    temperature applied), an extraction run's entities, a generation run's answers. ``backend``:
+    ``auto`` runs the run's ONNX export where it has one (``export``), else torch."""
     reader = inference_for(run)
-    if backend not in reader.backends:
+    if backend != "auto" and backend not in reader.backends:
         raise EcomsftError(f"this run has no {backend} backend (it has: {', '.join(reader.backends)})", where=str(run))
     options = {"calibrated": True} if calibrated else {}
     return load(run, batch_size=batch_size, backend=backend, blend=blend, **options).answer(texts)
@@ -386,9 +396,9 @@ def check_servable(settings) -> None:
 
     run = Path(settings.run)
     reader = inference_for(run)
-    if settings.backend not in reader.backends:
+    if settings.backend != "auto" and settings.backend not in reader.backends:
         raise EcomsftError(f"{reader.require(run)} runs are served with --backend torch (ONNX: classification and extraction)")
-    if settings.backend != "torch" and not onnx_path(run, settings.backend == "onnx-int8").is_file():
+    if settings.backend in ("onnx", "onnx-int8") and not onnx_path(run, settings.backend == "onnx-int8").is_file():
         raise EcomsftError(f"no ONNX export in {run}; run: ecomsft export {run}"
                            f"{' --int8' if settings.backend == 'onnx-int8' else ''}")
     reader.check_run(run, settings.backend, blend=settings.blend)

@@ -40,6 +40,7 @@ class ExportFormat(str, Enum):
 
 
 class BackendChoice(str, Enum):
+    auto = "auto"
     torch = "torch"
     onnx = "onnx"
     onnx_int8 = "onnx-int8"
@@ -55,14 +56,26 @@ def _options(verbose: Annotated[bool, typer.Option(
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
-
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[render.LineHandler()])
+    # transformers is imported only by the commands that need it (not by predict on an ONNX export):
+    # it starts at the level it reads at import, and with the hub's progress bars as they are then.
+    imported = "transformers" in sys.modules
     if verbose():
-        hf_logging.set_verbosity_warning()
+        os.environ["TRANSFORMERS_VERBOSITY"] = "warning"
+        if imported:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_warning()
         return
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    from huggingface_hub.utils import disable_progress_bars
+
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    disable_progress_bars()
+    if imported:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore")  # third-party UserWarnings (scikit-learn, torch, peft): not the user's to act on
     for name in ("datasets", "httpx", "urllib3", "huggingface_hub", "jieba"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -114,7 +127,9 @@ OverwriteFile = Annotated[bool, typer.Option("--overwrite", help="replace an exi
 NoBlend = Annotated[bool, typer.Option("--no-blend", help="the fine-tuned model alone, without the blend training chose "
                                        "on validation (a classifier's with tfidf-lr, a cross-encoder's with the zero-shot cosine)")]
 BatchSizeInference = Annotated[int, typer.Option(min=1, help="texts per model batch")]
-Backend = Annotated[BackendChoice, typer.Option(help="onnx backends after ecomsft export (classification, extraction)")]
+Backend = Annotated[BackendChoice, typer.Option(
+    help="onnx backends after ecomsft export (classification, extraction); auto: the run's ONNX export where it has "
+         "one (no torch is loaded: the quickest start), else torch")]
 
 
 def _overrides(given: dict[str, Any], set_: list[str] | None) -> dict[str, Any]:
@@ -262,7 +277,7 @@ def predict(
     text_pair_column: TextPairColumn = None,
     batch_size: BatchSizeInference = 64,
     chunk_rows: Annotated[int, typer.Option(min=1, help="rows read and scored at a time (bounds memory)")] = 10_000,
-    backend: Backend = BackendChoice.torch,
+    backend: Backend = BackendChoice.auto,
     calibrated: Annotated[bool, typer.Option("--calibrated", help="apply the temperature fitted on the validation split")] = False,
     no_blend: NoBlend = False,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
@@ -333,7 +348,7 @@ def extract(
     texts: Annotated[list[str], typer.Argument(help="titles or reviews to extract attributes from")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
     batch_size: BatchSizeInference = 64,
-    backend: Backend = BackendChoice.torch,
+    backend: Backend = BackendChoice.auto,
 ) -> None:
     """Extract attributes (brand, product, ...) from texts, with character offsets.
 

@@ -35,7 +35,7 @@ class ServeSettings(BaseModel):
     public_docs: bool = Field(default=False, description="serve /docs, /redoc and /openapi.json without the API key")
     # Never passed on in the settings JSON of the workers: they read it from ECOMSFT_API_KEY.
     api_key: str | None = Field(default=None, exclude=True)
-    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "torch"
     blend: bool = Field(default=True, description="classification runs: mix in the run's tfidf-lr where training chose "
                         "a blend (/v1/info says); --no-blend: the fine-tuned model alone")
 

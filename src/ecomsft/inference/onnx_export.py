@@ -20,7 +20,7 @@ FP32 = "model.onnx"
 INT8 = "model-int8.onnx"
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 
 
 def model_folder(run: str | Path) -> Path:
@@ -38,6 +38,30 @@ def onnx_path(run: str | Path, int8: bool = False) -> Path:
 def check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise EcomsftError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
+
+
+def resolve_backend(model_dir: Path, backend: str) -> str:
+    """``auto``: the run's ONNX export (``ecomsft export``) where it has one made after its weights
+    were written, else torch; any other backend as asked."""
+    check_backend(backend)
+    if backend != "auto":
+        return backend
+    exported, weights = model_dir / ONNX_DIR / FP32, model_dir / "model.safetensors"
+    fresh = exported.is_file() and (not weights.is_file() or exported.stat().st_mtime >= weights.stat().st_mtime)
+    return "onnx" if fresh else "torch"
+
+
+def model_config(model_dir: Path):
+    """``config.json`` as attributes, read without transformers (what the ONNX path needs of it)."""
+    import json
+    from types import SimpleNamespace
+
+    try:
+        values = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise EcomsftError(f"cannot read the model's config.json ({err})", where=str(model_dir)) from None
+    values.setdefault("problem_type", None)
+    return SimpleNamespace(**values)
 
 
 def onnx_forward(model_dir: str | Path, int8: bool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -169,12 +170,38 @@ def loading(name: str):
 def quiet_transformers(progress_bars: bool = False):
     """transformers' warnings and its progress bars ("Loading weights", a load report of weights a
     new head lacks, the PAD/BOS/EOS alignment note) off meanwhile, unless the user asked for them
-    (``ecomsft --verbose``, or ``ECOMSFT_VERBOSE=1``); ``progress_bars``: leave the bars as they are."""
-    from transformers.utils import logging as hf_logging
-
+    (``ecomsft --verbose``, or ``ECOMSFT_VERBOSE=1``); ``progress_bars``: leave the bars as they are.
+    Where transformers is not imported yet, it is not imported here (the ONNX prediction path never
+    needs it): what is imported inside starts quiet, through the variables transformers and the hub
+    read at import, and is set back afterwards."""
     if verbose():
         yield
         return
+    if "transformers" not in sys.modules:
+        from huggingface_hub import utils as hub_utils
+
+        level, hub_bars = os.environ.get("TRANSFORMERS_VERBOSITY"), not hub_utils.are_progress_bars_disabled()
+        os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+        if not progress_bars:
+            hub_utils.disable_progress_bars()
+        try:
+            yield
+        finally:
+            if level is None:
+                os.environ.pop("TRANSFORMERS_VERBOSITY", None)
+            else:
+                os.environ["TRANSFORMERS_VERBOSITY"] = level
+            if hub_bars:
+                hub_utils.enable_progress_bars()
+            if "transformers" in sys.modules:  # imported inside: back to its default level and bars
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.set_verbosity(hf_logging.log_levels.get(level or "", hf_logging.WARNING))
+                if hub_bars:
+                    hf_logging.enable_progress_bar()
+        return
+    from transformers.utils import logging as hf_logging
+
     shown, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     if not progress_bars:

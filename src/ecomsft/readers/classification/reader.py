@@ -13,9 +13,10 @@ from ...data.reading import Table
 from ...errors import EcomsftError
 from ...inference.base import ExportableInference
 from ...inference.file_scoring import score_file
-from ...inference.onnx_export import check_backend, model_folder, onnx_forward
+from ...inference.onnx_export import model_config, model_folder, onnx_forward, resolve_backend
 from ...models.heads import probabilities
 from ...models.lexical import LexicalModel
+from ...models.tokenizer_file import load_tokenizer
 from ...models.truncation import encode_texts
 
 
@@ -34,15 +35,18 @@ class Predictor(ExportableInference):
 
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch",
                  calibrated: bool = False, blend: bool = True):
-        from transformers import AutoConfig, AutoTokenizer
-
-        check_backend(backend)
         self.model_dir = model_folder(run)
         self.require(run)
         self.run_dir = self.model_dir.parent if self.model_dir.name == "model" else None
-        self.backend = backend
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=False)
-        config = AutoConfig.from_pretrained(self.model_dir, trust_remote_code=False)
+        self.backend = backend = resolve_backend(self.model_dir, backend)
+        if backend == "torch":
+            from transformers import AutoConfig, AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, trust_remote_code=False)
+            config = AutoConfig.from_pretrained(self.model_dir, trust_remote_code=False)
+        else:  # ONNX Runtime: neither torch nor transformers is imported (models/tokenizer_file.py)
+            self.tokenizer = load_tokenizer(self.model_dir)
+            config = model_config(self.model_dir)
         self.labels = LabelSet.from_model_config(config)
         self.threshold = float(getattr(config, "ecomsft_threshold", 0.5) or 0.5)
         self.max_length = int(getattr(config, "ecomsft_max_length", 0) or 128)

@@ -12,7 +12,7 @@ from ...errors import EcomsftError
 from ...evaluation.entities import entity_report, error_analysis
 from ...inference.base import ExportableInference, results_array
 from ...inference.file_scoring import column_texts, score_file
-from ...inference.onnx_export import check_backend, onnx_forward
+from ...inference.onnx_export import onnx_forward, resolve_backend
 from ...models.resolve import SAFETENSORS_ONLY
 from ...models.spans import merge, windows
 from ...run_folder import trained_model
@@ -32,8 +32,8 @@ class Extractor(ExportableInference):
     def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch"):
         from transformers import AutoConfig, AutoTokenizer
 
-        check_backend(backend)
         folder = trained_model(run)
+        backend = resolve_backend(folder, backend)
         self.run_dir = folder.parent if folder.name == "model" else None
         self.require(run)
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
