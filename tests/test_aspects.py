@@ -201,6 +201,19 @@ def test_an_aspects_run_with_a_crf_layer_keeps_its_transitions(tiny_model_dir, t
     assert reader.model.crf is not None and reader.model.crf.transitions.abs().sum() > 0
     assert api.predict(result.run_dir, ["物流很快"]) == api.aspects(result.run_dir, ["物流很快"])
 
+    # ONNX: the encoder on ONNX Runtime, the heads in torch; the same opinions as torch
+    texts = ["物流很快，价格太贵", "味道难闻，物流太慢", "包装不错"]
+    on_torch = api.aspects(result.run_dir, texts, backend="torch")
+    api.export(result.run_dir, int8=True)
+    on_onnx = api.aspects(result.run_dir, texts)  # auto: the fp32 export
+
+    def spans(found):
+        return [[(o["aspect"], o["opinion"], o["category"], o["polarity"]) for o in row] for row in found]
+
+    assert spans(on_onnx) == spans(on_torch) and api.load(result.run_dir).backend == "onnx"
+    assert all(abs(a["score"] - b["score"]) < 1e-3 for x, y in zip(on_onnx, on_torch) for a, b in zip(x, y))
+    assert len(api.aspects(result.run_dir, texts, backend="onnx-int8")) == 3
+
 
 def test_aspects_training_refuses_bad_offsets_in_one_line(tmp_path):
     from .conftest import failed_in_one_line, run_cli

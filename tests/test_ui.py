@@ -228,6 +228,20 @@ def test_trainings_queue_one_at_a_time_and_stop_resumably(root, tiny_model_dir):
     wait_for(client, resumed, ("stopped", "failed", "finished"))
 
 
+def test_a_server_stopped_during_a_training_leaves_it_resumable(root, tiny_model_dir):
+    """Stopping the server stops the training it started as Ctrl-C does; the next server says so."""
+    long = {**TINY, "set:training.epochs": "200", "set:training.save_total_limit": "1"}
+    with TestClient(create_ui(root)) as client:  # with its queue thread, as ecomsft ui runs it
+        location, form = mapped(client, make_reviews(120), model=str(tiny_model_dir), **long)
+        job = client.post(location + "/train", data={**form, "name": "cut-short"}, follow_redirects=False).headers["location"]
+        deadline = time.time() + 120
+        while time.time() < deadline and not (root / "cut-short.partial" / "checkpoints").is_dir():
+            time.sleep(0.5)
+    state = wait_for(client_for(root), job, ("stopped", "failed", "finished"))
+    assert state["status"] == "stopped" and state["resumable"], state["log"]
+    assert "checkpoints are kept" in state["message"] and not (root / "cut-short").exists()
+
+
 def test_a_key_guards_every_page_and_another_interface_needs_one(root):
     client = client_for(root, api_key="s3cret")
     assert client.get("/").status_code == 401 and client.get("/new").status_code == 401

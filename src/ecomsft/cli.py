@@ -128,7 +128,7 @@ NoBlend = Annotated[bool, typer.Option("--no-blend", help="the fine-tuned model 
                                        "on validation (a classifier's with tfidf-lr, a cross-encoder's with the zero-shot cosine)")]
 BatchSizeInference = Annotated[int, typer.Option(min=1, help="texts per model batch")]
 Backend = Annotated[BackendChoice, typer.Option(
-    help="onnx backends after ecomsft export (classification, extraction); auto: the run's ONNX export where it has "
+    help="onnx backends after ecomsft export (classification, extraction, aspects); auto: the run's ONNX export where it has "
          "one (no torch is loaded: the quickest start), else torch")]
 
 
@@ -317,6 +317,7 @@ def aspects(
     chunk_rows: Annotated[int, typer.Option(min=1, help="rows read and scored at a time (bounds memory)")] = 10_000,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
     overwrite: OverwriteFile = False,
+    backend: Backend = BackendChoice.auto,
 ) -> None:
     """What reviews say aspect by aspect: opinions with aspect, category, polarity and offsets.
 
@@ -331,7 +332,7 @@ def aspects(
     if input:
         rows, found = api.aspects_file(run, input, output, text_column=text_column, batch_size=batch_size,
                                        chunk_rows=chunk_rows, resume=resume, progress=True, overwrite=overwrite,
-                                       summary=summary)
+                                       summary=summary, backend=backend.value)
         if found is not None:
             from .readers.aspects.terminal import file_summary
 
@@ -339,7 +340,7 @@ def aspects(
             render.line(f"wrote {summary}")
         render.line(f"wrote {rows} rows to {output}")
         return
-    render.answers(run, texts, api.aspects(run, texts, batch_size=batch_size), as_json)
+    render.answers(run, texts, api.aspects(run, texts, batch_size=batch_size, backend=backend.value), as_json)
 
 
 @app.command()

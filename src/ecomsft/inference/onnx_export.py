@@ -84,6 +84,22 @@ def onnx_forward(model_dir: str | Path, int8: bool):
     return forward
 
 
+def _FirstOutput(model, names: list[str]):
+    """The model called with its inputs by name, giving its first output alone (a classifier's or a
+    tagger's logits, an encoder's hidden states; not the pooler's output beside them)."""
+    import torch
+
+    class FirstOutput(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors):
+            return self.model(**dict(zip(names, tensors)))[0]
+
+    return FirstOutput()
+
+
 def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     """Write ``model/onnx/model.onnx`` (and ``model-int8.onnx`` with ``int8``); returns the file to use."""
     import torch
@@ -121,7 +137,8 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     with torch.no_grad(), warnings.catch_warnings(), temporary_beside(fp32) as (_, tmp):
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, tuple(sample[name] for name in names), str(tmp), input_names=names, output_names=["logits"],
+            _FirstOutput(model, names), tuple(sample[name] for name in names), str(tmp), input_names=names,
+            output_names=["logits"],
             dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in names},
                           "logits": logits_axes},
             opset_version=opset, dynamo=False,

@@ -162,6 +162,9 @@ class AspectModel(nn.Module):
         self.register_buffer("polarity_weights", torch.tensor(polarity_weights or [1.0] * len(polarities)), persistent=False)
         if crf:  # learnt tag transitions, trained on whole tag sequences (models/crf_head.py)
             attach_crf(self, list(TAGS))
+        # After training, the encoder may run as the run's ONNX export: ``forward(batch) -> hidden
+        # states`` (inference.onnx_export.onnx_forward); the heads stay in torch.
+        self.exported = None
 
     @property
     def config(self):
@@ -174,6 +177,10 @@ class AspectModel(nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
     def hidden(self, input_ids, attention_mask) -> torch.Tensor:
+        if self.exported is not None:
+            batch = {"input_ids": input_ids.cpu().numpy(), "attention_mask": attention_mask.cpu().numpy(),
+                     "token_type_ids": np.zeros(tuple(input_ids.shape), dtype=np.int64)}
+            return torch.from_numpy(np.asarray(self.exported(batch), dtype=np.float32)).to(input_ids.device)
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     def anchor_outputs(self, hidden, anchors, candidates, candidate_mask):

@@ -12,7 +12,8 @@ import pandas as pd
 from ...data.aspects import TEXT_GUESSES, read_aspects
 from ...errors import EcomsftError
 from ...evaluation.aspects import aspect_report, worst_reviews
-from ...inference.base import Inference, results_array
+from ...inference.base import ExportableInference, results_array
+from ...inference.onnx_export import onnx_forward, resolve_backend
 from ...inference.file_scoring import column_texts, score_file
 from ...models.aspect_model import HEADS_FILE, AspectModel, as_quads, decode, load_encoder
 from ...models.resolve import SAFETENSORS_ONLY
@@ -22,13 +23,15 @@ OUTPUT_COLUMNS = ("row", "aspect", "aspect_start", "aspect_end", "opinion", "opi
                   "polarity", "score")
 
 
-class AspectReader(Inference):
+class AspectReader(ExportableInference):
     tasks = ("aspects",)
     use = 'ecomsft aspects RUN "review" (or --input FILE --output FILE [--summary FILE.html])'
     route = "/v1/aspects"
     serves = 'this run finds opinions by aspect: POST /v1/aspects with {"texts": [...]}'
+    # The encoder's hidden states (named "logits" in the graph); the heads run in torch on them.
+    onnx_graph = ("AutoModel", ("input_ids", "attention_mask", "token_type_ids"), {0: "batch", 1: "sequence"})
 
-    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None):
+    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch"):
         import torch
         from safetensors.torch import load_file
         from transformers import AutoConfig, AutoTokenizer
@@ -52,6 +55,9 @@ class AspectReader(Inference):
             raise EcomsftError(f"{HEADS_FILE} does not fit this model (missing {[n for n in missing if not n.startswith('encoder.')]}"
                                f", unexpected {unexpected})", where=str(folder))
         self.model.to(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))).eval()
+        self.backend = resolve_backend(folder, backend)
+        if self.backend != "torch":
+            self.model.exported = onnx_forward(folder, self.backend == "onnx-int8")
 
     def opinions(self, texts: list[str]) -> list[list[dict]]:
         """Per review, its opinions: ``aspect``/``opinion`` (text, or None when implicit) with
