@@ -127,7 +127,7 @@ class Jobs:
             if job.status == WAITING:
                 job.status, job.ended, job.message = STOPPED, time.time(), "removed from the queue before it started"
                 self._save(job)
-            elif job.status == RUNNING and job.pid:
+            elif job.status == RUNNING and job.pid and self._alive(job):  # never a pid reused by another program
                 try:
                     os.killpg(job.pid, signal.SIGTERM)
                 except (ProcessLookupError, PermissionError):
