@@ -99,8 +99,8 @@ class AspectReader(ExportableInference):
     @classmethod
     def predict_file(cls, run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
                      batch_size: int = 64, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
-                     **_unused) -> int:
-        return opinion_rows(cls(run, batch_size=batch_size), input, output, text_column=text_column,
+                     backend: str = "torch", **_unused) -> int:
+        return opinion_rows(cls(run, batch_size=batch_size, backend=backend), input, output, text_column=text_column,
                             chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 
