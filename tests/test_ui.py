@@ -251,3 +251,32 @@ def test_a_key_guards_every_page_and_another_interface_needs_one(root):
         run_ui(root, host="0.0.0.0")
     with pytest.raises(EcomsftError, match="not a folder"):
         run_ui(root / "missing" / "deeper")
+
+
+def test_no_request_crashes_the_interface(root):
+    """Garbage in every field and path of every route: a page or a refusal, never a 500."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    client = client_for(root)
+    location = upload(client, "r.csv", make_reviews(20).to_csv(index=False).encode()).headers["location"]
+    junk = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(part=junk, field=junk, value=junk)
+    def poke(part, field, value):
+        from urllib.parse import quote
+
+        safe = quote(part, safe="")
+        for method, path, data in (("get", f"/runs/{safe}", None), ("get", f"/jobs/{safe}", None),
+                                   ("get", f"/jobs/{safe}/state", None), ("post", f"/jobs/{safe}/stop", None),
+                                   ("get", f"/new/{safe}", None), ("get", f"/compare?run={safe}&run={safe}", None),
+                                   ("post", location + "/train", {"task": value, field or "x": value, "name": value}),
+                                   ("post", "/runs/shop/first/try", {"text": value}),
+                                   ("get", f"/downloads/{safe}/{safe}", None), ("get", f"{location}?task={safe}", None)):
+            answer = getattr(client, method)(path, data=data) if data is not None else getattr(client, method)(path)
+            assert answer.status_code < 500, (method, path, data, answer.text[:300])
+
+    poke()
+    assert not (root / ".ecomsft-ui" / "jobs").exists() or not any(
+        job.status == "running" for job in APPS[-1].state.jobs.all())

@@ -83,7 +83,10 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
         return response
 
     def run_folder(name: str) -> Path:
-        folder = (root / name).resolve()
+        try:
+            folder = (root / name).resolve()
+        except (OSError, ValueError):  # a name no file system takes (a NUL byte, a loop of links)
+            raise LookupError(name) from None
         if folder != root and root not in folder.parents or not is_finished_run(folder):
             raise LookupError(name)
         return folder
