@@ -53,3 +53,30 @@ def test_a_run_with_an_onnx_export_predicts_without_torch(tiny_run, tmp_path):
     loaded, answers = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                                 check=True).stdout.strip().splitlines()[-1])
     assert loaded == [] and [a["label"] for a in answers] == [a["label"] for a in torch_answers]
+
+
+def test_the_onnx_path_refuses_what_transformers_refuses(tiny_run, tmp_path):
+    """Custom code asked for by the folder, and damaged files: the same one-line refusals as torch's."""
+    import shutil
+
+    from ecomsft import api
+    from ecomsft.errors import EcomsftError
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run.run_dir, run)
+    api.export(run)
+    model = run / "model"
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    (model / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoConfig": "evil.Config"}}), encoding="utf-8")
+    with pytest.raises(EcomsftError, match="never runs code"):
+        api.predict(run, ["good"])
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    tokenizer = (model / "tokenizer.json").read_bytes()
+    (model / "tokenizer.json").write_bytes(tokenizer[: len(tokenizer) // 3])
+    with pytest.raises(EcomsftError, match="damaged"):
+        api.predict(run, ["good"])
+    (model / "tokenizer.json").write_bytes(tokenizer)
+    settings = json.loads((model / "tokenizer_config.json").read_text(encoding="utf-8"))
+    (model / "tokenizer_config.json").write_text(json.dumps({**settings, "auto_map": {"AutoTokenizer": ["evil.T", None]}}))
+    with pytest.raises(EcomsftError, match="never runs code"):
+        api.predict(run, ["good"])

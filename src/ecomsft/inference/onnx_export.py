@@ -56,10 +56,16 @@ def model_config(model_dir: Path):
     import json
     from types import SimpleNamespace
 
+    from ..models.resolve import REMOTE_CODE_REFUSED
+
     try:
         values = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise EcomsftError(f"cannot read the model's config.json ({err})", where=str(model_dir)) from None
+        raise EcomsftError(f"cannot load the model (a damaged file?): config.json: {err}", where=str(model_dir)) from None
+    if not isinstance(values, dict):
+        raise EcomsftError("cannot load the model (a damaged file?): config.json is not an object", where=str(model_dir))
+    if "auto_map" in values:  # refused as transformers' loads refuse it, though nothing here would run it
+        raise EcomsftError(REMOTE_CODE_REFUSED, where=str(model_dir))
     values.setdefault("problem_type", None)
     return SimpleNamespace(**values)
 

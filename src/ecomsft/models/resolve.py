@@ -135,6 +135,10 @@ def resolve_model(name: str) -> str:
     )
 
 
+REMOTE_CODE_REFUSED = ("the model asks to run Python code of its own (auto_map in its config); ecomsft never runs "
+                       "code from a model folder: use a model that transformers knows")
+
+
 @contextmanager
 def loading(name: str):
     """The errors ``from_pretrained`` raises for a model the user named (a hub id that does not
@@ -158,8 +162,7 @@ def loading(name: str):
         raise EcomsftError(f"cannot load the model: {_first_line(err)}", where=name) from None
     except ValueError as err:
         if "trust_remote_code" in str(err):  # every load passes trust_remote_code=False: this is the refusal
-            raise EcomsftError("the model asks to run Python code of its own (auto_map in its config); ecomsft never "
-                               "runs code from a model folder: use a model that transformers knows", where=name) from None
+            raise EcomsftError(REMOTE_CODE_REFUSED, where=name) from None
         # a damaged file in the folder: tokenizer.json, config.json, ...
         raise EcomsftError(f"cannot load the model (a damaged file?): {_first_line(err)}", where=name) from None
     except SafetensorError as err:  # a damaged weights file (a header of 2^40 bytes, cut short)

@@ -16,19 +16,35 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import EcomsftError
+
 
 class TokenizerFile:
     def __init__(self, folder: str | Path):
         from tokenizers import Tokenizer
 
+        from .resolve import REMOTE_CODE_REFUSED
+
         folder = Path(folder)
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        try:
+            self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as err:  # noqa: BLE001 - the Rust library raises plain Exception for a damaged file
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise EcomsftError(f"cannot load the model (a damaged file?): tokenizer.json: {first}", where=str(folder)) from None
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         try:
             config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except OSError:
             config = {}
+        except ValueError as err:
+            raise EcomsftError(f"cannot load the model (a damaged file?): tokenizer_config.json: {err}",
+                               where=str(folder)) from None
+        if not isinstance(config, dict):
+            raise EcomsftError("cannot load the model (a damaged file?): tokenizer_config.json is not an object",
+                               where=str(folder))
+        if "auto_map" in config:  # as AutoTokenizer refuses it
+            raise EcomsftError(REMOTE_CODE_REFUSED, where=str(folder))
         pad = config.get("pad_token")
         pad = pad.get("content") if isinstance(pad, dict) else pad
         self.pad_token_id = (self.tokenizer.token_to_id(pad) if pad else None) or 0

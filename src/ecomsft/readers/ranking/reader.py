@@ -110,7 +110,8 @@ class Ranker(Inference):
         for text in texts:
             lines = [line.strip() for line in str(text).splitlines() if line.strip()]
             if len(lines) < 2:
-                raise EcomsftError("give a query on the first line and at least one product on the lines after it")
+                raise EcomsftError("a ranking run answers a query on the first line with the products on the lines after "
+                                   "it ranked; for a file of queries and products: ecomsft rank RUN --input FILE")
             answers.append(self.rank(lines[0], lines[1:]))
         return answers
 
