@@ -242,6 +242,16 @@ def test_a_server_stopped_during_a_training_leaves_it_resumable(root, tiny_model
     assert "checkpoints are kept" in state["message"] and not (root / "cut-short").exists()
 
 
+def test_another_site_cannot_post_to_the_interface(root):
+    """Cross-site request forgery: a form another page posts (removing a run) is refused."""
+    client = client_for(root)
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}):
+        answer = client.post("/runs/shop/first/remove", headers=headers)
+        assert answer.status_code == 403 and (root / "shop" / "first" / "model").is_dir()
+    same = client.post("/runs/shop/first/try", data={"text": "good"}, headers={"Origin": "http://testserver"})
+    assert same.status_code == 200
+
+
 def test_a_key_guards_every_page_and_another_interface_needs_one(root):
     client = client_for(root, api_key="s3cret")
     assert client.get("/").status_code == 401 and client.get("/new").status_code == 401

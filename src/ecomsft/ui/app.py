@@ -19,6 +19,7 @@ import threading
 from contextlib import asynccontextmanager
 from html import escape
 from pathlib import Path
+from urllib.parse import urlparse
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
@@ -68,6 +69,19 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
         if request.query_params.get("lang") in ("zh", "en"):
             response.set_cookie("lang", request.query_params["lang"], samesite="strict")
         return response
+
+    @app.middleware("http")
+    async def same_origin(request: Request, call_next):
+        """A form another site posts to this interface (it may remove a run, or train) is refused: a
+        browser names the page's origin on every cross-site POST, and it must be this server's."""
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            origin = request.headers.get("origin")
+            crossed = request.headers.get("sec-fetch-site") == "cross-site"
+            if crossed or (origin and origin != "null" and urlparse(origin).netloc != request.headers.get("host")):
+                return JSONResponse({"error": "a request from another site is refused"}, status_code=403)
+            if origin == "null":
+                return JSONResponse({"error": "a request from an opaque origin is refused"}, status_code=403)
+        return await call_next(request)
 
     @app.middleware("http")
     async def key_check(request: Request, call_next):
@@ -517,5 +531,10 @@ def run_ui(root: str | Path, *, host: str = "127.0.0.1", port: int = 8765, api_k
         raise EcomsftError("not a folder", where=str(root))
     # An upload of hundreds of MB takes longer than the API server's 15 s for a whole request.
     configure(read_timeout_s=600, max_connections=64)
-    uvicorn.run(create_ui(root, api_key, max_upload_mb), host=host, port=port,
+    app = create_ui(root, api_key, max_upload_mb)
+    if host in LOOPBACK:  # another site's page cannot reach it through a name of its own (DNS rebinding)
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"])
+    uvicorn.run(app, host=host, port=port,
                 http="ecomsft.inference.protocol:GuardedH11Protocol")
