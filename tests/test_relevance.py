@@ -77,6 +77,10 @@ def test_ranker_and_rank_command(relevance_run, pairs_csv, tmp_path):
     assert np.isnan(ranked["score"].iloc[3])  # empty query: no score
     code, _, stderr = run_cli("predict", relevance_run.run_dir, "good")
     assert failed_in_one_line(code, stderr) and "ecomsft rank" in stderr
+    from ecomsft import api
+
+    ranked = api.predict(relevance_run.run_dir, ["good price\na good price product\nbroken slow delivery"])[0]
+    assert len(ranked) == 2 and ranked[0]["score"] >= ranked[1]["score"] and {r["index"] for r in ranked} == {0, 1}
     report = tmp_path / "eval.json"
     code, stdout, stderr = run_cli("evaluate", relevance_run.run_dir, "--data", pairs_csv, "--output", report)
     assert code == 0, stderr
