@@ -34,7 +34,7 @@ from ..run_folder import check_replaceable, is_finished_run
 from ..training.tracking import read_progress
 from . import pages
 from .jobs import FAILED, FINISHED, RUNNING, STOPPED, UI_FOLDER, WAITING, Job, Jobs
-from .text import language, say
+from .text import language, message, say
 from .uploads import SCORED, preview, save_upload, upload_path, uploads_folder
 
 DEFAULT_UPLOAD_MB = 500
@@ -437,7 +437,7 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
         last = progress[-1] if progress else {}
         metric = next((k for line in progress for k in line if k.startswith("eval_") and k not in (
             "eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second")), None)
-        return {"id": job.id, "status": job.status, "status_text": status_text(lang, job), "message": job.message,
+        return {"id": job.id, "status": job.status, "status_text": status_text(lang, job), "message": message(lang, job.message),
                 "position": jobs.position(job), "step": last.get("step", 0), "max_steps": last.get("max_steps", 0),
                 "loss": [[line["step"], line["loss"]] for line in progress if "loss" in line],
                 "metric": [[line["step"], line[metric]] for line in progress if metric in line],
@@ -462,7 +462,7 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
         if job.resumable:
             buttons.append(f'<form method="post" action="/jobs/{job.id}/resume"><button id="resume-button">{say(lang, "resume")}</button></form>')
         body = [f'<div id="job" data-id="{job.id}" data-status="{job.status}">',
-                f'<p><b id="status">{escape(now["status_text"])}</b> <span id="message">{escape(job.message)}</span></p>',
+                f'<p><b id="status">{escape(now["status_text"])}</b> <span id="message">{escape(now["message"])}</span></p>',
                 f'<p><progress id="bar" max="{now["max_steps"] or 1}" value="{now["step"]}"></progress> <span id="steps"></span></p>',
                 f'<p><a id="run-link" href="{now["run"] or "#"}"{"" if now["run"] else " hidden"}>{say(lang, "open_run")}</a></p>',
                 '<svg width="600" height="200" viewBox="0 0 600 200" role="img" aria-label="loss">'

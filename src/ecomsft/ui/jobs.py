@@ -42,7 +42,7 @@ class Job:
     pid: int | None = None
     started: float | None = None
     ended: float | None = None
-    message: str = ""
+    message: str = ""  # a key of ui/text.py (msg_*), or the command's own error line
 
     @property
     def command(self) -> str:
@@ -125,7 +125,7 @@ class Jobs:
         with self._lock:
             job = self.get(job_id)
             if job.status == WAITING:
-                job.status, job.ended, job.message = STOPPED, time.time(), "removed from the queue before it started"
+                job.status, job.ended, job.message = STOPPED, time.time(), "msg_dequeued"
                 self._save(job)
             elif job.status == RUNNING and job.pid and self._alive(job):  # never a pid reused by another program
                 try:
@@ -188,9 +188,9 @@ class Jobs:
                          and (output / "metrics.json").stat().st_mtime >= (job.started or 0)):
             job.status, job.message = FINISHED, ""
         elif interrupted and (job.partial / "checkpoints").is_dir():
-            job.status, job.message = STOPPED, "stopped; its checkpoints are kept: resume continues it"
+            job.status, job.message = STOPPED, "msg_resumable"
         elif interrupted:
-            job.status, job.message = STOPPED, "stopped before its first checkpoint: train it anew"
+            job.status, job.message = STOPPED, "msg_stopped_early"
         else:
             job.status = FAILED
             job.message = errors[-1] if errors else f"the training ended with exit code {code} (see its log)"

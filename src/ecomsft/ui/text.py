@@ -30,6 +30,9 @@ TEXT = {
         "queued": "queued (position {position})", "job_running": "training", "job_finished": "finished", "job_failed": "failed",
         "job_stopped": "stopped", "stop": "Stop", "resume": "Resume", "open_run": "Open the trained run",
         "loss": "training loss", "validation": "validation", "log": "Log",
+        "msg_dequeued": "removed from the queue before it started",
+        "msg_resumable": "stopped; its checkpoints are kept: Resume continues it",
+        "msg_stopped_early": "stopped before its first checkpoint: train it anew",
     },
     "zh": {
         "runs": "训练记录", "run": "运行", "finished": "完成时间", "task": "任务", "model": "模型",
@@ -55,6 +58,9 @@ TEXT = {
         "queued": "排队中（第 {position} 位）", "job_running": "训练中", "job_finished": "已完成", "job_failed": "失败",
         "job_stopped": "已停止", "stop": "停止", "resume": "继续训练", "open_run": "打开训练结果",
         "loss": "训练损失", "validation": "验证", "log": "日志",
+        "msg_dequeued": "开始前已从队列中移除",
+        "msg_resumable": "已停止；检查点已保留，可“继续训练”",
+        "msg_stopped_early": "在第一个检查点之前停止：请重新训练",
     },
 }
 
@@ -68,3 +74,8 @@ def language(request) -> str:
 
 def say(lang: str, key: str, **values) -> str:
     return TEXT[lang][key].format(**values)
+
+
+def message(lang: str, text: str) -> str:
+    """A job's message: its words in ``lang`` when it is one of ours (``msg_*``), else as it came."""
+    return say(lang, text) if text.startswith("msg_") and text in TEXT[lang] else text
