@@ -80,3 +80,23 @@ def test_the_onnx_path_refuses_what_transformers_refuses(tiny_run, tmp_path):
     (model / "tokenizer_config.json").write_text(json.dumps({**settings, "auto_map": {"AutoTokenizer": ["evil.T", None]}}))
     with pytest.raises(EcomsftError, match="never runs code"):
         api.predict(run, ["good"])
+
+
+def test_the_quickstart_leaves_its_onnx_export_so_predict_is_quick(tiny_model_dir, tmp_path):
+    """The quickstart's recipe (here on the tiny model and reviews) ends with the ONNX export that
+    ``--backend auto`` takes."""
+    from ecomsft import api
+
+    from .conftest import make_reviews, run_cli, tiny_overrides
+
+    make_reviews(120).to_csv(tmp_path / "r.csv", index=False)
+    overrides = {k: v for k, v in tiny_overrides(tiny_model_dir, tmp_path / "r.csv", tmp_path / "qs").items()
+                 if k not in ("output",)}
+    overrides.update({"data.text_column": "review", "data.label_column": "label", "data.max_samples": None,
+                      "model.trim_vocab": False, "training.max_seconds": None, "training.freeze_layers": 0})
+    result = api.quickstart(output=str(tmp_path / "qs"), overrides=overrides)
+    assert (result.run_dir / "model" / "onnx" / "model.onnx").is_file()
+    assert api.load(result.run_dir).backend == "onnx"
+    code, out, err = run_cli("quickstart", "--output", tmp_path / "qs2", *[f"--set={k}={v}" for k, v in overrides.items()
+                                                                           if v is not None])
+    assert code == 0 and (tmp_path / "qs2" / "model" / "onnx" / "model.onnx").is_file(), err

@@ -201,10 +201,11 @@ def quickstart(
     from . import api
     from .quickstart import quickstart_config
 
-    cfg = quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=_overrides({}, set_))
+    overrides = _overrides({}, set_)
+    cfg = quickstart_config(fast=fast, output=output, overwrite=overwrite, overrides=overrides)  # refused here if wrong
     _quiet_libraries()
     render.line(f"[bold]ecomsft quickstart{' --fast' if fast else ''}[/bold]: {cfg.model.name} on {cfg.data.train}")
-    render.run_summary(api.train(cfg))
+    render.run_summary(api.quickstart(fast=fast, output=output, overwrite=overwrite, overrides=overrides))
 
 
 @app.command()
