@@ -126,6 +126,7 @@ def test_an_upload_is_previewed_with_its_encoding_and_the_columns_guessed(root):
     ("data.exe", b"MZ...", "not a table file"),
     ("empty.csv", b"", "the file is empty"),
     ("broken.parquet", b"not parquet at all", "broken.parquet"),
+    ("garbled.csv", b"text,label\n" + bytes([0x81, 0x30, 0xFF, 0xFE, 0x00, 0xC3]) * 200, "not a text file"),
     ("big.csv", b"text,label\n" + b"x" * (2 << 20), "over the upload limit of 1 MB"),
 ])
 def test_a_bad_upload_is_a_message_and_nothing_is_kept(root, name, content, message):
