@@ -90,7 +90,7 @@ def onnx_forward(model_dir: str | Path, int8: bool):
     return forward
 
 
-def _FirstOutput(model, names: list[str]):
+def _first_output(model, names: list[str]):
     """The model called with its inputs by name, giving its first output alone (a classifier's or a
     tagger's logits, an encoder's hidden states; not the pooler's output beside them)."""
     import torch
@@ -143,7 +143,7 @@ def export_onnx(run: str | Path, int8: bool = False, opset: int = 17) -> Path:
     with torch.no_grad(), warnings.catch_warnings(), temporary_beside(fp32) as (_, tmp):
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _FirstOutput(model, names), tuple(sample[name] for name in names), str(tmp), input_names=names,
+            _first_output(model, names), tuple(sample[name] for name in names), str(tmp), input_names=names,
             output_names=["logits"],
             dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in names},
                           "logits": logits_axes},
