@@ -251,6 +251,11 @@ def test_another_site_cannot_post_to_the_interface(root):
         assert answer.status_code == 403 and (root / "shop" / "first" / "model").is_dir()
     same = client.post("/runs/shop/first/try", data={"text": "good"}, headers={"Origin": "http://testserver"})
     assert same.status_code == 200
+    from ecomsft.ui.app import bound_to
+
+    local = TestClient(bound_to(create_ui(root, watch=False), "127.0.0.1"), base_url="http://127.0.0.1:8765")
+    assert local.get("/").status_code == 200
+    assert local.get("/", headers={"Host": "rebound.evil.example"}).status_code == 400  # DNS rebinding
 
 
 def test_a_key_guards_every_page_and_another_interface_needs_one(root):

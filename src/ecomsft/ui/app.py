@@ -516,6 +516,16 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
     return app
 
 
+def bound_to(app: FastAPI, host: str) -> FastAPI:
+    """Bound to loopback, the interface answers only to loopback names, so that a page of another
+    site cannot reach it through a name of its own that resolves to 127.0.0.1 (DNS rebinding)."""
+    if host in LOOPBACK:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"])
+    return app
+
+
 def run_ui(root: str | Path, *, host: str = "127.0.0.1", port: int = 8765, api_key: str | None = None,
            max_upload_mb: int = DEFAULT_UPLOAD_MB) -> None:
     """Serve the interface until stopped; another interface than loopback only with ``api_key``."""
@@ -531,10 +541,5 @@ def run_ui(root: str | Path, *, host: str = "127.0.0.1", port: int = 8765, api_k
         raise EcomsftError("not a folder", where=str(root))
     # An upload of hundreds of MB takes longer than the API server's 15 s for a whole request.
     configure(read_timeout_s=600, max_connections=64)
-    app = create_ui(root, api_key, max_upload_mb)
-    if host in LOOPBACK:  # another site's page cannot reach it through a name of its own (DNS rebinding)
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
-
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "::1", "[::1]"])
-    uvicorn.run(app, host=host, port=port,
+    uvicorn.run(bound_to(create_ui(root, api_key, max_upload_mb), host), host=host, port=port,
                 http="ecomsft.inference.protocol:GuardedH11Protocol")
