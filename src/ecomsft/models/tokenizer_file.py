@@ -23,14 +23,14 @@ class TokenizerFile:
     def __init__(self, folder: str | Path):
         from tokenizers import Tokenizer
 
-        from .resolve import REMOTE_CODE_REFUSED
+        from .resolve import REMOTE_CODE_REFUSED, _first_line
 
         folder = Path(folder)
         try:
             self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         except Exception as err:  # noqa: BLE001 - the Rust library raises plain Exception for a damaged file
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise EcomsftError(f"cannot load the model (a damaged file?): tokenizer.json: {first}", where=str(folder)) from None
+            raise EcomsftError(f"cannot load the model (a damaged file?): tokenizer.json: {_first_line(err)}",
+                               where=str(folder)) from None
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         try:
