@@ -61,6 +61,12 @@ def load_table(source: str, encoding: str | None = None) -> Table:
     return read_builtin(source) if is_builtin(source) else read_table(source, encoding)
 
 
+def guess_column(columns: list[str], guesses: tuple[str, ...], taken: set[str] = frozenset()) -> str | None:
+    """The first of ``guesses`` among ``columns`` (case-insensitive), leaving out those ``taken``."""
+    lowered = {str(c).lower().strip(): str(c) for c in columns if str(c) not in taken}
+    return next((lowered[g] for g in guesses if g in lowered), None)
+
+
 def pick_column(columns: list[str], source: str, wanted: str | None, guesses: tuple[str, ...], role: str, flag: str) -> str:
     """The column named ``wanted``, else the first of ``guesses`` present (case-insensitive)."""
     columns = [str(c) for c in columns]
@@ -70,10 +76,9 @@ def pick_column(columns: list[str], source: str, wanted: str | None, guesses: tu
                 f"no {role} column '{wanted}' (columns: {', '.join(columns)})", where=source
             )
         return wanted
-    lowered = {c.lower().strip(): c for c in columns}
-    for guess in guesses:
-        if guess in lowered:
-            return lowered[guess]
+    found = guess_column(columns, guesses)
+    if found is not None:
+        return found
     raise EcomsftError(
         f"cannot tell which column holds the {role} (columns: {', '.join(columns)}); pass {flag}",
         where=source,

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.examples import load_table
+from ..data.examples import guess_column, load_table
 from ..errors import EcomsftError
 from ..files import write_text_atomic
 from .jobs import UI_FOLDER
@@ -82,11 +82,6 @@ class Preview:
     auto: dict | None  # model.name auto's choice on the guessed text column: {column, model, reason}
 
 
-def _guess(columns: list[str], guesses: tuple[str, ...], skip: set[str] = frozenset()) -> str | None:
-    lowered = {c.lower().strip(): c for c in columns if c not in skip}
-    return next((lowered[g] for g in guesses if g in lowered), None)
-
-
 def guess_columns(columns: list[str], task: str) -> dict[str, str | None]:
     """The columns the CLI would take for ``task`` when none is named (the task spec's guesses, each
     column taken once)."""
@@ -94,7 +89,7 @@ def guess_columns(columns: list[str], task: str) -> dict[str, str | None]:
 
     found: dict[str, str | None] = {"text_column": None, "text_pair_column": None, "label_column": None}
     for key, guesses in task_spec(task).column_guesses().items():
-        found[key] = _guess(columns, guesses, {c for c in found.values() if c})
+        found[key] = guess_column(columns, guesses, {c for c in found.values() if c})
     return found
 
 
