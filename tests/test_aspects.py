@@ -183,6 +183,54 @@ def test_an_aspects_run_trains_predicts_serves_evaluates_and_summarises(tiny_mod
     report = api.evaluate(folder, str(reviews), labels=str(labels))
     assert report["rows"] == 80 and 0 <= report["quadruple_f1"] <= 1 and "errors" in report
 
+    # the blend with the character CRF: chosen on validation, kept in the model folder where used
+    blend, kept = metrics["blend"], folder / "model" / "char_crf.json"
+    assert blend["metric"] == "quadruple_f1" and blend["used"] == (blend["blend"] > blend["model"]) and len(blend["tried"]) == 9
+    assert kept.is_file() == blend["used"] and ("test" in blend) == blend["used"]
+    if not blend["used"]:  # the reader's side all the same: a CRF put where training would have kept it
+        from ecomsft.evaluation.aspects_baseline import fit_char_crf
+        from ecomsft.models.aspect_model import TAGS
+
+        crf = fit_char_crf(read_aspects(reviews, labels).reviews, list(TAGS))
+        crf.weight = 0.5
+        crf.save(folder / "model")
+    assert api.load(folder).lexical is not None and api.load(folder, blend=False).lexical is None
+    texts = ["物流很快，价格太贵", "味道难闻"]
+    assert len(api.aspects(folder, texts, blend=False)) == 2 and len(api.aspects(folder, texts)) == 2
+    code, out, err = run_cli("aspects", folder, "物流很快", "--no-blend", "--json")
+    assert code == 0 and json.loads(out)[0]["text"] == "物流很快", err
+    with TestClient(create_app(ServeSettings(run=str(folder)))) as client:
+        assert client.get("/v1/info").json()["blend"]["with"] == "character CRF"
+    kept.write_text('{"format": 1, "model": "char-crf", "tags": []}', encoding="utf-8")
+    code, _, err = run_cli("aspects", folder, "物流很快")
+    assert failed_in_one_line(code, err) and "damaged character CRF file" in err and "char_crf.json" in err
+    code, out, err = run_cli("aspects", folder, "物流很快", "--no-blend")  # the tagger alone never reads it
+    assert code == 0, err
+
+
+def test_the_character_crf_gives_crfsuites_marginals_from_its_json(tmp_path):
+    import numpy as np
+
+    from ecomsft.evaluation.aspects_baseline import fit_char_crf, review_tags
+    from ecomsft.models.aspect_model import TAGS
+    from ecomsft.models.char_crf import CharCrf, char_features
+
+    reviews = read_aspects(*_synthetic(tmp_path)).reviews
+    crf = fit_char_crf(reviews, list(TAGS))
+    assert review_tags(reviews[0])[:4] == ["B-A", "E-A", "B-O", "E-O"]
+    crf.weight = 0.3
+    crf.save(tmp_path)
+    again = CharCrf.load(tmp_path)
+    assert again.weight == 0.3 and again.crfsuite is None
+    for text in ["物流很快，价格太贵", "味道难闻，喜欢", "x", "Air 物流 12"]:
+        theirs = crf.crfsuite.predict_marginals_single(char_features(text))
+        expected = np.array([[row.get(tag, 0.0) for tag in TAGS] for row in theirs])
+        assert np.allclose(np.exp(again.log_marginals(text)), np.maximum(expected, 1e-6), atol=1e-5)
+    assert CharCrf.load(tmp_path / "nowhere") is None
+    (tmp_path / "char_crf.json").write_bytes(b"\xff\xfe not json")
+    with pytest.raises(EcomsftError, match="damaged character CRF file"):
+        CharCrf.load(tmp_path)
+
 
 def test_an_aspects_run_with_a_crf_layer_keeps_its_transitions(tiny_model_dir, tmp_path):
     from ecomsft import api

@@ -170,18 +170,21 @@ def extract_file(run: str | Path, input: str | Path, output: str | Path, *, text
                         chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 
-def aspects(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "auto") -> list[list[dict]]:
+def aspects(run: str | Path, texts: list[str], *, batch_size: int = 64, backend: str = "auto",
+            blend: bool = True) -> list[list[dict]]:
     """Each review's opinions (an aspects run): aspect and opinion (text and offsets, None when
     implicit), category, polarity, score. ``backend``: ``onnx``/``onnx-int8`` run the encoder on the
-    run's ONNX export (``export``); ``auto`` takes the fp32 export where there is one."""
+    run's ONNX export (``export``); ``auto`` takes the fp32 export where there is one. ``blend=False``:
+    the span tagger alone, without the character CRF training mixed in."""
     from .readers.aspects.reader import AspectReader
 
-    return AspectReader(run, batch_size=batch_size, backend=backend).opinions(texts)
+    return AspectReader(run, batch_size=batch_size, backend=backend, blend=blend).opinions(texts)
 
 
 def aspects_file(run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
                  batch_size: int = 64, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
-                 overwrite: bool = False, summary: str | Path | None = None, backend: str = "auto") -> tuple[int, dict | None]:
+                 overwrite: bool = False, summary: str | Path | None = None, backend: str = "auto",
+                 blend: bool = True) -> tuple[int, dict | None]:
     """One row per opinion of every review of ``input`` into ``output`` (resumable), and with
     ``summary`` (.html, .csv or .json) the summary over the whole file: (rows written, the summary)."""
     from .readers.aspects.reader import AspectReader, opinion_rows
@@ -190,7 +193,7 @@ def aspects_file(run: str | Path, input: str | Path, output: str | Path, *, text
     check_output_file(output, overwrite, (input,))
     if summary is not None:
         check_output_file(summary, overwrite, (input, output))
-    reader = AspectReader(run, batch_size=batch_size, backend=backend)
+    reader = AspectReader(run, batch_size=batch_size, backend=backend, blend=blend)
     counts = OpinionSummary(reader.polarities) if summary is not None else None
     rows = opinion_rows(reader, input, output, text_column=text_column, chunk_rows=chunk_rows, resume=resume,
                         progress=progress, summary=counts)

@@ -125,7 +125,8 @@ Overwrite = Annotated[bool, typer.Option("--overwrite", help="replace an earlier
 Resume = Annotated[bool, typer.Option("--resume", help="continue an interrupted run from its checkpoints")]
 OverwriteFile = Annotated[bool, typer.Option("--overwrite", help="replace an existing --output file (never the input)")]
 NoBlend = Annotated[bool, typer.Option("--no-blend", help="the fine-tuned model alone, without the blend training chose "
-                                       "on validation (a classifier's with tfidf-lr, a cross-encoder's with the zero-shot cosine)")]
+                                       "on validation (a classifier's with tfidf-lr, a cross-encoder's with the zero-shot cosine, an aspects tagger's "
+                                       "with a character CRF)")]
 BatchSizeInference = Annotated[int, typer.Option(min=1, help="texts per model batch")]
 Backend = Annotated[BackendChoice, typer.Option(
     help="onnx backends after ecomsft export (classification, extraction, aspects); auto: the run's ONNX export where it has "
@@ -319,6 +320,7 @@ def aspects(
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted --input run")] = False,
     overwrite: OverwriteFile = False,
     backend: Backend = BackendChoice.auto,
+    no_blend: NoBlend = False,
 ) -> None:
     """What reviews say aspect by aspect: opinions with aspect, category, polarity and offsets.
 
@@ -333,7 +335,7 @@ def aspects(
     if input:
         rows, found = api.aspects_file(run, input, output, text_column=text_column, batch_size=batch_size,
                                        chunk_rows=chunk_rows, resume=resume, progress=True, overwrite=overwrite,
-                                       summary=summary, backend=backend.value)
+                                       summary=summary, backend=backend.value, blend=not no_blend)
         if found is not None:
             from .readers.aspects.terminal import file_summary
 
@@ -341,7 +343,8 @@ def aspects(
             render.line(f"wrote {summary}")
         render.line(f"wrote {rows} rows to {output}")
         return
-    render.answers(run, texts, api.aspects(run, texts, batch_size=batch_size, backend=backend.value), as_json)
+    render.answers(run, texts, api.aspects(run, texts, batch_size=batch_size, backend=backend.value, blend=not no_blend),
+                   as_json)
 
 
 @app.command()

@@ -86,7 +86,8 @@ class ModelConfig(_Strict):
     max_length: int = Field(default=128, gt=8)
     blend: Literal["auto", "off"] = Field(
         default="auto", description="classification: mix the fine-tuned model's probabilities with the run's own "
-        "tfidf-lr by a weight chosen on the validation split, where that beats the model alone there; off: never")
+        "tfidf-lr by a weight chosen on the validation split, where that beats the model alone there (aspects: the "
+        "span tagger's with a character CRF's; relevance: the score with the zero-shot cosine); off: never")
     # 0.25: Sun et al. 2019's best split; on the quickstart's validation split +1.1 points over the head alone.
     head_share: float = Field(
         default=0.25, gt=0, le=1, description="a text longer than max_length keeps this share of the budget from its "

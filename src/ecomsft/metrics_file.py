@@ -82,8 +82,8 @@ class RunMetrics(_Open):
     baseline_tfidf_lr: dict[str, Any] | None = None
     calibration: dict[str, Any] | None = None
     by_length: dict[str, Any] | None = None  # single-label: test accuracy per review-length bucket, model, tfidf-lr, blend
-    # the fine-tuned model mixed with tfidf-lr (evaluation/blend.py): used, weight, the validation
-    # figures that chose it, the blend's test metrics
+    # the fine-tuned model mixed with tfidf-lr (evaluation/blend.py; aspects: the tagger with a
+    # character CRF): used, weight, the validation figures that chose it, the blend's test metrics
     blend: dict[str, Any] | None = None
     # relevance and retrieval
     ks: list[int] | None = None

@@ -19,12 +19,17 @@ import numpy as np
 
 from ..data.aspects import AspectReview, Quad
 from ..data.tagging import Span, spans_to_tags, tags_to_spans
-from ..models.spans import non_overlapping
+from ..models.char_crf import CharCrf, char_features
+from ..models.spans import bioes_tags, non_overlapping
 from .aspects import aspect_report
-from .crf_baseline import token_features
 
 CLAUSE = re.compile(r"[，。！？；,.!?;~～\s]+")
 CONTEXT = 3
+
+
+def review_tags(review: AspectReview) -> list[str]:
+    """The BIOES tags of a review's characters (labels ``A`` and ``O``): what both CRFs learn."""
+    return spans_to_tags(_spans(review), len(review.text), "BIOES")
 
 
 def _spans(review: AspectReview) -> list[Span]:
@@ -69,17 +74,17 @@ def _tfidf_lr(seed: int):
                          LogisticRegression(max_iter=2000, C=10.0, class_weight="balanced", random_state=seed))
 
 
-def run_aspect_baseline(train: list[AspectReview], test: list[AspectReview], seed: int = 42) -> tuple[dict, list[list[Quad]]]:
-    """Fit on ``train``, score on ``test``: (metrics with the pairs-only classifier's beside, predicted quads)."""
-    import sklearn_crfsuite
+def fit_char_crf(train: list[AspectReview], tags: list[str]) -> CharCrf:
+    return CharCrf.fit([r.text for r in train], [review_tags(r) for r in train], tags)
 
-    def features(text: str):
-        chars = list(text)
-        return [token_features(chars, i) for i in range(len(chars))]
 
+def run_aspect_baseline(train: list[AspectReview], test: list[AspectReview], seed: int = 42,
+                        crf: CharCrf | None = None) -> tuple[dict, list[list[Quad]]]:
+    """Fit on ``train`` (the character CRF: ``crf`` where the run fitted it already), score on
+    ``test``: (metrics with the pairs-only classifier's beside, predicted quads)."""
     started = time.perf_counter()
-    crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=100, all_possible_transitions=True)
-    crf.fit([features(r.text) for r in train], [spans_to_tags(_spans(r), len(r.text), "BIOES") for r in train])
+    if crf is None or crf.crfsuite is None:
+        crf = fit_char_crf(train, bioes_tags(["A", "O"]))
     examples = [(opinion_text(r.text, q.opinion, q.aspect), q.category, q.polarity) for r in train for q in r.quads]
     category, polarity = _tfidf_lr(seed), _tfidf_lr(seed)
     category.fit([e[0] for e in examples], [e[1] for e in examples])
@@ -90,7 +95,7 @@ def run_aspect_baseline(train: list[AspectReview], test: list[AspectReview], see
     train_seconds = time.perf_counter() - started
 
     predicted = []
-    for review, tags in zip(test, crf.predict([features(r.text) for r in test])):
+    for review, tags in zip(test, crf.crfsuite.predict([char_features(r.text) for r in test])):
         spans, _ = tags_to_spans(list(tags), "BIOES")
         aspects = [(s.start, s.end) for s in spans if s.label == "A"]
         opinions = [(s.start, s.end) for s in spans if s.label == "O"]

@@ -25,10 +25,10 @@ from torch import nn
 from ..data.aspects import Quad
 from ..data.tagging import Span
 from .crf_head import attach_crf, crf_loss, crf_scores
-from .spans import merge, window_labels, windows
+from .spans import bioes_tags, merge, window_labels, windows
 
 SPAN_LABELS = ("A", "O")
-TAGS = ("O", "B-A", "I-A", "E-A", "S-A", "B-O", "I-O", "E-O", "S-O")
+TAGS = tuple(bioes_tags(list(SPAN_LABELS)))  # O, B-A, I-A, E-A, S-A, B-O, ...
 HEADS_FILE = "aspect_heads.safetensors"
 
 
@@ -239,9 +239,11 @@ def polarity_weights(counts: list[int]) -> list[float]:
 
 @torch.no_grad()
 def decode(model: AspectModel, tokenizer, texts: list[str], max_length: int, batch_size: int = 32,
-           spans: bool = True) -> list[list[dict]]:
+           spans: bool = True, lexical=None) -> list[list[dict]]:
     """Each review's opinions as dicts (``aspect``/``opinion`` spans or None, category, polarity and
-    their probabilities); ``spans=False`` (a model trained on per-category files): the pairs head."""
+    their probabilities); ``spans=False`` (a model trained on per-category files): the pairs head.
+    ``lexical`` (a ``models.char_crf.CharCrf`` with a ``weight``): each head's tag log-probabilities
+    mixed with the character CRF's marginal ones before the best BIOES sequence is chosen."""
     model.eval()
     device = next(model.parameters()).device
     id2tag = dict(enumerate(TAGS))
@@ -262,7 +264,15 @@ def decode(model: AspectModel, tokenizer, texts: list[str], max_length: int, bat
                         results[row].append({"aspect": None, "opinion": None, "category": category,
                                              "polarity": model.polarities[best - 1], "score": float(p[c, best])})
             continue
-        tag_logits = model.tagger(hidden).float().cpu().numpy()
+        tag_logits = model.tagger(hidden).float()
+        if lexical is not None:
+            tag_logits = tag_logits.log_softmax(-1)
+        tag_logits = tag_logits.cpu().numpy()
+        if lexical is not None and lexical.weight > 0:
+            for j, i in enumerate(rows):
+                window = encoded[i].window
+                prior = lexical.log_marginals(texts[i])[window.starts]
+                tag_logits[j, window.heads] = (1 - lexical.weight) * tag_logits[j, window.heads] + lexical.weight * prior
         transitions = crf_scores(model)
         found = [merge([encoded[i].window], [tag_logits[j]], id2tag, transitions) for j, i in enumerate(rows)]
         anchor_rows = []

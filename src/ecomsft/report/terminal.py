@@ -63,6 +63,18 @@ def fmt(value, spec: str = ".4f") -> str:
     return "—" if value is None or value != value else format(value, spec)
 
 
+def blend_line(blend: dict) -> str:
+    """What predict, serve and evaluate use, and the validation figures that chose it (a classifier
+    mixed with tfidf-lr, an aspects tagger with a character CRF: ``blend["with"]``)."""
+    if not blend.get("used"):
+        return escape(f"predictions: the fine-tuned model alone ({blend.get('why', 'no blend chosen')})")
+    other = blend.get("with", "tfidf-lr")
+    figures = f"validation {blend['metric']} {blend['model']:.4f} alone, " + (
+        f"{blend['tfidf_lr']:.4f} tfidf-lr, " if blend.get("tfidf_lr") is not None else "") + f"{blend['blend']:.4f} blended"
+    return escape(f"predictions: blended, {blend['weight']:.2f} fine-tuned + {1 - blend['weight']:.2f} {other}, "
+                  f"chosen on {figures} (--no-blend: the model alone)")
+
+
 def versus_table(title: str, metrics: RunMetrics, baseline: str) -> Table:
     """A table of test figures: the fine-tuned model's column beside a baseline's."""
     table = Table(title=title)

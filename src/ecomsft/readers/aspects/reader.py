@@ -16,6 +16,7 @@ from ...inference.base import ExportableInference, results_array
 from ...inference.onnx_export import onnx_forward, resolve_backend
 from ...inference.file_scoring import column_texts, score_file
 from ...models.aspect_model import HEADS_FILE, AspectModel, as_quads, decode, load_encoder
+from ...models.char_crf import CharCrf
 from ...models.resolve import SAFETENSORS_ONLY
 from ...run_folder import trained_model
 
@@ -31,7 +32,8 @@ class AspectReader(ExportableInference):
     # The encoder's hidden states (named "logits" in the graph); the heads run in torch on them.
     onnx_graph = ("AutoModel", ("input_ids", "attention_mask", "token_type_ids"), {0: "batch", 1: "sequence"})
 
-    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch"):
+    def __init__(self, run: str | Path, batch_size: int = 64, device: str | None = None, backend: str = "torch",
+                 blend: bool = True):
         import torch
         from safetensors.torch import load_file
         from transformers import AutoConfig, AutoTokenizer
@@ -58,13 +60,19 @@ class AspectReader(ExportableInference):
         self.backend = resolve_backend(folder, backend)
         if self.backend != "torch":
             self.model.exported = onnx_forward(folder, self.backend == "onnx-int8")
+        # The character CRF training mixed into the tagger (where it chose to); blend=False: the tagger alone.
+        self.lexical = CharCrf.load(folder) if blend and self.spans else None
+
+    @classmethod
+    def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True, **options):
+        return cls(run, batch_size=batch_size, backend=backend, blend=blend)
 
     def opinions(self, texts: list[str]) -> list[list[dict]]:
         """Per review, its opinions: ``aspect``/``opinion`` (text, or None when implicit) with
         ``aspect_start``/``aspect_end``/``opinion_start``/``opinion_end``, ``category``, ``polarity``, ``score``."""
         texts = [str(t) for t in texts]
         found = decode(self.model, self.tokenizer, [t if t.strip() else " " for t in texts], self.max_length,
-                       self.batch_size, self.spans)
+                       self.batch_size, self.spans, self.lexical)
         return [[_spelled(text, o) for o in opinions] if text.strip() else [] for text, opinions in zip(texts, found)]
 
     # the registry's surface -------------------------------------------------------------------
@@ -75,14 +83,20 @@ class AspectReader(ExportableInference):
         return results_array(self.opinions(texts))
 
     def describe(self) -> dict:
-        return {"task": "aspects", "labels": {"categories": self.categories, "polarities": self.polarities}}
+        return {"task": "aspects", "labels": {"categories": self.categories, "polarities": self.polarities},
+                "blend": {"used": True, "weight": round(1 - self.lexical.weight, 2), "with": "character CRF"}
+                if self.lexical else {"used": False}}
+
+    def test_metrics(self) -> dict:
+        blend = self.metrics.get("blend") or {}
+        return blend["test"] if self.lexical and blend.get("test") else super().test_metrics()
 
     @classmethod
     def evaluate_file(cls, run: str | Path, data: str, *, encoding: str | None = None, batch_size: int = 64,
-                      text_column: str | None = None, labels: str | None = None, **_unused) -> dict:
+                      text_column: str | None = None, labels: str | None = None, blend: bool = True, **_unused) -> dict:
         """Quadruple, pair and span metrics on another labelled file (any of the three forms);
         categories or polarities the run does not know are refused."""
-        reader = cls(run, batch_size=batch_size)
+        reader = cls(run, batch_size=batch_size, blend=blend)
         gold = read_aspects(data, labels, text_column=text_column, encoding=encoding)
         unknown = sorted({q.category for r in gold.reviews for q in r.quads} - set(reader.categories)) + sorted(
             {q.polarity for r in gold.reviews for q in r.quads} - set(reader.polarities))
@@ -90,7 +104,8 @@ class AspectReader(ExportableInference):
             raise EcomsftError(f"categories or polarities the run was not trained on: {', '.join(unknown)}", where=data)
         texts = [r.text for r in gold.reviews]
         # The labelled reviews are never empty (read_aspects refuses it): decoded as spans, not spelled out.
-        found = decode(reader.model, reader.tokenizer, texts, reader.max_length, reader.batch_size, reader.spans)
+        found = decode(reader.model, reader.tokenizer, texts, reader.max_length, reader.batch_size, reader.spans,
+                       reader.lexical)
         predicted = [as_quads(opinions) for opinions in found]
         report = aspect_report([r.quads for r in gold.reviews], predicted, gold.spans and reader.spans)
         report.update({"errors": worst_reviews(texts, [r.quads for r in gold.reviews], predicted), "rows": len(texts)})
@@ -99,8 +114,8 @@ class AspectReader(ExportableInference):
     @classmethod
     def predict_file(cls, run: str | Path, input: str | Path, output: str | Path, *, text_column: str | None = None,
                      batch_size: int = 64, chunk_rows: int = 10_000, resume: bool = False, progress: bool = False,
-                     backend: str = "torch", **_unused) -> int:
-        return opinion_rows(cls(run, batch_size=batch_size, backend=backend), input, output, text_column=text_column,
+                     backend: str = "torch", blend: bool = True, **_unused) -> int:
+        return opinion_rows(cls(run, batch_size=batch_size, backend=backend, blend=blend), input, output, text_column=text_column,
                             chunk_rows=chunk_rows, resume=resume, progress=progress)
 
 

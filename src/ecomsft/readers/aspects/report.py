@@ -22,8 +22,16 @@ def baseline_of(metrics: RunMetrics) -> tuple[str, dict]:
 def head(run: Path, metrics: RunMetrics) -> list[str]:
     test, sizes, timings = metrics.test or {}, metrics.data.get("sizes", {}), metrics.timings
     name, base = baseline_of(metrics)
-    rows = [[key, test.get(key, float("nan")), base.get(key, float("nan")) if base.get(key) is not None else float("nan")]
-            for key in HEADLINE if key in test]
+    blend = metrics.blend or {}
+    mixed = blend.get("test") if blend.get("used") else None
+    nan = float("nan")
+    rows = [[key, test.get(key, nan), base.get(key) if base.get(key) is not None else nan,
+             *([mixed.get(key, nan)] if mixed else [])] for key in HEADLINE if key in test]
+    columns = ["test metric", "fine-tuned", name, *([f"blend: {blend['weight']:.2f} fine-tuned + "
+                                                     f"{1 - blend['weight']:.2f} character CRF"] if mixed else [])]
+    chose = [html_text("<p>The blend is what predict, serve and evaluate use (<code>--no-blend</code>: the tagger "
+                       "alone), chosen on the validation quadruple F1: {:.4f} alone, {:.4f} blended.</p>",
+                       blend["model"], blend["blend"])] if mixed else []
     return [
         html_text('<div class="headline"><b>aspects</b>: {} categories, polarities {}, with <b>{}</b>. Data: {} train, '
                   '{} validation, {} test reviews. Training: {:.1f} min ({} steps). A quadruple counts when aspect and '
@@ -31,7 +39,8 @@ def head(run: Path, metrics: RunMetrics) -> list[str]:
                   len(metrics.data.get("categories", [])), ", ".join(metrics.data.get("polarities", [])), metrics.model.name,
                   sizes.get("train", 0), sizes.get("valid", 0), sizes.get("test", 0), timings.train_seconds / 60,
                   metrics.training.steps),
-        html_table(rows, ["test metric", "fine-tuned", name], (0,)),
+        html_table(rows, columns, (0,)),
+        *chose,
     ]
 
 

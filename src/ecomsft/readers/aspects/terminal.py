@@ -8,7 +8,7 @@ import json
 from rich.table import Table
 
 from ...metrics_file import RunMetrics
-from ...report.terminal import console, fmt, print_table, timings_and_next_steps, versus_table
+from ...report.terminal import blend_line, console, fmt, print_table, timings_and_next_steps, versus_table
 from .report import HEADLINE, baseline_of
 
 
@@ -17,10 +17,16 @@ def summary(run_dir, metrics: RunMetrics) -> None:
     name, base = baseline_of(metrics)
     table = versus_table(f"test opinions ({test.get('reviews', 0)} reviews, {test.get('quadruples', '—')} quadruples)",
                          metrics, name)
+    blend = metrics.blend or {}
+    mixed = blend.get("test") if blend.get("used") else None
+    if mixed:
+        table.add_column(f"blend ({blend['weight']:.2f} / {1 - blend['weight']:.2f} CRF)", justify="right")
     for key in HEADLINE:
         if key in test:
-            table.add_row(key, fmt(test.get(key)), fmt(base.get(key)))
+            table.add_row(key, fmt(test.get(key)), fmt(base.get(key)), *([fmt(mixed.get(key))] if mixed else []))
     console.print(table)
+    if blend:
+        console.print(blend_line(blend), highlight=False)
     timings_and_next_steps(run_dir, metrics)
 
 

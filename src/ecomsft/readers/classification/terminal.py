@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 
-from rich.markup import escape
 from rich.table import Table
 
 from ...metrics_file import RunMetrics
 from ...models.vocab import describe_extension
-from ...report.terminal import console, fmt, next_steps
+from ...report.terminal import blend_line, console, fmt, next_steps
 
 
 def summary(run_dir, metrics: RunMetrics) -> None:
@@ -50,15 +49,6 @@ def summary(run_dir, metrics: RunMetrics) -> None:
     if metrics.model.added_tokens:
         console.print(f"vocabulary: {describe_extension(metrics.model.model_dump())}")
     next_steps(run_dir, metrics)
-
-
-def blend_line(blend: dict) -> str:
-    """What predict, serve and evaluate use, and the validation figures that chose it."""
-    if not blend.get("used"):
-        return escape(f"predictions: the fine-tuned model alone ({blend.get('why', 'no blend chosen')})")
-    figures = f"validation {blend['metric']} {blend['model']:.4f} alone, {blend['tfidf_lr']:.4f} tfidf-lr, {blend['blend']:.4f} blended"
-    return escape(f"predictions: blended, {blend['weight']:.2f} fine-tuned + {1 - blend['weight']:.2f} tfidf-lr, "
-                  f"chosen on {figures} (--no-blend: the model alone)")
 
 
 def answers(texts: list[str], results: list[dict], as_json: bool = False) -> None:
