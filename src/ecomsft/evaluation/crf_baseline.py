@@ -7,22 +7,19 @@ from __future__ import annotations
 import time
 
 from ..data.tagging import Span, spans_to_tags, tags_to_spans
-from ..models.char_crf import crfsuite_model, token_features
+from ..models.char_crf import crfsuite_model, sequence_features
 from .entities import entity_report, token_accuracy
 
 
 def run_crf(train: list[tuple[list[str], list[Span]]], test: list[tuple[list[str], list[Span]]], labels: list[str],
             scheme: str = "BIOES", max_iterations: int = 100, seed: int = 42) -> tuple[dict, object, list[list[Span]]]:
     """Fit a CRF on (tokens, spans) and score it on ``test``: (metrics, the model, predicted spans)."""
-    def features(tokens):
-        return [token_features(tokens, i) for i in range(len(tokens))]
-
     started = time.perf_counter()
     crf = crfsuite_model(max_iterations)
-    crf.fit([features(tokens) for tokens, _ in train], [spans_to_tags(spans, len(tokens), scheme) for tokens, spans in train])
+    crf.fit([sequence_features(tokens) for tokens, _ in train], [spans_to_tags(spans, len(tokens), scheme) for tokens, spans in train])
     train_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    predicted_tags = crf.predict([features(tokens) for tokens, _ in test])
+    predicted_tags = crf.predict([sequence_features(tokens) for tokens, _ in test])
     infer = len(test) / max(time.perf_counter() - started, 1e-9)
     predicted = [tags_to_spans(tags, scheme)[0] for tags in predicted_tags]
     gold_tags = [spans_to_tags(spans, len(tokens), scheme) for tokens, spans in test]

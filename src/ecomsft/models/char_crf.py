@@ -35,21 +35,24 @@ def _kind(ch: str) -> str:
     return "punct"
 
 
-def token_features(tokens: list[str], i: int) -> dict[str, object]:
-    """Unigrams, bigrams and trigrams of the characters (lower-cased) in a window of +-2, their
-    kinds (CJK, Latin, digit, ...), and the position."""
+def sequence_features(tokens: list[str]) -> list[dict[str, object]]:
+    """Per token: unigrams, bigrams and trigrams of the characters (lower-cased) in a window of +-2,
+    their kinds (CJK, Latin, digit, ...), and the position (the padded sequence built once)."""
     padded = ["<s>"] * WINDOW + [t.lower() for t in tokens] + ["</s>"] * WINDOW
     kinds = ["<s>"] * WINDOW + [_kind(t[:1] or " ") for t in tokens] + ["</s>"] * WINDOW
-    j = i + WINDOW
-    features: dict[str, object] = {"bias": 1.0, "first": i == 0, "last": i == len(tokens) - 1}
-    for k in range(-WINDOW, WINDOW + 1):
-        features[f"c[{k}]"] = padded[j + k]
-        features[f"k[{k}]"] = kinds[j + k]
-    for k in range(-WINDOW, WINDOW):
-        features[f"c[{k}:{k + 2}]"] = padded[j + k] + padded[j + k + 1]
-    for k in range(-WINDOW, WINDOW - 1):
-        features[f"c[{k}:{k + 3}]"] = "".join(padded[j + k:j + k + 3])
-    return features
+    out = []
+    for i in range(len(tokens)):
+        j = i + WINDOW
+        features: dict[str, object] = {"bias": 1.0, "first": i == 0, "last": i == len(tokens) - 1}
+        for k in range(-WINDOW, WINDOW + 1):
+            features[f"c[{k}]"] = padded[j + k]
+            features[f"k[{k}]"] = kinds[j + k]
+        for k in range(-WINDOW, WINDOW):
+            features[f"c[{k}:{k + 2}]"] = padded[j + k] + padded[j + k + 1]
+        for k in range(-WINDOW, WINDOW - 1):
+            features[f"c[{k}:{k + 3}]"] = "".join(padded[j + k:j + k + 3])
+        out.append(features)
+    return out
 
 
 FILE = "char_crf.json"
@@ -66,20 +69,7 @@ def crfsuite_model(max_iterations: int = 100):
 
 
 def char_features(text: str) -> list[dict]:
-    chars = list(text)
-    return [token_features(chars, i) for i in range(len(chars))]
-
-
-def _attributes(features: dict) -> list[tuple[str, float]]:
-    """crfsuite's reading of one feature dict (python-crfsuite's ItemSequence): a string value is
-    the attribute ``key:value`` of weight 1, a number or bool the attribute ``key`` of that weight."""
-    out = []
-    for key, value in features.items():
-        if isinstance(value, str):
-            out.append((f"{key}:{value}", 1.0))
-        else:
-            out.append((key, float(value)))
-    return out
+    return sequence_features(list(text))
 
 
 class CharCrf:
@@ -89,7 +79,12 @@ class CharCrf:
     def __init__(self, tags: list[str], labels: list[str], state: dict[str, list[list[float]]], transitions: list[list[float]],
                  weight: float = 0.0):
         self.tags, self.labels, self.weight = list(tags), list(labels), float(weight)
-        self.state = state  # attribute -> [[label index, weight], ...]
+        self.state = state  # attribute -> [[label index, weight], ...], as the file keeps it
+        self.rows = {attribute: row for row, attribute in enumerate(state)}
+        self.matrix = np.zeros((len(state) + 1, len(labels)))  # attribute x label weights; the last row: unknown
+        for attribute, pairs in state.items():
+            for label, weight in pairs:
+                self.matrix[self.rows[attribute], int(label)] = weight
         self.transitions = np.asarray(transitions, dtype=np.float64)
         self.order = np.array([self.labels.index(t) if t in self.labels else -1 for t in self.tags])
         self.crfsuite = None
@@ -114,11 +109,19 @@ class CharCrf:
         n, k = len(text), len(self.labels)
         if n == 0:
             return np.zeros((0, len(self.tags)))
-        emissions = np.zeros((n, k))
-        for i, features in enumerate(char_features(text)):
-            for attribute, value in _attributes(features):
-                for label, weight in self.state.get(attribute, ()):
-                    emissions[i, int(label)] += value * weight
+        # crfsuite's reading of a feature dict (python-crfsuite's ItemSequence): a string value is the
+        # attribute "key:value" of weight 1, a number or bool the attribute "key" of that weight.
+        unknown, rows, values = len(self.state), [], []
+        for features in char_features(text):
+            for key, value in features.items():
+                if isinstance(value, str):
+                    rows.append(self.rows.get(f"{key}:{value}", unknown))
+                    values.append(1.0)
+                else:
+                    rows.append(self.rows.get(key, unknown))
+                    values.append(float(value))
+        per_char = len(rows) // n  # every character has the same feature keys
+        emissions = (self.matrix[rows] * np.asarray(values)[:, None]).reshape(n, per_char, k).sum(axis=1)
         alpha, beta = np.zeros((n, k)), np.zeros((n, k))
         alpha[0] = emissions[0]
         for i in range(1, n):
