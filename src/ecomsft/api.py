@@ -304,20 +304,9 @@ def runs(folder: str | Path = "runs") -> list[dict]:
 def remove_run(run: str | Path) -> None:
     """Delete a finished run folder: exactly the files ecomsft wrote in it; refused, deleting
     nothing, when it holds anything else (named in the message) or is not a finished run."""
-    from .run_folder import LOCK, is_finished_run, lock, remove_own, unlock
+    from .run_folder import remove_run as remove
 
-    folder = Path(run)
-    if folder.is_symlink() or not is_finished_run(folder):
-        raise EcomsftError("not a finished run folder; nothing is deleted", where=str(run))
-    held = lock(folder)  # no other command reads or writes it meanwhile
-    try:
-        remove_own(folder, "nothing is deleted: move them out first, or delete the folder yourself", keep=LOCK)
-    finally:
-        unlock(folder, held)
-    try:
-        folder.rmdir()
-    except OSError:  # a file appeared meanwhile, and stays
-        pass
+    remove(Path(run))
 
 
 def inspect_data(file: str, **options: Any) -> dict:

@@ -200,6 +200,19 @@ def locked(folder: Path):
         unlock(folder, fd)
 
 
+def remove_run(folder: Path) -> None:
+    """Delete a finished run folder (``ecomsft remove``): exactly the files ecomsft wrote in it,
+    under its lock; refused, deleting nothing, when it holds anything else or is not a finished run."""
+    if folder.is_symlink() or not is_finished_run(folder):
+        raise EcomsftError("not a finished run folder; nothing is deleted", where=str(folder))
+    with locked(folder):  # no other command reads or writes it meanwhile; the lock file goes last
+        remove_own(folder, "nothing is deleted: move them out first, or delete the folder yourself", keep=LOCK)
+    try:
+        folder.rmdir()
+    except OSError:  # a file appeared meanwhile, and stays
+        pass
+
+
 def check_symlink(path: Path, flag: str = "--output") -> None:
     if Path(path).is_symlink():
         raise EcomsftError(f"{flag} is a symbolic link (to {os.readlink(path)}); give the folder or file itself",
