@@ -158,8 +158,9 @@ class AspectsTask(AspectsSpec, Task):
     def choose_blend(self, model, results: dict) -> dict:
         """The tagger's scores mixed with a character CRF's marginals (fitted on the training split)
         where the validation split's quadruple F1 says so (``model.blend: auto``); metrics.json's
-        ``blend``: the weight and the validation figures that chose it. Sets ``self.char_crf``."""
-        self.char_crf = None
+        ``blend``: the weight and the validation figures that chose it. Sets ``self.char_crf`` (the
+        blend's CRF, or None) and ``self.baseline_crf`` (the same fit, for the classical baseline)."""
+        self.char_crf = self.baseline_crf = None
         if not self.spans:
             return {"used": False, "why": "per-category data: no spans to tag"}
         if self.cfg.model.blend == "off":
@@ -177,7 +178,7 @@ class AspectsTask(AspectsSpec, Task):
         choice = {"used": tried[best] > alone, "metric": "quadruple_f1", "weight": best, "with": "character CRF",
                   "model": alone, "blend": tried[best], "tried": tried, "seconds": time.perf_counter() - started}
         crf.weight = round(1 - best, 2)
-        self.baseline_crf = crf  # the classical baseline's CRF is the same fit
+        self.baseline_crf = crf
         if choice["used"]:
             self.char_crf = crf
         else:
