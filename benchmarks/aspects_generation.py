@@ -81,14 +81,16 @@ def main() -> None:
     parser.add_argument("--valid", type=int, default=40, help="validation reviews the run generates for (its loss uses them too)")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--data", default=str(DATA), help="the ecommerce_absa_zh folder (reviews.csv, labels.csv)")
     parser.add_argument("--output", default="runs/aspects-generation")
     args = parser.parse_args()
-    if not (DATA / "reviews.csv").is_file():
-        sys.exit(f"skipped: {DATA} is absent (the shared data sets are not part of a clone)")
+    data = Path(args.data)
+    if not (data / "reviews.csv").is_file():
+        sys.exit(f"skipped: {data} is absent (the shared data sets are not part of a clone)")
 
     # The aspects task's own split: the same reviews its encoder row and baseline are judged on.
-    task = get_task("aspects")(build_config(None, {"task.type": "aspects", "data.train": str(DATA / "reviews.csv"),
-                                                   "task.labels": str(DATA / "labels.csv")}))
+    task = get_task("aspects")(build_config(None, {"task.type": "aspects", "data.train": str(data / "reviews.csv"),
+                                                   "task.labels": str(data / "labels.csv")}))
     task.load_data()
     items = {**task.items, "valid": task.items["valid"][:args.valid]}
     folder = Path(args.output)
