@@ -224,8 +224,8 @@ def _write_appending(score, input, partial, state_file, identity, state, suffix,
             state = {"chunks": index + 1, "rows": state["rows"] + len(frame), "bytes": handle.tell(),
                      "columns": state["columns"] or [str(c) for c in frame.columns]}
             write_text_atomic(state_file, json.dumps({"identity": identity, "done": state}))
-            scored += len(frame)
-            _advance(bar, len(frame), started, scored)
+            scored += len(table.frame)  # the bar counts input rows (an aspects run writes a row per opinion)
+            _advance(bar, len(table.frame), started, scored)
     return state["rows"]
 
 
@@ -235,7 +235,7 @@ def _write_parquet(score, input, partial, chunk_rows, bar) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    writer, rows, started, columns = None, 0, time.perf_counter(), None
+    writer, rows, read, started, columns = None, 0, 0, time.perf_counter(), None
     try:
         for table in iter_chunks(input, chunk_rows):
             frame = aligned(score(table), columns, table)
@@ -246,7 +246,8 @@ def _write_parquet(score, input, partial, chunk_rows, bar) -> int:
                 writer = pq.ParquetWriter(sink, arrow.schema)
             writer.write_table(arrow.cast(writer.schema))
             rows += arrow.num_rows
-            _advance(bar, arrow.num_rows, started, rows)
+            read += len(table.frame)
+            _advance(bar, len(table.frame), started, read)
     finally:
         if writer is not None:
             writer.close()
