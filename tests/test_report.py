@@ -69,5 +69,7 @@ def test_tensorboard_events_and_runs_listing(tiny_run):
     found = list_runs(tiny_run.run_dir.parent)
     assert [r["run"] for r in found] == [str(tiny_run.run_dir)]
     assert found[0]["accuracy"] == tiny_run.metrics["test"]["accuracy"]
+    blend = tiny_run.metrics.get("blend") or {}
+    assert found[0]["delivered"] == (blend["test"]["accuracy"] if blend.get("used") else None)
     code, out, err = run_cli("runs", tiny_run.run_dir.parent)
     assert code == 0 and "classification" in out, err

@@ -121,11 +121,14 @@ class RunMetrics(_Open):
 
     def headline(self) -> dict[str, float | None]:
         """The main test figures: accuracy (subset accuracy for multi-label), macro-F1, NDCG@10,
-        and the tfidf-lr baseline's accuracy."""
-        test, base = self.test or {}, self.baseline_tfidf_lr or {}
+        quadruple F1 (aspects), the tfidf-lr baseline's accuracy, and what the run delivers (the
+        blend's accuracy or quadruple F1 where training chose a blend)."""
+        test, base, blend = self.test or {}, self.baseline_tfidf_lr or {}, self.blend or {}
+        delivered = (blend.get("test") or {}) if blend.get("used") else {}
         return {"accuracy": test.get("accuracy", test.get("subset_accuracy")), "f1_macro": test.get("f1_macro"),
-                "ndcg@10": test.get("ndcg@10"),
-                "baseline_accuracy": base.get("accuracy", base.get("subset_accuracy"))}
+                "ndcg@10": test.get("ndcg@10"), "quadruple_f1": test.get("quadruple_f1"),
+                "baseline_accuracy": base.get("accuracy", base.get("subset_accuracy")),
+                "delivered": delivered.get("accuracy", delivered.get("quadruple_f1"))}
 
 
 def list_runs(folder: str | Path) -> list[dict]:

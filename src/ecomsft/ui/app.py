@@ -145,7 +145,7 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
         rows = []
         for run in found:
             name = relative(run["run"])
-            main = run["accuracy"] if run["accuracy"] is not None else run["ndcg@10"]
+            main = next((run[key] for key in ("accuracy", "ndcg@10", "quadruple_f1") if run[key] is not None), None)
             rows.append([f'<input type="checkbox" name="run" value="{escape(name)}" aria-label="{escape(name)}">',
                          f'<a href="/runs/{escape(name)}">{escape(name)}</a>', escape(run["finished"]),
                          escape(str(run["task"])), escape(str(run["model"])), pages.figure(main),
@@ -166,8 +166,7 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
         keys = [k for k in keys if all(isinstance((m.test or {}).get(k), float) for _, m in board)][:8]
         rows = []
         for name, metrics in board:
-            blend = (metrics.model_extra or {}).get("blend") or {}
-            delivered = (blend.get("test") or {}).get("accuracy") if blend.get("used") else None
+            delivered = metrics.headline()["delivered"]
             timings = metrics.timings
             rows.append([f'<a href="/runs/{escape(name)}">{escape(name)}</a>', escape(metrics.task), escape(metrics.model.name),
                          *(pages.figure((metrics.test or {}).get(k)) for k in keys),
