@@ -160,3 +160,20 @@ def relevance_ranker(tiny_model_dir, tmp_path_factory):
     result = run(build_config(None, tiny_overrides(tiny_model_dir, folder / "pairs.csv", folder / "run",
                                                    **{"task.type": "relevance", "training.epochs": 1, "baseline": False})))
     return Ranker(result.run_dir)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_the_progress_bar_counts_input_rows_when_a_row_gives_several(big_input, tmp_path, monkeypatch, suffix):
+    """An aspects run writes a row per opinion: the bar still ends at the input's rows."""
+    from ecomsft.inference import file_scoring
+
+    bars = []
+    real = file_scoring._progress_bar
+    monkeypatch.setattr(file_scoring, "_progress_bar", lambda total, enabled: bars.append(real(total, enabled)) or bars[-1])
+
+    def twice(table):
+        return pd.concat([table.frame, table.frame], ignore_index=True)
+
+    written = file_scoring.score_file(twice, big_input, tmp_path / f"out{suffix}", chunk_rows=100, progress=True)
+    task = bars[0].tasks[0]
+    assert written == 460 and task.total == 230 and task.completed == 230
