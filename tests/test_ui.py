@@ -160,6 +160,27 @@ def test_a_mapping_that_does_not_fit_is_shown_in_the_page_and_nothing_starts(roo
     assert not (root / ".ecomsft-ui" / "jobs").exists()
 
 
+def test_an_aspects_run_takes_its_labels_file_from_another_upload(root, tiny_model_dir, tmp_path):
+    """The two-file form of aspects data: the reviews uploaded for the run, the labels uploaded too and
+    picked in the advanced settings (task.labels offers the other uploads)."""
+    from .test_aspects import _files
+
+    reviews, labels = _files(tmp_path)
+    client = client_for(root)
+    labels_page = upload(client, "labels.csv", labels.read_bytes()).headers["location"]
+    location = upload(client, "reviews.csv", reviews.read_bytes()).headers["location"]
+    page = client.get(location + "?task=aspects")
+    stored = str(root / ".ecomsft-ui" / "uploads" / labels_page.rsplit("/", 1)[1] / "labels.csv")
+    assert 'name="set:task.labels" id="set:task.labels" value="" list="uploads"' in page.text
+    assert f'<option value="{stored}">labels.csv</option>' in page.text and "second file" in page.text
+    form = {"task": "aspects", "text_column": "Reviews", "model": str(tiny_model_dir), "name": "opinions", **TINY}
+    refused = client.post(location + "/train", data=form)
+    assert refused.status_code == 400 and "no aspect category columns" in refused.text  # no labels: nothing to learn
+    answer = client.post(location + "/train", data={**form, "set:task.labels": stored}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    assert f"--set task.labels={stored}" in client.get(answer.headers["location"]).text
+
+
 def test_one_class_is_refused_in_the_page(root):
     client = client_for(root)
     rows = make_reviews(60).assign(label="pos")

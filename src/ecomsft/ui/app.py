@@ -35,13 +35,14 @@ from ..training.tracking import read_progress
 from . import pages
 from .jobs import FAILED, FINISHED, RUNNING, STOPPED, UI_FOLDER, WAITING, Job, Jobs
 from .text import language, message, say
-from .uploads import SCORED, preview, save_upload, upload_path, uploads_folder
+from .uploads import SCORED, all_uploads, preview, save_upload, upload_path, uploads_folder
 
 DEFAULT_UPLOAD_MB = 500
 # What the new-run form asks for itself; every other configuration key is an advanced setting.
 FORM_KEYS = {"data.train", "data.text_column", "data.text_pair_column", "data.label_column", "task.type", "model.name",
              "output", "overwrite", "training.max_seconds", "training.progress_bar"}
 BUNDLED_MODELS = ("auto", "me5", "minilm", "gemma3-270m")
+FILE_KEYS = {"data.valid", "data.test", "data.catalog", "task.labels"}  # settings that name a file: offered the uploads
 RUN_NAME = re.compile(r"^[\w-][\w.-]*(/[\w-][\w.-]*)*$")
 
 
@@ -349,9 +350,12 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
             if key in FORM_KEYS:
                 continue
             value = form.get(f"set:{key}", shown(default))
+            files = ' list="uploads"' if key in FILE_KEYS else ""
             advanced.append([f'<label for="set:{key}">{escape(key)}</label>',
-                             f'<input type="text" name="set:{key}" id="set:{key}" value="{escape(value)}" '
+                             f'<input type="text" name="set:{key}" id="set:{key}" value="{escape(value)}"{files} '
                              f'data-default="{escape(shown(default))}">'])
+        uploaded = "".join(f'<option value="{escape(str(other))}">{escape(other.name)}</option>'
+                           for other in all_uploads(root) if other != path)
         name = form.get("name") or f"{path.stem}-{task}"
         auto = (say(lang, "auto_reason", **seen.auto) if seen.auto else say(lang, "model_hint"))
         body = [pages.error(error),
@@ -372,7 +376,8 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
                     [f'<label for="name">{say(lang, "run_name")}</label>',
                      f'<input type="text" name="name" id="name" value="{escape(name)}">'],
                 ]),
-                f'<details><summary>{say(lang, "advanced")}</summary>{pages.table(["", ""], advanced)}</details>',
+                f'<details><summary>{say(lang, "advanced")}</summary><p class="muted">{say(lang, "file_settings")}</p>'
+                f'{pages.table(["", ""], advanced)}<datalist id="uploads">{uploaded}</datalist></details>',
                 f'<p>{say(lang, "command")}</p><code class="cmd" id="command"></code>',
                 f'<p><button type="submit" id="train-button">{say(lang, "train")}</button></p></form>',
                 f"<script>{pages.FORM_SCRIPT}</script>"]

@@ -25,6 +25,8 @@ TEXT = {
         "auto_reason": "auto: {model}, for {reason} in column '{column}'",
         "minutes": "time budget (minutes, empty: no limit)", "run_name": "run name (a folder under the root)",
         "advanced": "Advanced settings (the configuration, as ecomsft config show prints it)",
+        "file_settings": "A setting that names a second file (task.labels of an aspects run, data.valid, data.test) "
+                         "offers your other uploads: upload that file first, then pick it here.",
         "command": "The same training from a terminal:", "train": "Train",
         "preview_line": "{file}: {rows} rows, read as {encoding}. The first rows:",
         "queued": "queued (position {position})", "job_running": "training", "job_finished": "finished", "job_failed": "failed",
@@ -53,6 +55,8 @@ TEXT = {
         "auto_reason": "auto：{model}，依据“{column}”列：{reason}",
         "minutes": "时间预算（分钟，留空为不限）", "run_name": "运行名称（根目录下的文件夹）",
         "advanced": "高级设置（配置项，与 ecomsft config show 相同）",
+        "file_settings": "需要第二个文件的设置（观点任务的 task.labels、data.valid、data.test）可选择你上传过的其他文件："
+                         "先上传该文件，再在此处选择。",
         "command": "在终端中运行同样的训练：", "train": "开始训练",
         "preview_line": "{file}：{rows} 行，编码 {encoding}。前几行：",
         "queued": "排队中（第 {position} 位）", "job_running": "训练中", "job_finished": "已完成", "job_failed": "失败",

@@ -72,6 +72,19 @@ def upload_path(root: Path, upload_id: str) -> Path:
     return files[0]
 
 
+def all_uploads(root: Path) -> list[Path]:
+    """Every uploaded file, newest first (what a setting that names a second file may take: an
+    aspects run's labels, a validation or test file)."""
+    folder = uploads_folder(root)
+    found = []
+    for inner in (folder.iterdir() if folder.is_dir() else []):
+        try:
+            found.append(upload_path(root, inner.name))
+        except LookupError:
+            continue
+    return sorted(found, key=lambda path: path.stat().st_mtime, reverse=True)
+
+
 @dataclass
 class Preview:
     columns: list[str]
