@@ -220,16 +220,25 @@ def test_the_character_crf_gives_crfsuites_marginals_from_its_json(tmp_path):
     assert review_tags(reviews[0])[:4] == ["B-A", "E-A", "B-O", "E-O"]
     crf.weight = 0.3
     crf.save(tmp_path)
-    again = CharCrf.load(tmp_path)
+    again = CharCrf.load(tmp_path, list(TAGS))
     assert again.weight == 0.3 and again.crfsuite is None
     for text in ["物流很快，价格太贵", "味道难闻，喜欢", "x", "Air 物流 12"]:
         theirs = crf.crfsuite.predict_marginals_single(char_features(text))
         expected = np.array([[row.get(tag, 0.0) for tag in TAGS] for row in theirs])
         assert np.allclose(np.exp(again.log_marginals(text)), np.maximum(expected, 1e-6), atol=1e-5)
-    assert CharCrf.load(tmp_path / "nowhere") is None
-    (tmp_path / "char_crf.json").write_bytes(b"\xff\xfe not json")
-    with pytest.raises(EcomsftError, match="damaged character CRF file"):
-        CharCrf.load(tmp_path)
+    assert CharCrf.load(tmp_path / "nowhere", list(TAGS)) is None
+    with pytest.raises(EcomsftError, match="its tags are not the tagger's"):
+        CharCrf.load(tmp_path, ["O", "B-X", "I-X", "E-X", "S-X"])
+    saved = json.loads((tmp_path / "char_crf.json").read_text(encoding="utf-8"))
+    attribute = next(iter(saved["state"]))
+    for damage in ({"weight": 7}, {"state": {attribute: [[99, 1.0]]}}, {"state": {attribute: "x"}}, {"transitions": [[1]]}):
+        (tmp_path / "char_crf.json").write_text(json.dumps({**saved, **damage}), encoding="utf-8")
+        with pytest.raises(EcomsftError, match="damaged character CRF file"):
+            CharCrf.load(tmp_path, list(TAGS))
+    for content in (b"\xff\xfe not json", b"[1, 2]"):
+        (tmp_path / "char_crf.json").write_bytes(content)
+        with pytest.raises(EcomsftError, match="damaged character CRF file"):
+            CharCrf.load(tmp_path, list(TAGS))
 
 
 def test_an_aspects_run_with_a_crf_layer_keeps_its_transitions(tiny_model_dir, tmp_path):

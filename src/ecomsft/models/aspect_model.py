@@ -271,7 +271,7 @@ def decode(model: AspectModel, tokenizer, texts: list[str], max_length: int, bat
         if lexical is not None and lexical.weight > 0:
             for j, i in enumerate(rows):
                 window = encoded[i].window
-                prior = lexical.log_marginals(texts[i])[window.starts]
+                prior = lexical.log_marginals(texts[i])[window.starts]  # a head's first character (a Latin word: its first)
                 tag_logits[j, window.heads] = (1 - lexical.weight) * tag_logits[j, window.heads] + lexical.weight * prior
         transitions = crf_scores(model)
         found = [merge([encoded[i].window], [tag_logits[j]], id2tag, transitions) for j, i in enumerate(rows)]

@@ -141,18 +141,23 @@ class CharCrf:
             "transitions": self.transitions.tolist(), "state": self.state}, ensure_ascii=False))
 
     @classmethod
-    def load(cls, folder: str | Path) -> "CharCrf | None":
-        """The CRF kept in ``folder``; None when there is none. A damaged file is one error naming it."""
+    def load(cls, folder: str | Path, tags: list[str]) -> "CharCrf | None":
+        """The CRF kept in ``folder`` for a tagger of ``tags``; None when there is none. A damaged
+        file, or one made for other tags, is one error naming it."""
         path = Path(folder) / FILE
         if not path.is_file():
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("format") != FORMAT or data.get("model") != "char-crf":
+            if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("model") != "char-crf":
                 raise ValueError("not a character CRF of this version")
-            crf = cls(data["tags"], data["labels"], data["state"], data["transitions"], data["weight"])
+            if data["tags"] != list(tags) or not set(data["labels"]) <= set(tags):
+                raise ValueError("its tags are not the tagger's")
+            if not 0 <= float(data["weight"]) <= 1:
+                raise ValueError("its weight is not between 0 and 1")
+            crf = cls(data["tags"], data["labels"], dict(data["state"]), data["transitions"], data["weight"])
             if crf.transitions.shape != (len(crf.labels), len(crf.labels)):
                 raise ValueError("its transitions do not fit its labels")
             return crf
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError) as err:
             raise EcomsftError(f"damaged character CRF file ({err})", where=str(path)) from None

@@ -15,7 +15,7 @@ from ...evaluation.aspects import aspect_report, worst_reviews
 from ...inference.base import ExportableInference, results_array
 from ...inference.onnx_export import onnx_forward, resolve_backend
 from ...inference.file_scoring import column_texts, score_file
-from ...models.aspect_model import HEADS_FILE, AspectModel, as_quads, decode, load_encoder
+from ...models.aspect_model import HEADS_FILE, TAGS, AspectModel, as_quads, decode, load_encoder
 from ...models.char_crf import CharCrf
 from ...models.resolve import SAFETENSORS_ONLY
 from ...run_folder import trained_model
@@ -61,7 +61,7 @@ class AspectReader(ExportableInference):
         if self.backend != "torch":
             self.model.exported = onnx_forward(folder, self.backend == "onnx-int8")
         # The character CRF training mixed into the tagger (where it chose to); blend=False: the tagger alone.
-        self.lexical = CharCrf.load(folder) if blend and self.spans else None
+        self.lexical = CharCrf.load(folder, list(TAGS)) if blend and self.spans else None
 
     @classmethod
     def load(cls, run: str | Path, *, batch_size: int = 64, backend: str = "torch", blend: bool = True, **options):
