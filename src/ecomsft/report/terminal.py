@@ -145,11 +145,14 @@ def run_list(found: list[dict], folder) -> None:
         console.print(f"no finished runs under {folder}")
         return
     table = Table()
-    for column in ("run", "finished", "task", "model", "test rows", "accuracy", "macro-F1", "NDCG@10", "tfidf-lr acc."):
+    for column in ("run", "finished", "task", "model", "test rows", "main test figure", "tfidf-lr acc.", "delivered"):
         table.add_column(column, justify="left" if column in ("run", "task", "model", "finished") else "right")
     for r in found:
+        main = next(((name, r[key]) for key, name in (("accuracy", "acc."), ("ndcg@10", "NDCG@10"),
+                                                       ("quadruple_f1", "quad. F1"), ("f1_macro", "macro-F1"))
+                     if r[key] is not None), None)
         table.add_row(r["run"], r["finished"], str(r["task"]), str(r["model"]), str(r["test_rows"]),
-                      fmt(r["accuracy"]), fmt(r["f1_macro"]), fmt(r["ndcg@10"]), fmt(r["baseline_accuracy"]))
+                      f"{main[0]} {fmt(main[1])}" if main else "—", fmt(r["baseline_accuracy"]), fmt(r["delivered"]))
     console.print(table)
 
 
