@@ -72,4 +72,4 @@ def test_tensorboard_events_and_runs_listing(tiny_run):
     blend = tiny_run.metrics.get("blend") or {}
     assert found[0]["delivered"] == (blend["test"]["accuracy"] if blend.get("used") else None)
     code, out, err = run_cli("runs", tiny_run.run_dir.parent)
-    assert code == 0 and "classification" in out, err
+    assert code == 0 and "classification" in out and f"acc. {tiny_run.metrics['test']['accuracy']:.4f}" in out, err
