@@ -13,6 +13,7 @@ its own binary files; tested against crfsuite's own marginals.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,10 +88,11 @@ class CharCrf:
                 self.matrix[self.rows[attribute], int(label)] = weight
         self.transitions = np.asarray(transitions, dtype=np.float64)
         self.order = np.array([self.labels.index(t) if t in self.labels else -1 for t in self.tags])
-        self.crfsuite = None
+        self.crfsuite, self.fit_seconds = None, 0.0
 
     @classmethod
     def fit(cls, texts: list[str], tag_sequences: list[list[str]], tags: list[str], max_iterations: int = 100) -> "CharCrf":
+        started = time.perf_counter()
         crf = crfsuite_model(max_iterations)
         crf.fit([char_features(t) for t in texts], tag_sequences)
         labels = list(crf.classes_)
@@ -103,6 +105,7 @@ class CharCrf:
             transitions[index[a], index[b]] = value
         fitted = cls(tags, labels, state, transitions.tolist())
         fitted.crfsuite = crf  # crfsuite's own model, for the classical baseline's tags (never saved)
+        fitted.fit_seconds = time.perf_counter() - started
         return fitted
 
     def log_marginals(self, text: str) -> np.ndarray:
