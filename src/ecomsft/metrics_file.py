@@ -125,8 +125,11 @@ class RunMetrics(_Open):
         blend's accuracy or quadruple F1 where training chose a blend)."""
         test, base, blend = self.test or {}, self.baseline_tfidf_lr or {}, self.blend or {}
         delivered = (blend.get("test") or {}) if blend.get("used") else {}
-        return {"accuracy": test.get("accuracy", test.get("subset_accuracy")), "f1_macro": test.get("f1_macro"),
-                "ndcg@10": test.get("ndcg@10"), "quadruple_f1": test.get("quadruple_f1"),
+        figures = {"accuracy": test.get("accuracy", test.get("subset_accuracy")), "f1_macro": test.get("f1_macro"),
+                   "ndcg@10": test.get("ndcg@10"), "quadruple_f1": test.get("quadruple_f1")}
+        # the run's main figure, the first its task has: what the runs lists show
+        main = next((key for key in ("accuracy", "ndcg@10", "quadruple_f1", "f1_macro") if figures[key] is not None), None)
+        return {**figures, "main_metric": main, "main": figures[main] if main else None,
                 "baseline_accuracy": base.get("accuracy", base.get("subset_accuracy")),
                 "delivered": delivered.get("accuracy", delivered.get("quadruple_f1"))}
 

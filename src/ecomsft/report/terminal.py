@@ -147,12 +147,11 @@ def run_list(found: list[dict], folder) -> None:
     table = Table()
     for column in ("run", "finished", "task", "model", "test rows", "main test figure", "tfidf-lr acc.", "delivered"):
         table.add_column(column, justify="left" if column in ("run", "task", "model", "finished") else "right")
+    names = {"accuracy": "acc.", "ndcg@10": "NDCG@10", "quadruple_f1": "quad. F1", "f1_macro": "macro-F1"}
     for r in found:
-        main = next(((name, r[key]) for key, name in (("accuracy", "acc."), ("ndcg@10", "NDCG@10"),
-                                                       ("quadruple_f1", "quad. F1"), ("f1_macro", "macro-F1"))
-                     if r[key] is not None), None)
-        table.add_row(r["run"], r["finished"], str(r["task"]), str(r["model"]), str(r["test_rows"]),
-                      f"{main[0]} {fmt(main[1])}" if main else "—", fmt(r["baseline_accuracy"]), fmt(r["delivered"]))
+        main = f"{names[r['main_metric']]} {fmt(r['main'])}" if r["main_metric"] else "—"
+        table.add_row(r["run"], r["finished"], str(r["task"]), str(r["model"]), str(r["test_rows"]), main,
+                      fmt(r["baseline_accuracy"]), fmt(r["delivered"]))
     console.print(table)
 
 

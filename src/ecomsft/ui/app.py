@@ -146,10 +146,9 @@ def create_ui(root: str | Path, api_key: str | None = None, max_upload_mb: int =
         rows = []
         for run in found:
             name = relative(run["run"])
-            main = next((run[key] for key in ("accuracy", "ndcg@10", "quadruple_f1") if run[key] is not None), None)
             rows.append([f'<input type="checkbox" name="run" value="{escape(name)}" aria-label="{escape(name)}">',
                          f'<a href="/runs/{escape(name)}">{escape(name)}</a>', escape(run["finished"]),
-                         escape(str(run["task"])), escape(str(run["model"])), pages.figure(main),
+                         escape(str(run["task"])), escape(str(run["model"])), pages.figure(run["main"]),
                          pages.figure(run["baseline_accuracy"])])
         header = ["", *(say(lang, key) for key in ("run", "finished", "task", "model", "main_metric", "baseline"))]
         body.append(f'<form method="get" action="/compare">{pages.table(header, rows)}'

@@ -6,7 +6,7 @@ from __future__ import annotations
 TEXT = {
     "en": {
         "runs": "Runs", "run": "run", "finished": "finished", "task": "task", "model": "model",
-        "main_metric": "test accuracy / NDCG@10", "baseline": "baseline", "metric": "test metric",
+        "main_metric": "test accuracy / NDCG@10 / quadruple F1", "baseline": "baseline", "metric": "test metric",
         "fine_tuned": "fine-tuned", "no_runs": "No finished run under {root} yet.", "no_run": "No such run",
         "no_run_text": "'{name}' is not a finished run under the root folder.", "refused": "Refused",
         "run_line": "task {task}, model {model}", "open_report": "Open the report", "try": "Try it",
@@ -38,7 +38,7 @@ TEXT = {
     },
     "zh": {
         "runs": "训练记录", "run": "运行", "finished": "完成时间", "task": "任务", "model": "模型",
-        "main_metric": "测试准确率 / NDCG@10", "baseline": "基线", "metric": "测试指标", "fine_tuned": "微调模型",
+        "main_metric": "测试准确率 / NDCG@10 / 四元组 F1", "baseline": "基线", "metric": "测试指标", "fine_tuned": "微调模型",
         "no_runs": "{root} 下还没有完成的运行。", "no_run": "没有这个运行", "no_run_text": "“{name}” 不是根目录下完成的运行。",
         "refused": "无法完成", "run_line": "任务 {task}，模型 {model}", "open_report": "打开报告", "try": "试一试",
         "answer": "结果", "empty_text": "请先输入文本（空文本不被接受）。", "no_page": "{path} 不是本界面的页面。",
