@@ -88,8 +88,14 @@ class Inference:
         """The run's metrics.json ({} for a bare model folder)."""
         return metrics_of(self.run_dir)
 
+    lexical = None  # the lexical model a reader mixes in where training chose a blend (a classifier's
+    # tfidf-lr, an aspects tagger's character CRF); None: the fine-tuned model alone
+
     def test_metrics(self) -> dict:
-        """The run's test metrics of what this reader predicts (``/v1/info``)."""
+        """The run's test metrics of what this reader predicts (``/v1/info``): the blend's where it
+        mixes one in."""
+        if self.lexical is not None:
+            return (self.metrics.get("blend") or {}).get("test") or {}
         return self.metrics.get("test") or {}
 
     def predict_batch(self, items: list) -> Any:

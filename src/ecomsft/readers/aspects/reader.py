@@ -87,10 +87,6 @@ class AspectReader(ExportableInference):
                 "blend": {"used": True, "weight": round(1 - self.lexical.weight, 2), "with": "character CRF"}
                 if self.lexical else {"used": False}}
 
-    def test_metrics(self) -> dict:
-        blend = self.metrics.get("blend") or {}
-        return blend["test"] if self.lexical and blend.get("test") else super().test_metrics()
-
     @classmethod
     def evaluate_file(cls, run: str | Path, data: str, *, encoding: str | None = None, batch_size: int = 64,
                       text_column: str | None = None, labels: str | None = None, blend: bool = True, **_unused) -> dict:

@@ -131,11 +131,6 @@ class Predictor(ExportableInference):
         return {"task": "multi_label_classification" if self.labels.multi_label else "classification",
                 "labels": self.labels.names, "blend": self.blend_info()}
 
-    def test_metrics(self) -> dict:
-        if self.lexical is not None:  # the blend's, as predicted
-            return (self.metrics.get("blend") or {}).get("test") or {}
-        return super().test_metrics()
-
     def blend_info(self) -> dict:
         """Whether predictions mix in the run's tfidf-lr, and by which weight of the fine-tuned model."""
         if self.lexical is None:
